@@ -1,0 +1,39 @@
+# glidemed: `make demo` first, then `make test`. Real studies: make survey/analyze STUDY=<id>.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STUDY ?= demo
+RESPONSES ?= build/$(STUDY)/responses
+
+.PHONY: env glide demo test survey analyze bench clean
+
+env: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# GLIDE needs torch and glide-text2im (from its git repository): only for generating.
+glide: env
+	$(BIN)/pip install -e '.[glide]'
+
+demo: env
+	$(BIN)/glidemed generate demo
+
+test: env
+	$(BIN)/python -m pytest -q
+
+survey: env
+	$(BIN)/glidemed generate $(STUDY)
+	$(BIN)/glidemed build $(STUDY)
+
+analyze: env
+	$(BIN)/glidemed analyze $(STUDY) $(RESPONSES)
+
+bench: env
+	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf build/demo

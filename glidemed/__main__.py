@@ -1,0 +1,3 @@
+from glidemed.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Image generation: the runner and the generators that plug into it."""

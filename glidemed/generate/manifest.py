@@ -1,0 +1,76 @@
+"""The generation manifest: one JSON record per image, in append-only JSON-lines files.
+
+Each process appends to its own file under ``images/manifest/`` (one per shard), so
+shards running at once never write the same file, and reading the folder merges them.
+A record is written only after its image is in place, and each line is flushed and
+synced, so a crash leaves at most one partial last line, which the reader skips.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import IO
+
+MANIFEST_DIR = "manifest"
+Key = tuple[str, str, int]  # (condition, prompt_id, index)
+
+
+def manifest_dir(images_dir: Path) -> Path:
+    return Path(images_dir) / MANIFEST_DIR
+
+
+def record_key(record: dict) -> Key:
+    return (record["condition"], record["prompt_id"], int(record["index"]))
+
+
+def load_manifest(images_dir: Path) -> dict[Key, dict]:
+    """All records under ``images_dir``, the newest per image winning."""
+    records: dict[Key, dict] = {}
+    folder = manifest_dir(images_dir)
+    if not folder.is_dir():
+        return records
+    for path in sorted(folder.glob("*.jsonl")):
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    record = json.loads(line)
+                    key = record_key(record)
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut short by a crash; its image is re-made
+                old = records.get(key)
+                if old is None or record.get("created", "") >= old.get("created", ""):
+                    records[key] = record
+    return records
+
+
+class ManifestWriter:
+    """Appends records to one manifest file, syncing each to disk."""
+
+    def __init__(self, images_dir: Path, tag: str):
+        self.path = manifest_dir(images_dir) / f"{tag}.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle: IO[str] = open(self.path, "a", encoding="utf-8")
+        if self._handle.tell() > 0:
+            self._end_partial_line()
+
+    def _end_partial_line(self) -> None:
+        with open(self.path, "rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) != b"\n":
+                self._handle.write("\n")
+
+    def append(self, record: dict) -> None:
+        self._handle.write(json.dumps(record, sort_keys=True) + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> "ManifestWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,38 @@
+"""Where each stage reads and writes: everything lives under build/<study id>/."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from glidemed.study import Study
+
+
+def build_root() -> Path:
+    """The folder holding all outputs; ``GLIDEMED_BUILD_DIR`` overrides ``build``."""
+    return Path(os.environ.get("GLIDEMED_BUILD_DIR", "build"))
+
+
+def study_build_dir(study: Study) -> Path:
+    return build_root() / study.id
+
+
+def images_dir(study: Study) -> Path:
+    return study_build_dir(study) / "images"
+
+
+def survey_dir(study: Study) -> Path:
+    return study_build_dir(study) / "survey"
+
+
+def key_dir(study: Study) -> Path:
+    return study_build_dir(study) / "key"
+
+
+def analysis_dir(study: Study) -> Path:
+    return study_build_dir(study) / "analysis"
+
+
+def responses_dir(study: Study) -> Path:
+    """Where returned response files are collected by default."""
+    return study_build_dir(study) / "responses"

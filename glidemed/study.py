@@ -1,0 +1,372 @@
+"""Study files: load a TOML study, validate it (every problem at once), expand prompts.
+
+A study file declares rating aspects, flags, styles, topics and conditions. Each
+table below is a dataclass; its fields are the only keys allowed in that table, so a
+typo is reported instead of ignored. See the README for the format.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+from glidemed.errors import StudyError
+
+DETAIL_LEVELS = ("short", "detailed")
+DEFAULT_LEVELS = [
+    "completely wrong",
+    "hints of correct",
+    "clear signs of correct",
+    "mainly correct",
+    "perfectly correct",
+]
+KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+SURVEYS_DIR = Path("surveys")
+STUDY_FILENAME = "study.toml"
+
+
+@dataclass(frozen=True)
+class Aspect:
+    """One rating scale, e.g. 'style' scored 0-4 with an anchored label per level."""
+
+    key: str
+    label: str
+    question: str = ""
+    levels: list[str] = field(default_factory=lambda: list(DEFAULT_LEVELS))
+
+    @property
+    def values(self) -> list[int]:
+        return list(range(len(self.levels)))
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A yes/no mark a rater can set on a panel, e.g. 'nonsensical prompt'."""
+
+    key: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Style:
+    key: str
+    label: str
+    template: str
+    group: str = ""
+
+    @property
+    def style_group(self) -> str:
+        """The group used in analysis; an ungrouped style forms its own group."""
+        return self.group or self.key
+
+
+@dataclass(frozen=True)
+class Topic:
+    key: str
+    short: str
+    detailed: str
+    block: str = ""  # topics of one block are listed together: all short, then all detailed
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A way of making images: a generator and its parameters."""
+
+    name: str
+    generator: str
+    params: dict = field(default_factory=dict)
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class ProfileField:
+    """A rater profile question on the survey's start screen."""
+
+    key: str
+    label: str
+    choices: list[str] = field(default_factory=list)  # empty: free text
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class ExampleImage:
+    """An example image shown on the start screen for one level of one aspect."""
+
+    aspect: str
+    level: int
+    file: str
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class SurveySettings:
+    """Options of `glidemed build`; the study decides, the defaults are blind and small."""
+
+    image_format: str = "jpeg"  # jpeg, png or webp; identical for every condition
+    image_quality: int = 85
+    image_size: int = 0  # pixels; 0 keeps the generated size
+    conditions: list[str] = field(default_factory=list)  # empty: all conditions
+    repeat_panels: int = 0  # panels shown again later to measure intra-rater consistency
+    controls: list[str] = field(default_factory=list)  # conditions holding real reference images
+    post_url: str = ""  # also POST the response file here; the download stays available
+    profile: list[ProfileField] = field(default_factory=list)
+    examples: list[ExampleImage] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Study:
+    id: str
+    title: str
+    instructions: str
+    styles: list[Style]
+    topics: list[Topic]
+    conditions: list[Condition]
+    consent: str = ""
+    seed: int = 0
+    images_per_prompt: int = 8
+    images_per_panel: int = 4
+    aspects: list[Aspect] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
+    survey: SurveySettings = field(default_factory=SurveySettings)
+    path: Path = field(default=Path(STUDY_FILENAME), compare=False)
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    def style(self, key: str) -> Style:
+        return next(s for s in self.styles if s.key == key)
+
+    def condition(self, name: str) -> Condition:
+        return next(c for c in self.conditions if c.name == name)
+
+    def prompts(self) -> list["Prompt"]:
+        return expand_prompts(self)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One expanded prompt: a style applied to a topic at one detail level."""
+
+    id: str
+    style: str
+    style_group: str
+    topic: str
+    detail: str
+    text: str
+
+
+# Fields that are not read from the file.
+_INTERNAL_FIELDS = {"path"}
+# Default aspects and flags: the paper's two scales and its one flag.
+DEFAULT_ASPECTS = [
+    Aspect("style", "Style", "Rate the best style in the images"),
+    Aspect("content", "Content", "Rate the best content in the images"),
+]
+DEFAULT_FLAGS = [Flag("nonsensical", "Nonsensical prompt")]
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is list:
+        return f"a list of {_type_name(get_args(tp)[0])}"
+    if dataclasses.is_dataclass(tp):
+        return "a table"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+            dict: "a table"}.get(tp, str(tp))
+
+
+def _convert(value: Any, tp: Any, where: str, errors: list[str]) -> Any:
+    """Check ``value`` against the annotation ``tp``; record a problem instead of raising."""
+    origin = get_origin(tp)
+    if origin is list:
+        if not isinstance(value, list):
+            errors.append(f"{where}: expected {_type_name(tp)}, got {value!r}")
+            return []
+        (item_tp,) = get_args(tp)
+        return [_convert(v, item_tp, f"{where}[{i}]", errors) for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            errors.append(f"{where}: expected a table, got {value!r}")
+            return None
+        return _build(tp, value, where, errors)
+    ok = {
+        bool: lambda v: isinstance(v, bool),
+        int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+        float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        str: lambda v: isinstance(v, str),
+        dict: lambda v: isinstance(v, dict),
+    }[tp](value)
+    if not ok:
+        errors.append(f"{where}: expected {_type_name(tp)}, got {value!r}")
+        return None
+    return float(value) if tp is float else value
+
+
+def _build(cls: type, table: dict, where: str, errors: list[str]) -> Any:
+    """Build dataclass ``cls`` from a TOML table, recording unknown, missing and mistyped keys."""
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in _INTERNAL_FIELDS}
+    for key in table:
+        if key not in fields:
+            errors.append(f"{where}.{key}: unknown key (allowed: {', '.join(fields)})")
+    kwargs = {}
+    n_errors = len(errors)
+    for name, f in fields.items():
+        if name in table:
+            kwargs[name] = _convert(table[name], hints[name], f"{where}.{name}", errors)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            errors.append(f"{where}.{name}: missing; expected {_type_name(hints[name])}")
+    if len(errors) > n_errors:
+        return None
+    return cls(**kwargs)
+
+
+def _check_keys(items: list, attr: str, where: str, errors: list[str]) -> None:
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        key = getattr(item, attr)
+        if not KEY_PATTERN.match(key):
+            errors.append(f"{where}[{i}].{attr}: {key!r} must be lower-case letters, digits, "
+                          "'-' or '_' (it becomes part of ids and file names)")
+        if key in seen:
+            errors.append(f"{where}[{i}].{attr}: duplicate {attr} {key!r}")
+        seen.add(key)
+
+
+def _check_study(study: Study, errors: list[str]) -> None:
+    from glidemed.generate.registry import GENERATORS, check_params
+
+    if not study.styles:
+        errors.append("styles: at least one style is required")
+    if not study.topics:
+        errors.append("topics: at least one topic is required")
+    if not study.conditions:
+        errors.append("conditions: at least one condition is required")
+    _check_keys(study.styles, "key", "styles", errors)
+    _check_keys(study.topics, "key", "topics", errors)
+    _check_keys(study.conditions, "name", "conditions", errors)
+    _check_keys(study.aspects, "key", "aspects", errors)
+    _check_keys(study.flags, "key", "flags", errors)
+    if not KEY_PATTERN.match(study.id):
+        errors.append(f"id: {study.id!r} must be lower-case letters, digits, '-' or '_'")
+    for i, style in enumerate(study.styles):
+        if "{description}" not in style.template:
+            errors.append(f"styles[{i}].template: must contain '{{description}}', "
+                          f"got {style.template!r}")
+    for i, aspect in enumerate(study.aspects):
+        if len(aspect.levels) < 2:
+            errors.append(f"aspects[{i}].levels: expected at least two levels")
+    clash = {a.key for a in study.aspects} & {f.key for f in study.flags}
+    if clash:
+        errors.append(f"flags: keys {sorted(clash)} clash with aspect keys")
+    if study.images_per_prompt < 1:
+        errors.append(f"images_per_prompt: expected at least 1, got {study.images_per_prompt}")
+    if not 1 <= study.images_per_panel <= study.images_per_prompt:
+        errors.append(f"images_per_panel: expected 1..images_per_prompt "
+                      f"({study.images_per_prompt}), got {study.images_per_panel}")
+    for i, cond in enumerate(study.conditions):
+        if cond.generator not in GENERATORS:
+            errors.append(f"conditions[{i}].generator: unknown generator {cond.generator!r} "
+                          f"(known: {', '.join(sorted(GENERATORS))})")
+        else:
+            errors.extend(f"conditions[{i}].params.{p}"
+                          for p in check_params(cond.generator, cond.params))
+    names = {c.name for c in study.conditions}
+    settings = study.survey
+    for key in ("conditions", "controls"):
+        for name in getattr(settings, key):
+            if name not in names:
+                errors.append(f"survey.{key}: unknown condition {name!r} "
+                              f"(known: {', '.join(sorted(names))})")
+    if settings.image_format not in ("jpeg", "png", "webp"):
+        errors.append(f"survey.image_format: expected jpeg, png or webp, "
+                      f"got {settings.image_format!r}")
+    if not 1 <= settings.image_quality <= 100:
+        errors.append(f"survey.image_quality: expected 1..100, got {settings.image_quality}")
+    aspects = {a.key: a for a in study.aspects}
+    for i, example in enumerate(settings.examples):
+        aspect = aspects.get(example.aspect)
+        if aspect is None:
+            errors.append(f"survey.examples[{i}].aspect: unknown aspect {example.aspect!r}")
+        elif example.level not in aspect.values:
+            errors.append(f"survey.examples[{i}].level: expected one of {aspect.values}")
+        if not (study.folder / example.file).is_file():
+            errors.append(f"survey.examples[{i}].file: {example.file} not found "
+                          f"next to the study file")
+
+
+def parse_study(text: str, path: str | Path = STUDY_FILENAME) -> Study:
+    """Parse and validate study TOML ``text``; raise StudyError listing every problem."""
+    path = Path(path)
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise StudyError(path, [f"not valid TOML: {exc}"]) from None
+    errors: list[str] = []
+    study = _build(Study, table, "study", errors)
+    if study is not None:
+        study = dataclasses.replace(
+            study,
+            path=path,
+            aspects=study.aspects or list(DEFAULT_ASPECTS),
+            flags=study.flags if "flags" in table else list(DEFAULT_FLAGS),
+        )
+        _check_study(study, errors)
+    if errors:
+        raise StudyError(path, [e.removeprefix("study.") for e in errors])
+    return study
+
+
+def resolve_study_path(ref: str | Path, surveys_dir: Path = SURVEYS_DIR) -> Path:
+    """A study reference is a study file, its folder, or the id of a study under surveys/."""
+    candidate = Path(ref)
+    if candidate.is_dir():
+        candidate = candidate / STUDY_FILENAME
+    if candidate.is_file():
+        return candidate
+    by_id = surveys_dir / str(ref) / STUDY_FILENAME
+    if by_id.is_file():
+        return by_id
+    raise StudyError(ref, [f"no study file found (looked for {candidate} and {by_id})"])
+
+
+def load_study(ref: str | Path, surveys_dir: Path = SURVEYS_DIR) -> Study:
+    """Load and validate a study given as a file, a folder or an id under ``surveys_dir``."""
+    path = resolve_study_path(ref, surveys_dir)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StudyError(path, [f"cannot read: {exc}"]) from None
+    return parse_study(text, path)
+
+
+def expand_prompts(study: Study) -> list[Prompt]:
+    """All prompts in study order: style, then topic block, then detail, then topic."""
+    blocks: dict[str, list[Topic]] = {}
+    for topic in study.topics:
+        blocks.setdefault(topic.block or f"\0{topic.key}", []).append(topic)
+    prompts = []
+    for style in study.styles:
+        for topics in blocks.values():
+            for detail in DETAIL_LEVELS:
+                for topic in topics:
+                    description = getattr(topic, detail)
+                    prompts.append(Prompt(
+                        id=f"{style.key}.{topic.key}.{detail}",
+                        style=style.key,
+                        style_group=style.style_group,
+                        topic=topic.key,
+                        detail=detail,
+                        text=style.template.replace("{description}", description),
+                    ))
+    return prompts
