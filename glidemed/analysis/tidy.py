@@ -1,0 +1,85 @@
+"""The tidy ratings table: one row per rating, the common currency of every analysis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from glidemed.errors import AnalysisError
+
+# Fixed columns, in order; one boolean column per study flag (e.g. 'nonsensical') follows.
+TIDY_COLUMNS = [
+    "rater",       # rater id (pseudonymised if asked)
+    "panel",       # opaque panel token (legacy import: the prompt id)
+    "prompt_id",
+    "style",
+    "style_group",
+    "topic",
+    "detail",      # 'short' or 'detailed'
+    "condition",
+    "aspect",      # e.g. 'style', 'content'
+    "score",       # integer level, <NA> when not usable (see 'exclusion')
+    "exclusion",   # '' for a usable score, else the reason: 'missing', 'nonsensical', ...
+    "seconds",     # time spent on the panel, <NA> when unknown
+    "repeat",      # True for a quality-control repeat of an earlier panel
+    "comment",     # the rater's free-text comment on the panel ('' if none)
+]
+NONSENSICAL_MODES = ("exclude", "zero")
+
+
+def empty_ratings(flags: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=_dtype(c)) for c in TIDY_COLUMNS + flags})
+
+
+def _dtype(column: str) -> str:
+    return {"score": "Int64", "seconds": "Float64", "repeat": "boolean"}.get(
+        column, "boolean" if column not in TIDY_COLUMNS else "string")
+
+
+def normalise(df: pd.DataFrame, flags: list[str]) -> pd.DataFrame:
+    """Return ``df`` with the tidy columns in order and their dtypes; raise on missing columns."""
+    missing = [c for c in TIDY_COLUMNS + flags if c not in df.columns]
+    if missing:
+        raise AnalysisError(f"ratings table lacks column(s): {', '.join(missing)}")
+    out = df[TIDY_COLUMNS + flags + [c for c in df.columns if c not in TIDY_COLUMNS + flags]].copy()
+    for column in TIDY_COLUMNS + flags:
+        out[column] = out[column].astype(_dtype(column))
+    out["exclusion"] = out["exclusion"].fillna("")
+    out["comment"] = out["comment"].fillna("")
+    return out
+
+
+def apply_nonsensical(df: pd.DataFrame, mode: str) -> pd.DataFrame:
+    """'exclude': ratings of panels flagged nonsensical become <NA> with exclusion reason
+    'nonsensical'; 'zero': they count as 0, as in the paper's per-style medians."""
+    if mode not in NONSENSICAL_MODES:
+        raise AnalysisError(f"--nonsensical: expected one of {NONSENSICAL_MODES}, got {mode!r}")
+    if "nonsensical" not in df.columns:
+        return df
+    out = df.copy()
+    flagged = out["nonsensical"].fillna(False).astype(bool) & out["exclusion"].isin(["", "nonsensical"])
+    if mode == "zero":
+        out.loc[flagged, "score"] = 0
+        out.loc[flagged, "exclusion"] = ""
+    else:
+        out.loc[flagged, "score"] = pd.NA
+        out.loc[flagged, "exclusion"] = "nonsensical"
+    return out
+
+
+def usable(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows with a score to analyse."""
+    return df[df["score"].notna() & (df["exclusion"] == "")]
+
+
+def read_ratings_csv(path: Path, flags: list[str]) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(path, dtype={"rater": str, "panel": str, "exclusion": str, "comment": str},
+                         keep_default_na=False, na_values={"score": [""], "seconds": [""]})
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise AnalysisError(f"{path}: cannot read ratings table ({exc})") from None
+    try:
+        return normalise(df, flags)
+    except (AnalysisError, ValueError, TypeError) as exc:
+        raise AnalysisError(f"{path}: {exc}") from None
