@@ -25,19 +25,21 @@ def sha256_bytes(data: bytes) -> str:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, synced: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it into place only on success.
 
-    A write interrupted by an exception, SIGKILL or a full disk leaves at most a
-    ``.tmp`` file behind, never a truncated file under the final name.
+    A write interrupted by an exception, SIGKILL or a full disk leaves at most a hidden
+    ``.tmp`` file behind, never a truncated file under the final name. The temporary
+    file is synced to disk before the rename unless the caller did so (``synced``).
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
     try:
         yield tmp
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
+        if not synced:
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
         os.replace(tmp, final)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -46,8 +48,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+    with atomic_path(path, synced=True) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

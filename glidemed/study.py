@@ -193,7 +193,8 @@ def _convert(value: Any, tp: Any, where: str, errors: list[str]) -> Any:
             errors.append(f"{where}: expected {_type_name(tp)}, got {value!r}")
             return []
         (item_tp,) = get_args(tp)
-        return [_convert(v, item_tp, f"{where}[{i}]", errors) for i, v in enumerate(value)]
+        items = [_convert(v, item_tp, f"{where}[{i}]", errors) for i, v in enumerate(value)]
+        return [item for item in items if item is not None]  # bad items are already reported
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             errors.append(f"{where}: expected a table, got {value!r}")
@@ -220,15 +221,20 @@ def _build(cls: type, table: dict, where: str, errors: list[str]) -> Any:
         if key not in fields:
             errors.append(f"{where}.{key}: unknown key (allowed: {', '.join(fields)})")
     kwargs = {}
-    n_errors = len(errors)
+    complete = True
     for name, f in fields.items():
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         if name in table:
-            kwargs[name] = _convert(table[name], hints[name], f"{where}.{name}", errors)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            value = _convert(table[name], hints[name], f"{where}.{name}", errors)
+            if value is not None:
+                kwargs[name] = value
+            elif required:
+                complete = False
+        elif required:
             errors.append(f"{where}.{name}: missing; expected {_type_name(hints[name])}")
-    if len(errors) > n_errors:
-        return None
-    return cls(**kwargs)
+            complete = False
+    # Build what can be built, so that later checks still report their problems too.
+    return cls(**kwargs) if complete else None
 
 
 def _check_keys(items: list, attr: str, where: str, errors: list[str]) -> None:

@@ -2,8 +2,9 @@
 
 Each process appends to its own file under ``images/manifest/`` (one per shard), so
 shards running at once never write the same file, and reading the folder merges them.
-A record is written only after its image is in place, and each line is flushed and
-synced, so a crash leaves at most one partial last line, which the reader skips.
+A record is written only after its image is in place, and each line is flushed (and
+synced after each batch), so a crash leaves at most one partial last line, which the
+reader skips.
 """
 
 from __future__ import annotations
@@ -62,11 +63,16 @@ class ManifestWriter:
                 self._handle.write("\n")
 
     def append(self, record: dict) -> None:
+        """Write one record; flushed at once, so a killed process loses nothing written."""
         self._handle.write(json.dumps(record, sort_keys=True) + "\n")
         self._handle.flush()
+
+    def sync(self) -> None:
+        """Force the records to disk (after each batch: a power cut re-makes one batch at most)."""
         os.fsync(self._handle.fileno())
 
     def close(self) -> None:
+        self.sync()
         self._handle.close()
 
     def __enter__(self) -> "ManifestWriter":

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from glidemed import __version__
 from glidemed.errors import GenerationError
-from glidemed.fileio import atomic_path, describe_os_error, sha256_file
+from glidemed.fileio import describe_os_error, sha256_file, write_bytes_atomic
 from glidemed.generate.base import GeneratorContext, ImageJob, chunked
 from glidemed.generate.manifest import Key, ManifestWriter, load_manifest
 from glidemed.generate.registry import generator_class
@@ -101,7 +101,7 @@ def software_versions() -> dict:
 def encode_png(image) -> bytes:
     """PNG bytes without metadata, identical for identical pixels."""
     buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="PNG", optimize=False)
+    image.convert("RGB").save(buffer, format="PNG", compress_level=4)
     return buffer.getvalue()
 
 
@@ -159,6 +159,7 @@ def run_generation(study: Study, out_dir: Path, *, conditions: list[str] | None 
                     started = time.perf_counter()
                     report.made += 1
                     bar.update(1)
+                writer.sync()
     return report
 
 
@@ -167,8 +168,7 @@ def _save(job: ImageJob, image, info: dict, out_dir: Path, writer: ManifestWrite
     path = out_dir / job.relpath
     data = encode_png(image)
     try:
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(data)
+        write_bytes_atomic(path, data)
         record = {
             "prompt_id": job.prompt.id,
             "text": job.prompt.text,

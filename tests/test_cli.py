@@ -1,0 +1,64 @@
+"""The command line: help, prompts CSV, one-line errors with exit code 1."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from glidemed.cli import main
+from tests.conftest import ROOT
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_help_lists_the_stages():
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in ("generate", "prompts"):
+        assert command in result.output
+
+
+def test_every_command_has_help_text():
+    for name, command in main.commands.items():
+        assert command.help, f"{name} has no help text"
+        assert run(name, "--help").exit_code == 0
+
+
+def test_prompts_prints_csv(make_study):
+    result = run("prompts", str(make_study()))
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert list(rows[0]) == ["id", "style", "style_group", "topic", "detail", "text"]
+    assert len(rows) == 8
+    assert rows[4] == {"id": "xray.lungs.short", "style": "xray", "style_group": "radiology",
+                       "topic": "lungs", "detail": "short", "text": "An x-ray image of the lungs"}
+
+
+def test_study_typo_gives_one_line_error_and_exit_1(make_study):
+    path = make_study()
+    path.write_text(path.read_text().replace("seed =", "sed ="))
+    result = run("prompts", str(path))
+    assert result.exit_code == 1
+    assert "sed: unknown key" in result.output and str(path) in result.output
+    assert "Traceback" not in result.output
+
+
+def test_generate_reports_counts(make_study, tmp_path):
+    out = tmp_path / "imgs"
+    result = run("generate", str(make_study()), "--out", str(out), "--no-progress",
+                 "--condition", "alpha")
+    assert result.exit_code == 0, result.output
+    assert "32 image(s) made, 0 already present, 32 planned" in result.output
+    result = run("generate", str(make_study()), "--out", str(out), "--shard", "3/2")
+    assert result.exit_code == 1 and "--shard" in result.output
+
+
+def test_python_dash_m_runs_from_the_project_root():
+    result = subprocess.run([sys.executable, "-m", "glidemed", "prompts", "demo"], cwd=ROOT,
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("id,style,style_group,topic,detail,text")

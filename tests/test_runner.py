@@ -1,0 +1,144 @@
+"""The generation runner: seeds, resume, corruption, shards, filters, SIGKILL, disk errors."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from glidemed.errors import GenerationError, GlidemedError
+from glidemed.generate.manifest import load_manifest
+from glidemed.generate.runner import Shard, image_seed, plan_jobs, run_generation
+from glidemed.study import load_study
+
+
+def generate(study_path: Path, out: Path, **options):
+    return run_generation(load_study(study_path), out, progress=False, **options)
+
+
+def tree_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes()
+            for p in sorted(folder.rglob("*.png"))}
+
+
+def test_seeds_depend_only_on_their_inputs():
+    assert image_seed(1, "a", "x.y.short", 0) == image_seed(1, "a", "x.y.short", 0)
+    seeds = {image_seed(1, c, p, i) for c in "ab" for p in ("p1", "p2") for i in range(3)}
+    assert len(seeds) == 12
+    assert 0 <= image_seed(1, "a", "p", 0) < 2**63
+
+
+def test_run_writes_images_and_manifest_records(make_study, tmp_path):
+    out = tmp_path / "images"
+    report = generate(make_study(), out)
+    assert (report.made, report.skipped, report.planned) == (64, 0, 64)
+    records = load_manifest(out)
+    assert len(records) == 64
+    record = records[("beta", "xray.heart.detailed", 3)]
+    assert record["file"] == "beta/xray.heart.detailed/03.png"
+    assert record["seed"] == image_seed(11, "beta", "xray.heart.detailed", 3)
+    assert record["generator"] == "placeholder" and record["params"] == {"size": 32}
+    assert record["text"] == "An x-ray image of the heart, an organ of muscle cells"
+    assert {"python", "glidemed", "pillow"} <= set(record["versions"])
+    assert record["seconds"] >= 0 and len(record["sha256"]) == 64
+
+
+def test_rerun_skips_verified_and_remakes_corrupt_or_deleted(make_study, tmp_path):
+    out = tmp_path / "images"
+    study = make_study()
+    generate(study, out)
+    before = tree_bytes(out)
+    (out / "alpha/histo.lungs.short/00.png").write_bytes(b"garbage")
+    (out / "beta/xray.heart.short/02.png").unlink()
+    report = generate(study, out)
+    assert report.made == 2 and report.skipped == 62
+    assert sorted(report.remade) == ["alpha/histo.lungs.short/00.png", "beta/xray.heart.short/02.png"]
+    assert tree_bytes(out) == before
+
+
+def test_shards_partition_the_work_and_merge(make_study, tmp_path):
+    study = make_study()
+    full, sharded = tmp_path / "full", tmp_path / "sharded"
+    generate(study, full)
+    counts = [generate(study, sharded, shard=Shard(i, 3)).made for i in (1, 2, 3)]
+    assert sum(counts) == 64 and all(counts)
+    assert sorted(p.name for p in (sharded / "manifest").iterdir()) == [
+        "shard-1-of-3.jsonl", "shard-2-of-3.jsonl", "shard-3-of-3.jsonl"]
+    assert tree_bytes(full) == tree_bytes(sharded)
+    assert generate(study, sharded).made == 0
+
+
+def test_filters_condition_only_and_limit(make_study, tmp_path):
+    study = make_study()
+    assert generate(study, tmp_path / "a", conditions=["beta"]).made == 32
+    assert generate(study, tmp_path / "b", only=["xray.*", "histo.lungs.short"]).made == 40
+    assert generate(study, tmp_path / "c", limit=5).made == 5
+    with pytest.raises(GenerationError, match="unknown condition"):
+        plan_jobs(load_study(study), conditions=["gamma"])
+    with pytest.raises(GenerationError, match="expected I/N"):
+        Shard.parse("two")
+
+
+def test_disk_full_stops_cleanly_and_resumes(make_study, tmp_path, monkeypatch):
+    study = make_study()
+    out = tmp_path / "images"
+    real_replace = os.replace
+    calls = {"n": 0}
+
+    def failing_replace(src, dst):
+        calls["n"] += 1
+        if calls["n"] > 10:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(GlidemedError, match="No space left on device.*run the command again"):
+        generate(study, out)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert not list(out.rglob("*.tmp"))
+    records = load_manifest(out)
+    assert len(records) == 10
+    assert generate(study, out).made == 54
+    assert tree_bytes(out) == tree_bytes(_fresh(study, tmp_path / "fresh"))
+
+
+def _fresh(study: Path, out: Path) -> Path:
+    generate(study, out)
+    return out
+
+
+@pytest.mark.slow
+def test_sigkill_midway_leaves_no_truncated_image_and_resumes(make_study, tmp_path):
+    study = make_study(images_per_prompt=12, extra="")
+    text = study.read_text().replace("size = 32", "size = 768")
+    study.write_text(text)
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "glidemed", "generate", str(study), "--out", str(out),
+               "--no-progress"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    manifest = out / "manifest" / "all.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if manifest.exists() and manifest.read_text().count("\n") >= 5:
+            break
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    records = load_manifest(out)
+    assert 5 <= len(records) < 192, "the run should have been killed midway"
+    for record in records.values():
+        assert json.dumps(record)  # complete records only
+    partial = generate(study, out)
+    assert partial.made + partial.skipped == 192
+    assert tree_bytes(out) == tree_bytes(_fresh(study, tmp_path / "fresh"))
+    for path in out.rglob("*.png"):  # hidden .tmp files may remain; final names are whole
+        with Image.open(path) as image:
+            image.load()

@@ -1,0 +1,115 @@
+"""Study files: parsing, validation (all problems at once), expansion, the paper's design."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from glidemed.errors import StudyError
+from glidemed.study import DEFAULT_LEVELS, load_study, parse_study, resolve_study_path
+from tests.conftest import ROOT, SMALL_STUDY
+
+BASE = SMALL_STUDY.format(images_per_prompt=4, images_per_panel=2)
+
+
+def problems_of(text: str) -> list[str]:
+    with pytest.raises(StudyError) as info:
+        parse_study(text, "x/study.toml")
+    assert "x/study.toml" in str(info.value)
+    return info.value.problems
+
+
+def test_small_study_expands_in_order():
+    study = parse_study(BASE)
+    ids = [p.id for p in study.prompts()]
+    assert ids == [
+        "histo.lungs.short", "histo.lungs.detailed", "histo.heart.short", "histo.heart.detailed",
+        "xray.lungs.short", "xray.lungs.detailed", "xray.heart.short", "xray.heart.detailed",
+    ]
+    prompt = study.prompts()[5]
+    assert prompt.text == "An x-ray image of the lungs, organs in the chest"
+    assert (prompt.style_group, prompt.detail, prompt.topic) == ("radiology", "detailed", "lungs")
+    assert study.prompts()[0].style_group == "histo"
+
+
+def test_defaults_are_the_papers_scales_and_flag():
+    study = parse_study(BASE)
+    assert [a.key for a in study.aspects] == ["style", "content"]
+    assert study.aspects[0].levels == DEFAULT_LEVELS
+    assert study.aspects[0].values == [0, 1, 2, 3, 4]
+    assert [f.key for f in study.flags] == ["nonsensical"]
+
+
+def test_blocks_list_short_then_detailed_descriptions():
+    text = BASE.replace('key = "lungs"', 'key = "lungs"\nblock = "organs"').replace(
+        'key = "heart"', 'key = "heart"\nblock = "organs"')
+    ids = [p.id for p in parse_study(text).prompts()][:4]
+    assert ids == ["histo.lungs.short", "histo.heart.short", "histo.lungs.detailed",
+                   "histo.heart.detailed"]
+
+
+def test_typo_is_an_error_not_ignored():
+    problems = problems_of(BASE.replace("images_per_panel", "images_per_pannel"))
+    assert any("images_per_pannel: unknown key" in p for p in problems)
+
+
+def test_all_problems_reported_at_once():
+    text = (BASE.replace('generator = "placeholder"\nparams = { size = 32 }\n\n[[conditions]]',
+                         'generator = "dalle"\nparams = {}\n\n[[conditions]]', 1)
+            .replace('key = "heart"', 'key = "lungs"')
+            .replace('template = "An x-ray image of {description}"', 'template = "An x-ray"')
+            + '\n[[styles]]\nkey = "ct"\nlabel = 3\n')
+    problems = problems_of(text)
+    joined = "\n".join(problems)
+    assert "conditions[0].generator: unknown generator 'dalle'" in joined
+    assert "topics[1].key: duplicate key 'lungs'" in joined
+    assert "styles[1].template: must contain '{description}'" in joined
+    assert "styles[2].label: expected a string, got 3" in joined
+    assert "styles[2].template: missing" in joined
+
+
+def test_unknown_generator_parameter_is_reported():
+    problems = problems_of(BASE.replace("size = 32", "sise = 32", 1))
+    assert any("conditions[0].params.sise: unknown parameter" in p for p in problems)
+
+
+def test_unknown_style_in_survey_conditions_and_bad_toml():
+    problems = problems_of(BASE + '\n[survey]\nconditions = ["gamma"]\n')
+    assert any("survey.conditions: unknown condition 'gamma'" in p for p in problems)
+    assert any("not valid TOML" in p for p in problems_of("id = "))
+
+
+def test_images_per_panel_cannot_exceed_images_per_prompt():
+    problems = problems_of(SMALL_STUDY.format(images_per_prompt=2, images_per_panel=4))
+    assert any(p.startswith("images_per_panel") for p in problems)
+
+
+def test_study_reference_by_file_folder_or_id(tmp_path, make_study):
+    path = make_study()
+    assert resolve_study_path(path) == path
+    assert resolve_study_path(path.parent) == path
+    surveys = tmp_path / "surveys"
+    make_study(folder=surveys / "small")
+    assert load_study("small", surveys_dir=surveys).id == "small"
+    with pytest.raises(StudyError, match="no study file found"):
+        load_study("missing", surveys_dir=surveys)
+
+
+def test_demo_study_is_valid_and_has_a_group_with_several_styles():
+    study = load_study(ROOT / "surveys" / "demo")
+    groups = [s.style_group for s in study.styles]
+    assert any(groups.count(g) > 1 for g in groups)
+    assert len(study.conditions) == 2
+    assert {c.generator for c in study.conditions} == {"placeholder"}
+
+
+def test_kather2022_expands_to_the_published_prompts(kather_xlsx):
+    study = load_study(ROOT / "surveys" / "kather2022")
+    published = pd.read_excel(kather_xlsx, sheet_name="raw data")["Prompt"].str.strip().tolist()
+    assert [p.text.strip() for p in study.prompts()] == published
+    assert len(published) == 272
+    assert len(study.topics) == 17 and len(study.styles) == 8
+    radiology = [s.key for s in study.styles if s.group == "radiology"]
+    assert radiology == ["xray", "mri", "ct"]
+    assert {c.generator for c in study.conditions} == {"glide"}
+    assert {c.params["guidance"] for c in study.conditions} == {"clip", "classifier-free"}
