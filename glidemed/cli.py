@@ -65,3 +65,57 @@ def generate(study, conditions, only, limit, shard, out, device, batch_size, che
                    err=True)
     click.echo(f"{report.made} image(s) made, {report.skipped} already present, "
                f"{report.planned} planned -> {report.out_dir}")
+
+
+@main.command()
+@STUDY
+@click.option("--out", type=click.Path(path_type=Path), help="Zip file [build/<study>/<study>-archive.zip].")
+@click.option("--images/--no-images", default=True, show_default=True, help="Include the images.")
+@click.option("--responses/--no-responses", default=True, show_default=True,
+              help="Include the raw response files.")
+@click.option("--pseudonymize", is_flag=True, help="Replace rater ids by R01, R02, ... throughout.")
+def archive(study, out, images, responses, pseudonymize) -> None:
+    """Write one zip with everything needed to check the study's results."""
+    from glidemed.archive import archive_study
+
+    path = archive_study(load_study(study), out, images=images, responses=responses,
+                         pseudonymize=pseudonymize)
+    click.echo(f"archive written: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+@main.command("import-ratings")
+@STUDY
+@click.argument("spreadsheet", type=click.Path(path_type=Path))
+@click.option("--nonsensical", type=click.Choice(["exclude", "zero"]), default="exclude",
+              show_default=True, help="Ratings of prompts flagged nonsensical: leave out or count as 0.")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Tidy ratings table [build/<study>/analysis/ratings.csv].")
+def import_ratings(study, spreadsheet, nonsensical, out) -> None:
+    """Read the seed study's published spreadsheet into the tidy ratings table."""
+    from glidemed.analysis.legacy import import_ratings as run_import
+    from glidemed.paths import analysis_dir
+
+    loaded = load_study(study)
+    target = out or analysis_dir(loaded) / "ratings.csv"
+    counts = run_import(loaded, spreadsheet, target, nonsensical)
+    click.echo(", ".join(f"{n} {reason}" for reason, n in counts.items()) + f" -> {target}")
+
+
+@main.command()
+@click.argument("archive_file", metavar="ARCHIVE", type=click.Path(exists=True, path_type=Path))
+@click.option("--hashes-only", is_flag=True, help="Check hashes without re-running the analysis.")
+def verify(archive_file, hashes_only) -> None:
+    """Check an archive's hashes and re-run its analysis; exit 1 on any difference."""
+    from glidemed.archive import verify_archive
+    from glidemed.errors import GlidemedError
+
+    report = verify_archive(archive_file, rerun=not hashes_only)
+    for line in report.hash_problems + report.differences:
+        click.echo(line)
+    if report.note:
+        click.echo(report.note)
+    if not report.ok:
+        raise GlidemedError(f"{archive_file}: {len(report.hash_problems)} hash problem(s), "
+                            f"{len(report.differences)} difference(s) in the re-run analysis")
+    click.echo(f"{archive_file}: {report.checked_files} files verified"
+               + ("; the re-run analysis matches every archived number" if report.reran else ""))

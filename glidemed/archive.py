@@ -1,0 +1,307 @@
+"""Archive a whole study as one zip for deposit with a paper, and verify such an archive.
+
+The archive holds the study file, the generation manifest and images, the survey, the
+key, the returned responses with their ledger, the analysis, a README and
+``SHA256SUMS`` (``sha256sum -c`` format) covering every other file. ``verify`` checks
+every hash, re-runs the analysis from the archived responses and compares every number
+with the archived results.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import math
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from glidemed import __version__
+from glidemed.errors import GlidemedError
+from glidemed.fileio import atomic_path
+from glidemed.paths import analysis_dir, images_dir, key_dir, responses_dir, study_build_dir, survey_dir
+from glidemed.study import Study, load_study
+
+SUMS = "SHA256SUMS"
+# Already-compressed files are stored; text is deflated.
+STORED_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".zip", ".gz"}
+# Analysis outputs compared by verify; figures and the HTML report are re-drawn, not compared.
+COMPARED_SUFFIXES = {".csv", ".json"}
+NUMERIC_TOLERANCE = 1e-6
+
+
+@dataclass
+class VerifyReport:
+    checked_files: int = 0
+    hash_problems: list[str] = field(default_factory=list)
+    differences: list[str] = field(default_factory=list)  # "file: figure: archived -> recomputed"
+    reran: bool = False
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.hash_problems and not self.differences
+
+
+def archive_path(study: Study) -> Path:
+    return study_build_dir(study) / f"{study.id}-archive.zip"
+
+
+def archive_study(study: Study, out: Path | None = None, *, images: bool = True,
+                  responses: bool = True, pseudonymize: bool = False,
+                  analysis_options: dict | None = None) -> Path:
+    """Write the study's archive zip and return its path.
+
+    With ``pseudonymize``, rater ids become R01, R02, ... in the responses, and the
+    analysis is re-run on those responses so every archived table uses the same ids.
+    """
+    out = Path(out or archive_path(study))
+    files = _collect(study, images=images, responses=responses)
+    with tempfile.TemporaryDirectory() as scratch:
+        if pseudonymize:
+            files = _pseudonymized(study, files, Path(scratch), analysis_options or {})
+        files["README.md"] = _readme(study, files, images=images, responses=responses,
+                                     pseudonymize=pseudonymize).encode("utf-8")
+        try:
+            with atomic_path(out) as tmp:
+                _write_zip(tmp, files)
+        except OSError as exc:
+            raise GlidemedError(f"could not write archive {out}: {exc.strerror or exc}") from None
+    return out
+
+
+def _collect(study: Study, *, images: bool, responses: bool) -> dict[str, Path | bytes]:
+    """Archive name -> source file (or bytes)."""
+    files: dict[str, Path | bytes] = {f"study/{study.path.name}": study.path}
+    for example in study.survey.examples:
+        files[f"study/{example.file}"] = study.folder / example.file
+    sources = {"images": images_dir(study), "survey": survey_dir(study), "key": key_dir(study),
+               "responses": responses_dir(study), "analysis": analysis_dir(study)}
+    required = ["key", "survey", "analysis"] + (["responses"] if responses else [])
+    missing = [name for name in required if not sources[name].is_dir()]
+    if missing:
+        raise GlidemedError(f"{study_build_dir(study)}: nothing to archive yet: missing "
+                            f"{', '.join(missing)} (run generate, build and analyze first)")
+    for name, folder in sources.items():
+        if not folder.is_dir() or (name == "responses" and not responses):
+            continue
+        for path in sorted(folder.rglob("*")):
+            relative = path.relative_to(folder)
+            if not path.is_file() or any(part.startswith(".") for part in relative.parts):
+                continue  # hidden files are temporaries of interrupted writes
+            if name == "images" and not images and relative.parts[0] != "manifest":
+                continue
+            files[f"{name}/{relative.as_posix()}"] = path
+    return files
+
+
+def _pseudonymized(study: Study, files: dict, scratch: Path, options: dict) -> dict:
+    """Replace rater ids in the responses and re-run the analysis on them."""
+    from glidemed.analysis.pipeline import run_analysis
+
+    response_names = [n for n in files if n.startswith("responses/")]
+    pseudonyms: dict[str, str] = {}
+    new_files = {n: p for n, p in files.items()
+                 if not n.startswith(("responses/", "analysis/"))}
+    responses_out = scratch / "responses"
+    for name in response_names:
+        source = Path(files[name])
+        raw = source.read_bytes()
+        target = responses_out / Path(name).relative_to("responses")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            data = json.loads(raw)
+            rater = data["rater"]["id"]
+        except (ValueError, KeyError, TypeError):
+            target = target.with_name(f"unreadable-{len(pseudonyms) + len(new_files)}{target.suffix}")
+            target.write_bytes(raw)  # kept as returned: the ledger says why it was rejected
+        else:
+            alias = pseudonyms.setdefault(rater, f"R{len(pseudonyms) + 1:02d}")
+            data["rater"]["id"] = alias
+            target = target.with_name(f"{alias}-{hashlib.sha256(raw).hexdigest()[:8]}.json")
+            target.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+        new_files[f"responses/{target.relative_to(responses_out).as_posix()}"] = target
+    analysis_out = scratch / "analysis"
+    run_analysis(study, [responses_out], analysis_out, key=key_dir(study) / "key.json",
+                 **_rerun_options(analysis_dir(study), options))
+    for path in sorted(analysis_out.rglob("*")):
+        if path.is_file():
+            new_files[f"analysis/{path.relative_to(analysis_out).as_posix()}"] = path
+    return new_files
+
+
+def _rerun_options(analysis_folder: Path, override: dict) -> dict:
+    """The options of the archived analysis (from its summary.json), so a re-run matches."""
+    summary_path = analysis_folder / "summary.json"
+    options = {}
+    if summary_path.is_file():
+        options = json.loads(summary_path.read_text(encoding="utf-8")).get("options", {})
+    options.update(override)
+    return options
+
+
+def _readme(study: Study, files: dict, *, images: bool, responses: bool,
+            pseudonymize: bool) -> str:
+    counts: dict[str, int] = {}
+    for name in files:
+        counts[name.split("/")[0]] = counts.get(name.split("/")[0], 0) + 1
+    lines = [
+        f"# Archive of the study '{study.id}': {study.title}",
+        "",
+        f"Made by glidemed {__version__} on {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC.",
+        "",
+        "| folder | contents | files |",
+        "| --- | --- | --- |",
+        f"| study/ | the study file (prompts, conditions, scales) | {counts.get('study', 0)} |",
+        "| images/ | generated images and the generation manifest (manifest/*.jsonl: seed, "
+        f"parameters, SHA-256 and software versions per image){'' if images else '; images left out, manifest kept'} | {counts.get('images', 0)} |",
+        f"| survey/ | the survey exactly as sent to raters | {counts.get('survey', 0)} |",
+        f"| key/ | the unblinding key: panel and image tokens to prompts, conditions and files | {counts.get('key', 0)} |",
+        "| responses/ | the response files returned by raters"
+        f"{'' if responses else ' (left out of this archive)'} | {counts.get('responses', 0)} |",
+        "| analysis/ | ledger.csv (every response file and what became of it), ratings.csv, "
+        f"tables, figures, report.html and summary.json | {counts.get('analysis', 0)} |",
+        "",
+        f"`{SUMS}` lists the SHA-256 of every other file; check it with `sha256sum -c {SUMS}`.",
+        "`glidemed verify ARCHIVE` checks the hashes, re-runs the analysis from responses/ and",
+        "compares every number with analysis/.",
+    ]
+    if pseudonymize:
+        lines += ["", "Rater ids are pseudonymised (R01, R02, ...) consistently in every file."]
+    return "\n".join(lines) + "\n"
+
+
+def _write_zip(target: Path, files: dict[str, Path | bytes]) -> None:
+    sums = []
+    with zipfile.ZipFile(target, "w") as archive:
+        for name in sorted(files):
+            source = files[name]
+            data = source if isinstance(source, bytes) else Path(source).read_bytes()
+            compression = (zipfile.ZIP_STORED if Path(name).suffix.lower() in STORED_SUFFIXES
+                           else zipfile.ZIP_DEFLATED)
+            archive.writestr(name, data, compress_type=compression)
+            sums.append(f"{hashlib.sha256(data).hexdigest()}  {name}")
+        archive.writestr(SUMS, "\n".join(sums) + "\n", compress_type=zipfile.ZIP_DEFLATED)
+
+
+def verify_archive(path: Path, rerun: bool = True) -> VerifyReport:
+    """Check every hash in the archive, then re-run the analysis and compare its numbers."""
+    report = VerifyReport()
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise GlidemedError(f"{path}: not a readable zip archive ({exc})") from None
+    with archive, tempfile.TemporaryDirectory() as scratch:
+        names = set(archive.namelist())
+        if SUMS not in names:
+            raise GlidemedError(f"{path}: no {SUMS} inside; not a glidemed archive")
+        listed = _read_sums(archive.read(SUMS).decode("utf-8", "replace"))
+        for name, digest in listed.items():
+            if name not in names:
+                report.hash_problems.append(f"{name}: listed in {SUMS} but missing")
+            elif hashlib.sha256(archive.read(name)).hexdigest() != digest:
+                report.hash_problems.append(f"{name}: SHA-256 does not match {SUMS}")
+            report.checked_files += 1
+        for name in sorted(names - set(listed) - {SUMS}):
+            if not name.endswith("/"):
+                report.hash_problems.append(f"{name}: not listed in {SUMS}")
+        if not rerun:
+            report.note = "analysis not re-run (hashes only)"
+            return report
+        root = Path(scratch)
+        archive.extractall(root)
+        _rerun_and_compare(root, report)
+    return report
+
+
+def _read_sums(text: str) -> dict[str, str]:
+    listed = {}
+    for line in text.splitlines():
+        if line.strip():
+            digest, _, name = line.partition("  ")
+            listed[name] = digest
+    return listed
+
+
+def _rerun_and_compare(root: Path, report: VerifyReport) -> None:
+    from glidemed.analysis.pipeline import run_analysis
+
+    study_files = sorted((root / "study").glob("*.toml"))
+    responses = root / "responses"
+    if not study_files or not (root / "analysis" / "summary.json").is_file():
+        report.note = "no study file or analysis summary in the archive: nothing to re-run"
+        return
+    if not responses.is_dir():
+        report.note = "responses were left out of this archive: hashes checked, analysis not re-run"
+        return
+    study = load_study(study_files[0])
+    recomputed = root / "recomputed"
+    run_analysis(study, [responses], recomputed, key=root / "key" / "key.json",
+                 **_rerun_options(root / "analysis", {}))
+    report.reran = True
+    archived = root / "analysis"
+    for old in sorted(archived.rglob("*")):
+        if old.suffix not in COMPARED_SUFFIXES or not old.is_file():
+            continue
+        name = old.relative_to(archived).as_posix()
+        new = recomputed / name
+        if not new.is_file():
+            report.differences.append(f"analysis/{name}: not produced by the re-run")
+        elif old.suffix == ".json":
+            _compare_json(f"analysis/{name}", json.loads(old.read_text(encoding="utf-8")),
+                          json.loads(new.read_text(encoding="utf-8")), "", report.differences)
+        else:
+            _compare_csv(f"analysis/{name}", old, new, report.differences)
+
+
+# Fields that legitimately differ between two runs of the same analysis.
+VOLATILE_KEYS = {"created", "seconds", "generated", "elapsed", "runtime", "versions", "software"}
+
+
+def _compare_json(name: str, old, new, where: str, out: list[str]) -> None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            if key in VOLATILE_KEYS:
+                continue
+            if key not in old or key not in new:
+                out.append(f"{name}: {where}{key}: present in only one of archived/re-run")
+            else:
+                _compare_json(name, old[key], new[key], f"{where}{key}.", out)
+    elif isinstance(old, list) and isinstance(new, list):
+        if len(old) != len(new):
+            out.append(f"{name}: {where.rstrip('.')}: {len(old)} items archived, {len(new)} re-run")
+        for i, (a, b) in enumerate(zip(old, new)):
+            _compare_json(name, a, b, f"{where}{i}.", out)
+    elif not _same_value(old, new):
+        out.append(f"{name}: {where.rstrip('.')}: archived {old!r}, re-run {new!r}")
+
+
+def _compare_csv(name: str, old: Path, new: Path, out: list[str]) -> None:
+    with open(old, newline="", encoding="utf-8") as a, open(new, newline="", encoding="utf-8") as b:
+        old_rows, new_rows = list(csv.reader(a)), list(csv.reader(b))
+    if len(old_rows) != len(new_rows):
+        out.append(f"{name}: {len(old_rows)} rows archived, {len(new_rows)} re-run")
+        return
+    header = old_rows[0] if old_rows else []
+    for r, (row_a, row_b) in enumerate(zip(old_rows, new_rows)):
+        for c, (a, b) in enumerate(zip(row_a, row_b)):
+            column = header[c] if c < len(header) else str(c)
+            if column in VOLATILE_KEYS:
+                continue
+            if not _same_value(a, b):
+                out.append(f"{name}: row {r}, column {column}: archived {a!r}, re-run {b!r}")
+
+
+def _same_value(a, b) -> bool:
+    if a == b:
+        return True
+    try:
+        x, y = float(a), float(b)
+    except (TypeError, ValueError):
+        return False
+    if math.isnan(x) and math.isnan(y):
+        return True
+    return math.isclose(x, y, rel_tol=NUMERIC_TOLERANCE, abs_tol=NUMERIC_TOLERANCE)
