@@ -20,7 +20,10 @@ glide: env
 	$(BIN)/pip install -e '.[glide]'
 
 demo: env
-	$(BIN)/glidemed generate demo
+	$(BIN)/glidemed generate demo --no-progress
+	$(BIN)/glidemed build demo
+	$(BIN)/glidemed simulate demo --raters 5 --seed 1
+	$(BIN)/glidemed analyze demo --bootstrap 200
 
 test: env
 	$(BIN)/python -m pytest -q

@@ -69,6 +69,49 @@ def generate(study, conditions, only, limit, shard, out, device, batch_size, che
 
 @main.command()
 @STUDY
+@click.option("--single-file/--folder", default=True, show_default=True,
+              help="One self-contained index.html (for e-mail) or index.html + assets/ (for hosting).")
+@click.option("--image-format", type=click.Choice(["jpeg", "png", "webp"]),
+              help="Image format for every condition [study's survey.image_format].")
+@click.option("--image-quality", type=click.IntRange(1, 100), help="JPEG/WebP quality [study's].")
+@click.option("--image-size", type=click.IntRange(min=8), help="Square side in pixels [study's].")
+@click.option("--leave-out-missing", is_flag=True,
+              help="Leave out panels whose images are missing instead of failing (reported).")
+@click.option("--new-tokens", is_flag=True,
+              help="Draw new panel and image tokens; responses to the old build no longer match.")
+def build(study, single_file, image_format, image_quality, image_size, leave_out_missing,
+          new_tokens) -> None:
+    """Build the blinded survey (build/<study>/survey/) and its key (build/<study>/key/)."""
+    from glidemed.survey.build import build_survey
+
+    report = build_survey(load_study(study), single_file=single_file, image_format=image_format,
+                          image_quality=image_quality, image_size=image_size,
+                          leave_out_missing=leave_out_missing, new_tokens=new_tokens)
+    for item in report.left_out:
+        click.echo(f"left out {item['condition']}/{item['prompt_id']}: {item['reason']}", err=True)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"{report.panels} panels, {report.images} images "
+               f"({report.encoding.format} q{report.encoding.quality}, {report.encoding.size} px), "
+               f"{report.size_bytes / 1e6:.1f} MB -> {report.survey_dir}; key -> {report.key_path}; "
+               f"blinding audit passed")
+
+
+@main.command("audit-blinding")
+@STUDY
+def audit_blinding(study) -> None:
+    """Scan the built survey for anything that reveals a panel's condition; exit 1 if found."""
+    from glidemed.paths import survey_dir
+    from glidemed.survey.audit import audit_blinding as run_audit
+
+    loaded = load_study(study)
+    report = run_audit(loaded)
+    click.echo(f"blinding audit passed: {report.files} file(s), {report.images} image(s) "
+               f"in {survey_dir(loaded)}")
+
+
+@main.command()
+@STUDY
 @click.option("--out", type=click.Path(path_type=Path), help="Zip file [build/<study>/<study>-archive.zip].")
 @click.option("--images/--no-images", default=True, show_default=True, help="Include the images.")
 @click.option("--responses/--no-responses", default=True, show_default=True,
@@ -102,6 +145,41 @@ def import_ratings(study, spreadsheet, nonsensical, out) -> None:
 
 
 @main.command()
+@STUDY
+@click.argument("responses", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--ratings", type=click.Path(path_type=Path),
+              help="Analyse this ratings table instead of responses (tidy CSV, or the paper's .xlsx).")
+@click.option("--key", type=click.Path(path_type=Path), help="Survey key [build/<study>/key/key.json].")
+@click.option("--out", type=click.Path(path_type=Path), help="Output folder [build/<study>/analysis].")
+@click.option("--model", default="score ~ style + detail + condition", show_default=True,
+              help="Ordinal model formula over the tidy columns; (1|rater) adds a random intercept.")
+@click.option("--nonsensical", type=click.Choice(["exclude", "zero"]), default="exclude",
+              show_default=True, help="Ratings of panels flagged nonsensical: leave out or count as 0.")
+@click.option("--flagged", type=click.Choice(["include", "exclude"]), default="exclude",
+              show_default=True, help="Files whose hash chain does not verify: use or leave out.")
+@click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Bootstrap resamples for confidence intervals.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the bootstrap.")
+def analyze(study, responses, ratings, key, out, model, nonsensical, flagged, n_boot, seed) -> None:
+    """Analyse returned response files (files or folders) [build/<study>/responses]."""
+    from glidemed.analysis.pipeline import run_analysis
+    from glidemed.paths import analysis_dir
+
+    loaded = load_study(study)
+    if ratings is not None and responses:
+        raise click.UsageError("give either response files or --ratings, not both")
+    summary = run_analysis(loaded, list(responses), out, ratings=ratings, key=key, model=model,
+                           nonsensical=nonsensical, flagged=flagged, n_boot=n_boot, seed=seed)
+    files = summary["counts"]["files"]
+    if files:
+        click.echo("response files: " + ", ".join(f"{n} {s}" for s, n in files.items())
+                   + " (reasons in ledger.csv)")
+    counts = summary["counts"]
+    click.echo(f"{counts['raters']} rater(s), {counts['usable_ratings']} usable of "
+               f"{counts['ratings']} ratings -> {out or analysis_dir(loaded)}/report.html")
+
+
+@main.command()
 @click.argument("archive_file", metavar="ARCHIVE", type=click.Path(exists=True, path_type=Path))
 @click.option("--hashes-only", is_flag=True, help="Check hashes without re-running the analysis.")
 def verify(archive_file, hashes_only) -> None:
@@ -119,3 +197,96 @@ def verify(archive_file, hashes_only) -> None:
                             f"{len(report.differences)} difference(s) in the re-run analysis")
     click.echo(f"{archive_file}: {report.checked_files} files verified"
                + ("; the re-run analysis matches every archived number" if report.reran else ""))
+
+
+def _int_list(ctx, param, value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        numbers = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated whole numbers, got {value!r}") from None
+    if not numbers or min(numbers) < 1:
+        raise click.BadParameter(f"expected counts of at least 1, got {value!r}")
+    return numbers
+
+
+SIM_OPTIONS = [
+    click.option("--effect", "effects", multiple=True, metavar="[ASPECT/]FACTOR:LEVEL=X",
+                 help="Latent effect (logits) replacing the default, e.g. style:xray=-1.5, "
+                      "condition:soft=-0.5, content/detail:detailed=0.3 (repeatable)."),
+    click.option("--params", "params_file", type=click.Path(path_type=Path),
+                 help="TOML or JSON file of simulation parameters (see README)."),
+    click.option("--dropout", type=click.FloatRange(0, 1),
+                 help="Chance that a rater stops partway [0]."),
+    click.option("--missing", type=click.FloatRange(0, 1),
+                 help="Chance that a rating is left blank [0.002]."),
+]
+
+
+def _sim_options(func):
+    for option in reversed(SIM_OPTIONS):
+        func = option(func)
+    return func
+
+
+@main.command()
+@STUDY
+@click.option("--raters", type=click.IntRange(min=1), required=True, help="Number of raters.")
+@click.option("--out", type=click.Path(path_type=Path), help="Folder [build/<study>/responses].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--key", "key_path", type=click.Path(path_type=Path),
+              help="Survey key [build/<study>/key/key.json].")
+@_sim_options
+def simulate(study, raters, out, seed, key_path, effects, params_file, dropout, missing) -> None:
+    """Write simulated raters' response files for the built survey."""
+    from glidemed.simulate import make_params, simulate_study
+
+    params = make_params(params_file, effects, dropout=dropout, missing=missing)
+    paths = simulate_study(load_study(study), raters, out, key_path, seed, params)
+    click.echo(f"{len(paths)} simulated response file(s) -> {paths[0].parent}")
+
+
+@main.command()
+@STUDY
+@click.option("--raters", "rater_counts", callback=_int_list, default="3,5,10", show_default=True,
+              help="Rater counts to try, comma-separated.")
+@click.option("--prompts", "prompt_counts", callback=_int_list,
+              help="Total prompt counts to try, comma-separated [the study's, and twice that].")
+@click.option("--difference", type=float, default=1.0, show_default=True,
+              help="Difference between the two groups (see --scale).")
+@click.option("--scale", type=click.Choice(["score", "logit"]), default="score", show_default=True,
+              help="score: points of the rating scale; logit: latent log odds ratio.")
+@click.option("--groups", default=None, metavar="A,B",
+              help="Style groups or styles to compare [histopathology,radiology when present].")
+@click.option("--aspect", help="Aspect to test [the study's first].")
+@click.option("--sims", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Simulated studies per cell.")
+@click.option("--method", type=click.Choice(["mixed", "mann-whitney"]), default="mixed",
+              show_default=True, help="Analysis of each simulated study.")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
+              show_default=True, help="Significance level.")
+@click.option("--out", type=click.Path(path_type=Path), help="Folder [build/<study>/power].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@_sim_options
+def power(study, rater_counts, prompt_counts, difference, scale, groups, aspect, sims, method,
+          alpha, out, seed, jobs, progress, effects, params_file, dropout, missing) -> None:
+    """Estimate power by simulation for several rater and prompt counts."""
+    from glidemed.power import run_power
+    from glidemed.simulate import make_params
+
+    loaded = load_study(study)
+    pair = tuple(g.strip() for g in groups.split(",")) if groups else None
+    if pair is not None and len(pair) != 2:
+        raise click.BadParameter(f"expected two names A,B, got {groups!r}", param_hint="--groups")
+    n_prompts = len(loaded.prompts())
+    table, paths = run_power(
+        loaded, out, rater_counts=rater_counts, prompt_counts=prompt_counts or [n_prompts, 2 * n_prompts],
+        difference=difference, n_sims=sims, method=method, alpha=alpha, seed=seed, groups=pair,
+        scale=scale, aspect=aspect, jobs=jobs, progress=progress,
+        params=make_params(params_file, effects, dropout=dropout, missing=missing))
+    click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    click.echo(f"-> {', '.join(str(p) for p in paths)}")

@@ -111,8 +111,8 @@ class ExampleImage:
 class SurveySettings:
     """Options of `glidemed build`; the study decides, the defaults are blind and small."""
 
-    image_format: str = "jpeg"  # jpeg, png or webp; identical for every condition
-    image_quality: int = 85
+    image_format: str = "webp"  # jpeg, png or webp; identical for every condition
+    image_quality: int = 75  # webp q75: the paper's 272 x 8 images at 256 px stay under 20 MB
     image_size: int = 0  # pixels; 0 keeps the generated size
     conditions: list[str] = field(default_factory=list)  # empty: all conditions
     repeat_panels: int = 0  # panels shown again later to measure intra-rater consistency

@@ -1,0 +1,123 @@
+"""Benchmarks of `glidemed analyze`; prints its figures.
+
+1. The full report on the paper's published ratings (1,632 ratings; 1,000 bootstrap
+   resamples, mixed and fixed models, figures, report): target under 15 s.
+2. Ingest of 100 raters x 2,176 panels of simulated response files, then descriptives,
+   nonparametric tests and the ordinal model: target under 60 s and 2 GB (peak RSS of a
+   fresh process doing only this).
+
+Run from the project root: python bench/bench_report.py [--raters N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+XLSX = ROOT.parent / "shared" / "kather2022" / "observer_study_glide_v1_merge.xlsx"
+PANELS_PER_PROMPT_CONDITION = 4  # 272 prompts x 2 conditions x 4 = 2,176 panels
+
+
+def bench_published(n_boot: int) -> None:
+    from glidemed.analysis.pipeline import run_analysis
+    from glidemed.study import load_study
+
+    if not XLSX.is_file():
+        print(f"published report: skipped ({XLSX} not found)")
+        return
+    study = load_study(ROOT / "surveys" / "kather2022" / "study.toml")
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        summary = run_analysis(study, ratings=XLSX, out_dir=Path(tmp) / "analysis",
+                               nonsensical="zero", n_boot=n_boot)
+        seconds = time.perf_counter() - started
+    print(f"published report: {summary['counts']['ratings']} ratings, {n_boot} bootstrap "
+          f"resamples, {len(summary['models'])} models: {seconds:.1f} s (target < 15 s)")
+
+
+def synthetic_key(study) -> dict:
+    """A key of 2,176 panels (each prompt x condition shown as 4 panels of 4 images)."""
+    panels = {}
+    for prompt in study.prompts():
+        for condition in study.conditions:
+            for k in range(PANELS_PER_PROMPT_CONDITION):
+                token = hashlib.sha256(f"{prompt.id}/{condition.name}/{k}".encode()).hexdigest()[:16]
+                panels[token] = {"prompt_id": prompt.id, "condition": condition.name,
+                                 "control": False,
+                                 "images": {f"{token}-{i}": f"{condition.name}/{prompt.id}/{i}.png"
+                                            for i in range(4)}}
+    return {"schema": "glidemed-key/1", "study_id": study.id,
+            "build_hash": hashlib.sha256(b"bench").hexdigest(), "created": "2026-01-01T00:00:00Z",
+            "study_sha256": "0" * 64, "conditions": [c.name for c in study.conditions],
+            "panels": panels, "left_out": []}
+
+
+def measure_ingest(folder: Path) -> None:
+    """In a fresh process: ingest, descriptives, tests, ordinal model; time and peak memory."""
+    from glidemed.analysis.descriptives import describe_ratings, prompt_medians
+    from glidemed.analysis.ingest import ingest_responses
+    from glidemed.analysis.nonparametric import run_tests
+    from glidemed.analysis.ordinal import fit_ordinal
+    from glidemed.study import load_study
+
+    study = load_study(ROOT / "surveys" / "kather2022" / "study.toml")
+    key = synthetic_key(study)
+    times = {}
+    started = time.perf_counter()
+    ratings, ledger, profiles = ingest_responses(study, key, [folder])
+    times["ingest"] = time.perf_counter() - started
+    mark = time.perf_counter()
+    describe_ratings(ratings, profiles)
+    prompt_medians(ratings)
+    times["descriptives"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    for unit in ("prompt_median", "rating"):
+        run_tests(ratings, unit)
+    times["tests"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    for aspect in ("style", "content"):
+        fit_ordinal(ratings, "score ~ style + detail + condition", aspect)
+    times["ordinal"] = time.perf_counter() - mark
+    total = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
+    print(f"ingest {len(ledger)} files, {len(ratings)} ratings: "
+          + ", ".join(f"{k} {v:.1f} s" for k, v in times.items())
+          + f"; total {total:.1f} s (target < 60 s), peak memory {peak:.0f} MiB (target < 2048)")
+
+
+def bench_ingest(n_raters: int) -> None:
+    from glidemed.simulate import simulate_responses
+    from glidemed.study import load_study
+
+    study = load_study(ROOT / "surveys" / "kather2022" / "study.toml")
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        paths = simulate_responses(study, synthetic_key(study), n_raters, Path(tmp), seed=1)
+        size = sum(p.stat().st_size for p in paths)
+        print(f"(setup: {len(paths)} response files, {size / 1e6:.0f} MB, simulated in "
+              f"{time.perf_counter() - started:.1f} s)")
+        subprocess.run([sys.executable, __file__, "--measure", tmp], check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--raters", type=int, default=100)
+    parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        measure_ingest(args.measure)
+        return
+    bench_published(args.bootstrap)
+    bench_ingest(args.raters)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Survey benchmark: build the paper-size survey, then time the page in headless Chromium.
+
+A temporary study with the design of surveys/kather2022 (272 prompts x 8 images,
+256 px) but the placeholder generator and one condition. Targets: build < 15 s on
+2 cores; first interactive panel < 2 s; next panel < 100 ms. Also prints the
+single-file size, and a projection for photo-like images (placeholders compress
+better than real ones).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from glidemed.generate.runner import run_generation  # noqa: E402
+from glidemed.paths import images_dir  # noqa: E402
+from glidemed.study import load_study  # noqa: E402
+from glidemed.survey.build import build_survey  # noqa: E402
+
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def q(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)  # a valid TOML basic string
+
+
+def paper_study(folder: Path) -> Path:
+    """kather2022's styles and topics, one placeholder condition at 256 px."""
+    paper = load_study(ROOT / "surveys" / "kather2022" / "study.toml")
+    lines = [f"id = {q('paperbench')}", f"title = {q(paper.title)}",
+             f"instructions = {q(paper.instructions)}", f"seed = {paper.seed}",
+             "images_per_prompt = 8", "images_per_panel = 4",
+             "[[conditions]]", 'name = "only"', 'generator = "placeholder"', "params = { size = 256 }"]
+    for s in paper.styles:
+        lines += ["[[styles]]", f"key = {q(s.key)}", f"label = {q(s.label)}",
+                  f"template = {q(s.template)}", f"group = {q(s.group)}"]
+    for t in paper.topics:
+        lines += ["[[topics]]", f"key = {q(t.key)}", f"short = {q(t.short)}",
+                  f"detailed = {q(t.detailed)}", f"block = {q(t.block)}"]
+    path = folder / "study.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def photo_projection(fmt: str, quality: int, n_images: int) -> float | None:
+    """Single-file MB if the images were 256 px crops of natural photos (pessimistic)."""
+    try:
+        from sklearn.datasets import load_sample_images
+    except ImportError:
+        return None
+    from PIL import Image
+    sizes = []
+    for array in load_sample_images().images:
+        image = Image.fromarray(array)
+        for x in range(0, image.width - 256, 128):
+            for y in range(0, image.height - 256, 128):
+                buffer = io.BytesIO()
+                crop = image.crop((x, y, x + 256, y + 256))
+                crop.save(buffer, format=fmt.upper(), quality=quality)
+                sizes.append(len(buffer.getvalue()))
+    return statistics.mean(sizes) * n_images * 4 / 3 / 1e6
+
+
+def browser_figures(index: Path) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        page = browser.new_page()
+        started = time.perf_counter()
+        page.goto(index.as_uri() + "?rater=bench")
+        page.get_by_role("button", name="Start").click()
+        page.locator("#panel-screen").wait_for(state="visible")
+        page.evaluate("Promise.all([...document.querySelectorAll('#grid img')].map(i => i.decode()))")
+        first = time.perf_counter() - started
+        latencies = page.evaluate("""async () => {
+            const out = [];
+            for (let i = 0; i < 50; i++) {
+                const t = performance.now();
+                document.getElementById('next').click();
+                await Promise.all([...document.querySelectorAll('#grid img')].map(im => im.decode()));
+                out.push(performance.now() - t);
+            }
+            return out; }""")
+        browser.close()
+    return {"first": first, "next_median": statistics.median(latencies), "next_max": max(latencies)}
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        os.environ["GLIDEMED_BUILD_DIR"] = str(tmp / "build")
+        (tmp / "study").mkdir()
+        study = load_study(paper_study(tmp / "study"))
+        started = time.perf_counter()
+        run_generation(study, images_dir(study), progress=False)
+        print(f"generate (placeholder, not a target): {time.perf_counter() - started:.1f} s")
+        started = time.perf_counter()
+        report = build_survey(study)
+        seconds = time.perf_counter() - started
+        enc = report.encoding
+        print(f"build: {report.panels} panels x 8 = {report.images} images, {enc.format} "
+              f"q{enc.quality} {enc.size} px: {seconds:.1f} s on {os.cpu_count()} core(s) "
+              f"(target < 15 s)")
+        print(f"single file: {report.size_bytes / 1e6:.1f} MB (placeholder images; limit 20 MB)")
+        for fmt, quality in [(enc.format, enc.quality), ("jpeg", 75)]:
+            mb = photo_projection(fmt, quality, report.images)
+            if mb is not None:
+                print(f"projected single file with photo-like 256 px images, {fmt} q{quality}: "
+                      f"{mb:.1f} MB")
+        if Path("/usr/bin/chromium").exists():
+            figures = browser_figures(report.survey_dir / "index.html")
+            print(f"first interactive panel: {figures['first']:.2f} s (target < 2 s)")
+            print(f"next panel: median {figures['next_median']:.1f} ms, max "
+                  f"{figures['next_max']:.1f} ms (target < 100 ms)")
+        else:
+            print("chromium not found at /usr/bin/chromium: browser figures skipped")
+
+
+if __name__ == "__main__":
+    main()

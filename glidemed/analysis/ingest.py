@@ -1,0 +1,471 @@
+"""Ingest returned response files: validate, keep one file per rater, unblind into the tidy table.
+
+Every file given is accounted for in the ledger, one row per file:
+
+- ``accepted``: valid, every panel in the rater's order rated;
+- ``partial``: valid, but some panels or aspects are not rated (the rated ones are used);
+- ``flagged``: valid, but its hash chain does not verify (edited after the fact?);
+  its ratings are used or excluded as ``flagged`` says;
+- ``duplicate``: valid, but another file of the same rater is used instead (see below);
+- ``rejected``: not used; ``reason`` says why (not JSON, wrong schema, another build...).
+
+Duplicate rule: of several usable files with the same rater id, the one used is the one
+whose chain verifies, then the one with the most ratings, then the latest ``updated``
+time, then the first file name in sort order. Both files are named in the ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import fastjsonschema
+import jsonschema
+import pandas as pd
+
+from glidemed.errors import AnalysisError
+from glidemed.fileio import sha256_bytes, sha256_file
+from glidemed.study import Study
+from glidemed.survey.chain import chain_problems
+
+RESPONSE_SCHEMA = "glidemed-response/1"
+# A real response (2,176 panels with every answer event) is a few MB; anything far larger
+# is not a response, and is rejected without being read.
+MAX_RESPONSE_BYTES = 20 * 1024 * 1024
+FLAGGED_MODES = ("include", "exclude")
+LEDGER_COLUMNS = ["file", "sha256", "rater", "status", "reason", "n_panels", "n_ratings",
+                  "complete", "updated"]
+USED_STATUSES = ("accepted", "partial", "flagged")
+
+
+class Rejected(Exception):
+    """A response file cannot be used; the message is its ledger reason."""
+
+
+@dataclass
+class _Parsed:
+    """A response that passed every check, with what the ledger and the tidy table need."""
+
+    path: Path
+    sha256: str
+    data: dict
+    n_panels: int  # panels with at least one rating
+    n_ratings: int
+    partial_reason: str
+    chain: list[str]
+    status: str = ""
+    reason: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rater(self) -> str:
+        return self.data["rater"]["id"]
+
+    @property
+    def updated(self) -> datetime:
+        return _parse_time(self.data["updated"])
+
+
+def _schema() -> dict:
+    text = resources.files("glidemed").joinpath("schemas/response.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+@lru_cache(maxsize=1)
+def response_validator() -> jsonschema.protocols.Validator:
+    """The reference JSON Schema validator (formats such as date-time checked); it words
+    the ledger's reasons."""
+    schema = _schema()
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+@lru_cache(maxsize=1)
+def fast_validator() -> Callable[[Any], Any]:
+    """The same schema compiled to Python (fastjsonschema): about 50 times faster, so that
+    valid files, the common case, are checked quickly."""
+    return fastjsonschema.compile(_schema())
+
+
+def ingest_responses(study: Study, key: dict, paths: Iterable[str | os.PathLike],
+                     flagged: str = "exclude",
+                     max_bytes: int = MAX_RESPONSE_BYTES) -> tuple[pd.DataFrame, pd.DataFrame,
+                                                                   pd.DataFrame]:
+    """Read response files (or folders of them) returned for the build described by ``key``.
+
+    Returns ``(ratings, ledger, profiles)``: the tidy ratings table (see
+    :mod:`glidemed.analysis.tidy`), one ledger row per file (:data:`LEDGER_COLUMNS`), and
+    one profile row per rater used (``rater``, then the answers to the profile fields).
+    """
+    if flagged not in FLAGGED_MODES:
+        raise AnalysisError(f"--flagged: expected one of {FLAGGED_MODES}, got {flagged!r}")
+    context = _Context.from_key(study, key)
+    files = collect_files(paths)
+    ledger: list[dict] = []
+    parsed: list[_Parsed] = []
+    for path in files:
+        try:
+            parsed.append(parse_response(path, context, max_bytes))
+        except Rejected as exc:
+            ledger.append({"file": str(path), "sha256": _sha256_or_blank(path),
+                           "rater": "", "status": "rejected", "reason": str(exc),
+                           "n_panels": 0, "n_ratings": 0, "complete": False, "updated": ""})
+    used = _resolve_duplicates(parsed, flagged)
+    for item in parsed:
+        ledger.append({"file": str(item.path), "sha256": item.sha256, "rater": item.rater,
+                       "status": item.status, "reason": item.reason, "n_panels": item.n_panels,
+                       "n_ratings": item.n_ratings, "complete": not item.partial_reason,
+                       "updated": item.data["updated"]})
+    order = {str(p): i for i, p in enumerate(files)}
+    ledger_df = pd.DataFrame(ledger, columns=LEDGER_COLUMNS)
+    ledger_df = ledger_df.sort_values("file", key=lambda s: s.map(order), kind="stable")
+    ratings = _unblind(used, context, flagged)
+    profiles = _profiles(used, study)
+    return ratings, ledger_df.reset_index(drop=True), profiles
+
+
+def collect_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Every regular file named or inside a named folder (recursively), each once, sorted
+    within a folder. A path that does not exist is an error."""
+    seen: dict[Path, None] = {}
+    resolved_seen: set[Path] = set()
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file())
+        elif path.is_file():
+            found = [path]
+        else:
+            raise AnalysisError(f"{path}: no such response file or folder")
+        for p in found:
+            resolved = p.resolve()
+            if resolved not in resolved_seen:
+                resolved_seen.add(resolved)
+                seen[p] = None
+    return list(seen)
+
+
+@dataclass
+class _Context:
+    """What a response is checked against: the study and the build's key."""
+
+    study: Study
+    key: dict
+    build_hash: str
+    panels: dict[str, dict]
+    images: dict[str, frozenset[str]]
+    levels: dict[str, int]
+    flags: list[str]
+    prompts: dict[str, Any]
+
+    @classmethod
+    def from_key(cls, study: Study, key: dict) -> "_Context":
+        try:
+            panels = key["panels"]
+            build_hash = key["build_hash"]
+            images = {t: frozenset(p["images"]) for t, p in panels.items()}
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise AnalysisError(f"key: not a glidemed key (missing {exc})") from None
+        if key.get("study_id") not in (None, study.id):
+            raise AnalysisError(f"key: belongs to study {key.get('study_id')!r}, not {study.id!r}")
+        prompts = {p.id: p for p in study.prompts()}
+        unknown = sorted({p["prompt_id"] for p in panels.values()} - set(prompts))
+        if unknown:
+            raise AnalysisError(f"key: prompt id(s) not in study {study.id!r}: "
+                                f"{', '.join(unknown[:5])} (was the study file changed after the build?)")
+        return cls(study, key, build_hash, panels, images,
+                   {a.key: len(a.levels) for a in study.aspects},
+                   [f.key for f in study.flags], prompts)
+
+
+def parse_response(path: Path, context: _Context, max_bytes: int = MAX_RESPONSE_BYTES) -> _Parsed:
+    """Read and check one response file; raise :class:`Rejected` with the reason."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise Rejected(f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB "
+                           "limit for a response file; not read")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise Rejected(f"cannot read file: {exc.strerror or exc}") from None
+    data = decode_response(raw)
+    check_schema(data)
+    _check_build(data, context)
+    n_panels, n_ratings, partial = _check_answers(data, context)
+    chain = chain_problems(data)
+    return _Parsed(path, sha256_bytes(raw), data, n_panels, n_ratings, partial, chain)
+
+
+def decode_response(raw: bytes) -> Any:
+    """Bytes -> JSON value; :class:`Rejected` for empty, non-UTF-8, invalid or hostile JSON."""
+    if not raw.strip():
+        raise Rejected("empty file" if not raw else "file holds only whitespace")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise Rejected(f"not UTF-8 text (invalid byte 0x{raw[exc.start]:02x} at offset "
+                       f"{exc.start}); is this a response file?") from None
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        what = "truncated JSON" if exc.pos >= len(text.rstrip()) else "invalid JSON"
+        raise Rejected(f"{what}: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    except RecursionError:
+        raise Rejected("JSON nested too deeply to be a response file") from None
+    except ValueError as exc:  # from the hooks below
+        raise Rejected(f"invalid JSON: {exc}") from None
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"key {dup!r} appears twice in one object")
+    return result
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def check_schema(data: Any) -> None:
+    """Raise :class:`Rejected` unless ``data`` is a valid response per the JSON Schema."""
+    if not isinstance(data, dict) or "schema" not in data:
+        kind = type(data).__name__ if not isinstance(data, dict) else "JSON object without 'schema'"
+        kind = {"list": "JSON array", "str": "JSON string", "int": "JSON number",
+                "float": "JSON number", "bool": "JSON boolean", "NoneType": "JSON null"}.get(kind, kind)
+        raise Rejected(f"not a glidemed response (a {kind}, expected an object with "
+                       f"'schema': '{RESPONSE_SCHEMA}')")
+    if data["schema"] != RESPONSE_SCHEMA:
+        raise Rejected(f"not a glidemed response: schema is {_short(data['schema'])}, "
+                       f"expected '{RESPONSE_SCHEMA}'")
+    try:
+        fast_validator()(data)
+        return
+    except fastjsonschema.JsonSchemaException as exc:
+        fast_message = str(exc)
+    errors = sorted(response_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
+    if not errors:  # the two validators disagree: report the compiled one's finding
+        raise Rejected(f"does not match the response schema: {_short(fast_message, 160)}")
+    if errors:
+        shown = "; ".join(f"{_where(e)}: {_short_message(e)}" for e in errors[:3])
+        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+        raise Rejected(f"does not match the response schema: {shown}{more}")
+
+
+def _check_build(data: dict, context: _Context) -> None:
+    if data["study_id"] != context.study.id:
+        raise Rejected(f"response to study {_short(data['study_id'])}, not {context.study.id!r}")
+    if data["build_hash"] != context.build_hash:
+        raise Rejected(f"from another survey build (build hash {data['build_hash'][:12]}..., "
+                       f"this key's is {context.build_hash[:12]}...)")
+
+
+def _check_answers(data: dict, context: _Context) -> tuple[int, int, str]:
+    """Check tokens, positions, aspects, flags and scores against the key and the study.
+    Returns (panels rated, ratings given, why it is partial or '')."""
+    order = data["order"]
+    unknown = [t for t in order if t not in context.panels]
+    if unknown:
+        raise Rejected(f"order: {len(unknown)} panel token(s) not in this build's key, "
+                       f"e.g. {unknown[0]!r}")
+    first_seen: dict[str, int] = {}
+    positions: set[int] = set()
+    n_panels = n_ratings = n_missing = 0
+    for i, panel in enumerate(data["panels"]):
+        where = f"panels[{i}]"
+        token, position = panel["token"], panel["position"]
+        if not isinstance(position, int):
+            raise Rejected(f"{where}.position: {position!r} is not a whole number")
+        if token not in context.panels:
+            raise Rejected(f"{where}.token: {token!r} is not a panel of this build")
+        if position in positions:
+            raise Rejected(f"{where}.position: position {position} appears twice")
+        positions.add(position)
+        if position >= len(order) or order[position] != token:
+            raise Rejected(f"{where}: token {token!r} is not at position {position} of the order")
+        if token in first_seen and not panel["repeat"]:
+            raise Rejected(f"{where}.token: panel {token!r} appears again (first at position "
+                           f"{first_seen[token]}) without being marked as a repeat")
+        first_seen.setdefault(token, position)
+        extra_images = set(panel["images"]) - context.images[token]
+        if extra_images:
+            raise Rejected(f"{where}.images: image token {sorted(extra_images)[0]!r} does not "
+                           f"belong to panel {token!r}")
+        for aspect, score in panel["ratings"].items():
+            if aspect not in context.levels:
+                raise Rejected(f"{where}.ratings: unknown aspect {_short(aspect)} "
+                               f"(study aspects: {', '.join(context.levels)})")
+            if score is None:
+                continue
+            if not isinstance(score, int) or isinstance(score, bool):
+                raise Rejected(f"{where}.ratings.{aspect}: score {score!r} is not a whole number")
+            if not 0 <= score < context.levels[aspect]:
+                raise Rejected(f"{where}.ratings.{aspect}: score {score} is out of range "
+                               f"0-{context.levels[aspect] - 1}")
+        for flag in panel["flags"]:
+            if flag not in context.flags:
+                raise Rejected(f"{where}.flags: unknown flag {_short(flag)} "
+                               f"(study flags: {', '.join(context.flags) or 'none'})")
+        given = sum(panel["ratings"].get(a) is not None for a in context.levels)
+        n_ratings += given
+        n_panels += given > 0
+        n_missing += len(context.levels) - given
+    if n_ratings == 0:
+        raise Rejected("no panel has a rating")
+    unseen = len(order) - len(positions)
+    parts = []
+    if unseen:
+        parts.append(f"{unseen} of {len(order)} panels not reached")
+    if n_missing:
+        parts.append(f"{n_missing} rating(s) left blank")
+    return n_panels, n_ratings, ", ".join(parts)
+
+
+def _resolve_duplicates(parsed: list[_Parsed], flagged: str) -> list[_Parsed]:
+    """Set status and reason of each parsed file; return the files whose ratings are used."""
+    by_rater: dict[str, list[_Parsed]] = {}
+    for item in parsed:
+        by_rater.setdefault(item.rater, []).append(item)
+    used = []
+    for items in by_rater.values():
+        items.sort(key=lambda p: (bool(p.chain), -p.n_ratings, -p.updated.timestamp(), str(p.path)))
+        kept, others = items[0], items[1:]
+        for item in items:
+            reasons = []
+            if item.chain:
+                action = "ratings used" if flagged == "include" else "ratings excluded"
+                reasons.append(f"{'; '.join(item.chain)} ({action}, --flagged {flagged})")
+            if item.partial_reason:
+                reasons.append(f"partial: {item.partial_reason}")
+            item.status = ("flagged" if item.chain else "partial" if item.partial_reason
+                           else "accepted")
+            item.reason = "; ".join(reasons)
+        for other in others:
+            why = _preference(kept, other)
+            other.status = "duplicate"
+            other.reason = f"same rater as {kept.path} ({why}), which is used instead" + (
+                f"; {other.reason}" if other.reason else "")
+        if others:
+            names = ", ".join(str(o.path) for o in others)
+            kept.reason = "; ".join(filter(None, [kept.reason, f"also returned as {names} (not used)"]))
+        used.append(kept)
+    return used
+
+
+def _preference(kept: _Parsed, other: _Parsed) -> str:
+    if bool(kept.chain) != bool(other.chain):
+        return "its hash chain verifies"
+    if kept.n_ratings != other.n_ratings:
+        return f"it has more ratings: {kept.n_ratings} vs {other.n_ratings}"
+    if kept.updated != other.updated:
+        return "it was updated later"
+    return "same ratings and time; first by file name"
+
+
+def _unblind(used: list[_Parsed], context: _Context, flagged: str) -> pd.DataFrame:
+    """One row per (panel seen, aspect) of the used files, joined with the key and prompts."""
+    from glidemed.analysis.tidy import TIDY_COLUMNS, empty_ratings, normalise
+
+    aspects = list(context.levels)
+    prompt_rank = {pid: i for i, pid in enumerate(context.prompts)}
+    condition_rank = {c: i for i, c in enumerate(context.key.get("conditions", []))}
+
+    def study_order(panel: dict) -> tuple:
+        entry = context.panels[panel["token"]]
+        return (prompt_rank[entry["prompt_id"]], condition_rank.get(entry["condition"], 1 << 30),
+                entry["condition"], panel["position"])
+
+    columns: dict[str, list] = {c: [] for c in TIDY_COLUMNS + context.flags}
+    for item in sorted(used, key=lambda p: p.rater):
+        excluded = bool(item.chain) and flagged == "exclude"
+        rater = item.rater
+        for panel in sorted(item.data["panels"], key=study_order):
+            entry = context.panels[panel["token"]]
+            prompt = context.prompts[entry["prompt_id"]]
+            flags = [bool(panel["flags"].get(f, False)) for f in context.flags]
+            for aspect in aspects:
+                score = panel["ratings"].get(aspect)
+                reason = "flagged" if excluded else "" if score is not None else "missing"
+                columns["rater"].append(rater)
+                columns["panel"].append(panel["token"])
+                columns["prompt_id"].append(prompt.id)
+                columns["style"].append(prompt.style)
+                columns["style_group"].append(prompt.style_group)
+                columns["topic"].append(prompt.topic)
+                columns["detail"].append(prompt.detail)
+                columns["condition"].append(entry["condition"])
+                columns["aspect"].append(aspect)
+                columns["score"].append(pd.NA if reason else score)
+                columns["exclusion"].append(reason)
+                columns["seconds"].append(panel["seconds"])
+                columns["repeat"].append(panel["repeat"])
+                columns["comment"].append(panel["comment"])
+                for f, value in zip(context.flags, flags):
+                    columns[f].append(value)
+    if not columns["rater"]:
+        return empty_ratings(context.flags)
+    return normalise(pd.DataFrame(columns), context.flags)
+
+
+def _profiles(used: list[_Parsed], study: Study) -> pd.DataFrame:
+    keys = [f.key for f in study.survey.profile]
+    rows = []
+    for item in sorted(used, key=lambda p: p.rater):
+        profile = item.data["rater"]["profile"]
+        extra = [k for k in profile if k not in keys]
+        row = {"rater": item.rater}
+        row.update({k: profile.get(k) for k in keys + extra})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["rater"] + keys + sorted(
+        {k for r in rows for k in r} - {"rater", *keys}))
+
+
+def _sha256_or_blank(path: Path) -> str:
+    try:
+        return sha256_file(path)
+    except OSError:
+        return ""
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.min.replace(tzinfo=timezone.utc)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
+def _where(error: jsonschema.ValidationError) -> str:
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return path.lstrip(".") or "(top level)"
+
+
+def _short_message(error: jsonschema.ValidationError) -> str:
+    """The schema error without echoing a huge or hostile value in full."""
+    if error.validator == "type":
+        return f"expected {error.validator_value}, got {_short(error.instance)}"
+    if error.validator == "required":
+        return _short(error.message, 160)
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return f"unexpected field(s) {', '.join(map(_short, extra))}"
+    if error.validator in ("minimum", "maximum", "pattern", "const", "format", "minLength",
+                           "maxLength", "maxItems", "enum"):
+        return f"{_short(error.instance)} fails {error.validator} {_short(error.validator_value)}"
+    return _short(error.message, 160)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value) if not isinstance(value, float) or math.isfinite(value) else str(value)
+    return text if len(text) <= limit else text[:limit] + "..."

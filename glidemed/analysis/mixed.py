@@ -1,0 +1,620 @@
+"""Cumulative link mixed model (logit) with crossed random intercepts, as R's ``ordinal::clmm``.
+
+Model: P(Y_i <= k) = F(theta_k - x_i'beta - sum_j sigma_j u_j[g_j(i)]), u ~ N(0, I), F logistic.
+The likelihood integrates u out by the Laplace approximation (R clmm's default):
+
+    L = sum_i log p_i(u_hat) - u_hat'u_hat / 2 - log det(H) / 2,   H = I + Zs' W Zs,
+
+where u_hat maximises the integrand (inner Newton iterations), Zs is the random-effects
+design scaled by the SDs and W the observed information of each rating in its linear
+predictor. The outer problem (cut-points as first value + log increments, fixed effects,
+log SDs) is solved by L-BFGS-B with the exact gradient of L, then polished by Newton steps
+on a numerical Hessian that also gives the standard errors.
+
+Crossed factors make H sparse but not block-diagonal. The largest factor (usually the
+prompt) gives a diagonal block C; the other factors (raters, ...) a small dense block A;
+B couples them. Every solve and log-determinant goes through the Schur complement
+S = A - B C^-1 B' (size: the levels of the smaller factors), so the cost is linear in the
+number of ratings and in the levels of the largest factor.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, sparse
+from scipy.special import expit
+from scipy.stats import norm
+from threadpoolctl import threadpool_limits
+
+from glidemed.analysis.formula import Formula, parse_formula
+from glidemed.analysis.results import TABLE_COLUMNS, ModelResult
+from glidemed.errors import AnalysisError
+
+MAX_SMALL_LEVELS = 3000  # levels of all random factors but the largest (dense Schur block)
+LOG_SD_BOUNDS = (-8.0, 5.0)  # log SD search range; the lower bound counts as SD = 0
+MAX_ITER = 1000  # outer L-BFGS-B iterations
+_INNER_TOL = 1e-10
+_GRAD_TOL = 1e-5
+
+
+# --- data preparation -------------------------------------------------------------------
+
+@dataclass
+class _Design:
+    y: np.ndarray  # response category 0..K-1
+    levels: list  # score values of the categories
+    X: np.ndarray  # fixed-effect dummies (treatment coding, no intercept)
+    names: list[str]  # their term names
+    groups: list[np.ndarray]  # per random factor: level code of every rating
+    group_names: list[str]
+    n_levels: list[int]
+    formula: str  # as fitted
+    notes: list[str]
+    separated: list[str]  # separation problems found in the data
+
+
+def _levels(column: pd.Series) -> list[str]:
+    """Observed levels as text, the first being the reference: a categorical's order, else
+    the order of first appearance (study order for tables built from a study), as fit_ordinal."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        present = set(column.dropna().astype(str))
+        return [str(c) for c in column.cat.categories if str(c) in present]
+    return [str(v) for v in pd.unique(column.dropna().astype(str))]
+
+
+def _prepare(df: pd.DataFrame, formula: Formula, aspect: str | None) -> _Design:
+    notes: list[str] = []
+    data = df
+    if aspect is not None and "aspect" in data.columns:
+        data = data[data["aspect"] == aspect]
+        if data.empty:
+            raise AnalysisError(f"mixed model: no ratings of aspect {aspect!r}")
+    if "repeat" in data.columns:  # quality-control repeats would weigh panels twice
+        data = data[~data["repeat"].fillna(False).astype(bool)]
+    if "exclusion" in data.columns:
+        data = data[data["exclusion"].fillna("") == ""]
+    data = data[data[formula.response].notna()]
+    needed = list(formula.fixed) + list(formula.random)
+    complete = data[needed].notna().all(axis=1)
+    if not complete.all():
+        notes.append(f"{int((~complete).sum())} rating(s) left out: missing "
+                     f"{', '.join(c for c in needed if data[c].isna().any())}")
+        data = data[complete]
+    label = f"aspect {aspect!r}" if aspect is not None else "the ratings"
+    if data.empty:
+        raise AnalysisError(f"mixed model: no usable ratings for {label}")
+
+    try:
+        scores = pd.to_numeric(data[formula.response]).to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        raise AnalysisError(f"mixed model: response {formula.response!r} is not numeric") from None
+    levels = np.unique(scores)
+    if len(levels) < 2:
+        raise AnalysisError(f"mixed model for {label}: all {len(scores)} scores are "
+                            f"{levels[0]:g}; an ordinal model needs at least two score levels")
+    y = np.searchsorted(levels, scores)
+    levels = [int(v) if float(v).is_integer() else float(v) for v in levels]
+
+    columns, names, kept = [], [], []
+    for term in formula.fixed:
+        term_levels = _levels(data[term])
+        if len(term_levels) < 2:
+            notes.append(f"term {term!r} dropped: one level only ({term_levels[0]!r})")
+            continue
+        kept.append(term)
+        values = data[term].astype(str).to_numpy()
+        for level in term_levels[1:]:
+            columns.append((values == level).astype(float))
+            names.append(f"{term}[T.{level}]")
+    X = np.column_stack(columns) if columns else np.zeros((len(y), 0))
+    X, names = _drop_aliased(X, names, notes)
+
+    groups, n_levels = [], []
+    for factor in formula.random:
+        factor_levels = _levels(data[factor])
+        if len(factor_levels) < 2:
+            raise AnalysisError(
+                f"mixed model for {label}: random effect (1|{factor}) has a single level "
+                f"({factor_levels[0]!r}); a random intercept needs at least two levels: "
+                f"drop the term or use a fixed effect")
+        codes = pd.Categorical(data[factor].astype(str), categories=factor_levels).codes.astype(np.int64)
+        groups.append(codes)
+        n_levels.append(len(factor_levels))
+    fitted = Formula(formula.response, tuple(kept), formula.random)
+    separated = _separation(data, kept, y, levels)
+    return _Design(y, levels, X, names, groups, list(formula.random), n_levels, str(fitted), notes,
+                   separated)
+
+
+def _separation(data: pd.DataFrame, terms: list[str], y: np.ndarray, levels: list) -> list[str]:
+    """Levels of fixed terms whose scores all sit in the lowest or highest category: their
+    effects are infinite (no maximum-likelihood estimate exists)."""
+    found = []
+    top = len(levels) - 1
+    for term in terms:
+        values = data[term].astype(str).to_numpy()
+        for level in _levels(data[term]):
+            ys = y[values == level]
+            if ys.min() == ys.max() and ys[0] in (0, top):
+                found.append(f"level {level!r} of {term!r} has all its {len(ys)} scores at "
+                             f"{levels[ys[0]]} ({'lowest' if ys[0] == 0 else 'highest'} level)")
+    return found
+
+
+def _drop_aliased(X: np.ndarray, names: list[str], notes: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Drop columns that are linear combinations of the intercept and earlier columns."""
+    keep: list[int] = []
+    basis = np.ones((X.shape[0], 1))
+    for j in range(X.shape[1]):
+        trial = np.column_stack([basis, X[:, j]])
+        if np.linalg.matrix_rank(trial) > basis.shape[1]:
+            basis = trial
+            keep.append(j)
+        else:
+            notes.append(f"coefficient {names[j]} not estimable (aliased with other terms): dropped")
+    return X[:, keep], [names[j] for j in keep]
+
+
+# --- per-rating derivatives of log p_i ------------------------------------------------
+
+def _pieces(up: np.ndarray, lo: np.ndarray, eta: np.ndarray, third: bool) -> dict:
+    """log p_i and its derivatives for p_i = F(a) - F(b), a = up - eta, b = lo - eta.
+
+    l_a, l_b: d log p / da, db; g: d log p / d eta; w = -d2 log p / d eta2;
+    g_a, g_b: dg/da, dg/db; w_a, w_b: dw/da, dw/db (only when ``third``).
+    """
+    a, b = up - eta, lo - eta
+    Fa, Fb = expit(a), expit(b)
+    # p from the nearer tail, so that it keeps its precision when a and b are both large
+    p = np.where(b > 0, expit(-b) - expit(-a), Fa - Fb)
+    p = np.maximum(p, 1e-300)
+    fa, fb = Fa * (1 - Fa), Fb * (1 - Fb)
+    d1a, d1b = fa * (1 - 2 * Fa), fb * (1 - 2 * Fb)
+    N = fa - fb
+    out = {"logp": np.log(p), "l_a": fa / p, "l_b": -fb / p}
+    out["g"] = -N / p
+    out["w"] = -(d1a - d1b) / p + (N / p) ** 2
+    if third:
+        d2a, d2b = fa * (1 - 6 * Fa + 6 * Fa ** 2), fb * (1 - 6 * Fb + 6 * Fb ** 2)
+        p2, p3 = p * p, p * p * p
+        out["g_a"] = -d1a / p + N * fa / p2
+        out["g_b"] = d1b / p - N * fb / p2
+        out["w_a"] = -d2a / p + (d1a - d1b) * fa / p2 + 2 * N * d1a / p2 - 2 * N * N * fa / p3
+        out["w_b"] = d2b / p - (d1a - d1b) * fb / p2 - 2 * N * d1b / p2 + 2 * N * N * fb / p3
+    return out
+
+
+# --- the Laplace likelihood -------------------------------------------------------------
+
+class _Laplace:
+    """Laplace log-likelihood of a clmm and its gradient, for one design."""
+
+    def __init__(self, design: _Design):
+        self.d = design
+        self.n = len(design.y)
+        self.K = len(design.levels)
+        self.p = design.X.shape[1]
+        m = len(design.groups)
+        # the largest factor goes on the diagonal block; the others form the dense block
+        self.big = int(np.argmax(design.n_levels))
+        self.small = [j for j in range(m) if j != self.big]
+        self.q_big = design.n_levels[self.big]
+        offsets = np.cumsum([0] + [design.n_levels[j] for j in self.small])
+        self.q_small = int(offsets[-1])
+        if self.q_small > MAX_SMALL_LEVELS:
+            raise AnalysisError(
+                f"mixed model: the random factors other than {design.group_names[self.big]!r} "
+                f"have {self.q_small} levels in all (at most {MAX_SMALL_LEVELS} supported)")
+        self.small_codes = [design.groups[j] + offsets[k] for k, j in enumerate(self.small)]
+        self.big_codes = design.groups[self.big]
+        # sparse indicator Z (n x q), columns: small factors, then the big one
+        rows = np.tile(np.arange(self.n), m)
+        cols = np.concatenate(self.small_codes + [self.big_codes + self.q_small])
+        self.Z = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)),
+                                   shape=(self.n, self.q_small + self.q_big))
+        self.Zt = self.Z.T.tocsr()
+        self.order = self.small + [self.big]  # factor of each block of u, in u's order
+        self.sizes = [design.n_levels[j] for j in self.order]
+        self.q = self.q_small + self.q_big
+        self.u = np.zeros(self.q)
+        self.n_theta = self.K - 1
+        self.n_par = self.n_theta + self.p + m
+        self.y = design.y
+        self.has_up = self.y < self.K - 1
+        self.has_lo = self.y > 0
+        self.evaluations = 0
+
+    # parameters: alpha (theta_1, log increments), beta, log sd (in design.groups order)
+    def split(self, par: np.ndarray):
+        alpha = par[:self.n_theta]
+        beta = par[self.n_theta:self.n_theta + self.p]
+        log_sd = par[self.n_theta + self.p:]
+        return alpha, beta, log_sd
+
+    def thresholds(self, alpha: np.ndarray) -> np.ndarray:
+        return np.cumsum(np.concatenate([alpha[:1], np.exp(alpha[1:])]))
+
+    def theta_jacobian(self, alpha: np.ndarray) -> np.ndarray:
+        J = np.tril(np.ones((self.n_theta, self.n_theta))) * np.concatenate([[1.0], np.exp(alpha[1:])])
+        return J
+
+    def _bounds(self, theta: np.ndarray):
+        ext = np.concatenate([[-np.inf], theta, [np.inf]])
+        return ext[self.y + 1], ext[self.y]
+
+    def _sd_vector(self, log_sd: np.ndarray) -> np.ndarray:
+        sd = np.exp(log_sd)
+        return np.repeat([sd[j] for j in self.order], self.sizes)
+
+    # the blocks of H = I + Zs' W Zs
+    def _blocks(self, w: np.ndarray, sd: np.ndarray):
+        qs, qb = self.q_small, self.q_big
+        sd_big = sd[self.big]
+        C = 1.0 + sd_big ** 2 * np.bincount(self.big_codes, weights=w, minlength=qb)
+        A = np.eye(qs)
+        B = np.zeros((qs, qb))
+        for k, j in enumerate(self.small):
+            cj = self.small_codes[k]
+            B += (sd[j] * sd_big * np.bincount(cj * qb + self.big_codes, weights=w,
+                                               minlength=qs * qb)).reshape(qs, qb)
+            for k2, j2 in enumerate(self.small):
+                A += (sd[j] * sd[j2] * np.bincount(cj * qs + self.small_codes[k2], weights=w,
+                                                   minlength=qs * qs)).reshape(qs, qs)
+        return A, B, C
+
+    @staticmethod
+    def _factor(A, B, C) -> np.ndarray:
+        """Cholesky factor of the Schur complement S = A - B C^-1 B'."""
+        S = A - (B / C) @ B.T
+        return np.linalg.cholesky(S) if S.size else S
+
+    def _solve(self, blocks, L, rhs: np.ndarray) -> np.ndarray:
+        """H^-1 rhs by the Schur complement; rhs is q or q x P."""
+        A, B, C = blocks
+        qs = self.q_small
+        r1, r2 = rhs[:qs], rhs[qs:]
+        Cinv = 1.0 / C if rhs.ndim == 1 else (1.0 / C)[:, None]
+        t = r1 - B @ (Cinv * r2)
+        if qs:
+            x1 = np.linalg.solve(L.T, np.linalg.solve(L, t))
+        else:
+            x1 = t
+        x2 = Cinv * (r2 - B.T @ x1)
+        return np.concatenate([x1, x2])
+
+    def _logdet(self, C, L) -> float:
+        return float(np.sum(np.log(C)) + 2 * np.sum(np.log(np.diag(L))))
+
+    def _inner(self, theta, beta, sd_vec, sd):
+        """Newton iterations for the conditional modes u (warm-started at the last ones)."""
+        up, lo = self._bounds(theta)
+        fixed = self.d.X @ beta
+
+        def at(u):
+            eta = fixed + self.Z @ (sd_vec * u)
+            pc = _pieces(up, lo, eta, third=False)
+            return pc, float(pc["logp"].sum() - 0.5 * u @ u), eta
+
+        u = self.u.copy()
+        pc, h, eta = at(u)
+        if not np.isfinite(h):
+            u = np.zeros(self.q)
+            pc, h, eta = at(u)
+        for _ in range(100):
+            grad = sd_vec * (self.Zt @ pc["g"]) - u
+            blocks = self._blocks(pc["w"], sd)
+            L = self._factor(*blocks)
+            if np.max(np.abs(grad)) < _INNER_TOL:
+                break
+            step = self._solve(blocks, L, grad)
+            factor = 1.0
+            for _ in range(50):
+                pc_t, h_t, eta_t = at(u + factor * step)
+                if np.isfinite(h_t) and h_t >= h - 1e-12 * abs(h):
+                    break
+                factor /= 2
+            else:
+                raise _InnerFailure()
+            u, pc, h, eta = u + factor * step, pc_t, h_t, eta_t
+            if np.max(np.abs(factor * step)) < 1e-12:  # at the limit of precision
+                blocks = self._blocks(pc["w"], sd)
+                L = self._factor(*blocks)
+                break
+        else:
+            raise _InnerFailure()
+        return u, pc, h, eta, up, lo, blocks, L
+
+    def loglik(self, par: np.ndarray, gradient: bool = False):
+        """Laplace log-likelihood (and its gradient in ``par``)."""
+        self.evaluations += 1
+        alpha, beta, log_sd = self.split(par)
+        theta = self.thresholds(alpha)
+        sd = np.exp(log_sd)
+        sd_vec = self._sd_vector(log_sd)
+        u, pc, h, eta, up, lo, blocks, L = self._inner(theta, beta, sd_vec, sd)
+        self.u = u
+        value = h - 0.5 * self._logdet(blocks[2], L)
+        if not gradient:
+            return value
+        pc = _pieces(up, lo, eta, third=True)
+        return value, self._gradient(par, sd, sd_vec, u, pc, blocks, L)
+
+    def _gradient(self, par, sd, sd_vec, u, pc, blocks, L) -> np.ndarray:
+        """Exact gradient of the Laplace log-likelihood, u_hat's dependence included."""
+        X, n, P = self.d.X, self.n, self.n_par
+        alpha = par[:self.n_theta]
+        J = self.theta_jacobian(alpha)
+        A_up = np.zeros((n, self.n_theta))
+        A_lo = np.zeros((n, self.n_theta))
+        A_up[self.has_up] = J[self.y[self.has_up]]
+        A_lo[self.has_lo] = J[self.y[self.has_lo] - 1]
+        m = len(self.d.groups)
+        # e_j: each factor's part of the linear predictor
+        E_re = np.column_stack([sd[j] * u[self._block(j)][self.d.groups[j]] for j in range(m)])
+        w, g = pc["w"], pc["g"]
+        # d eta / d par at fixed u, and d g / d par at fixed u
+        E = np.hstack([np.zeros((n, self.n_theta)), X, E_re])
+        dTu = np.hstack([A_up, np.zeros((n, self.p + m))])
+        dTl = np.hstack([A_lo, np.zeros((n, self.p + m))])
+        dg = pc["g_a"][:, None] * dTu + pc["g_b"][:, None] * dTl - w[:, None] * E
+        R = sd_vec[:, None] * (self.Zt @ dg)
+        for j in range(m):
+            col = self.n_theta + self.p + j
+            sl = self._block(j)
+            R[sl, col] += sd[j] * np.bincount(self.d.groups[j], weights=g, minlength=self.d.n_levels[j])
+        D = self._solve(blocks, L, R)  # d u_hat / d par
+        deta = E + self.Z @ (sd_vec[:, None] * D)
+        dw = (pc["w_a"][:, None] * dTu + pc["w_b"][:, None] * dTl
+              - (pc["w_a"] + pc["w_b"])[:, None] * deta)
+        lev = self._leverages(blocks, L, sd)  # n x m: m_ij
+        M = lev.sum(axis=1)
+        grad = np.concatenate([A_up.T @ pc["l_a"] + A_lo.T @ pc["l_b"], X.T @ g, E_re.T @ g])
+        grad -= 0.5 * (M @ dw)
+        grad[self.n_theta + self.p:] -= (w[:, None] * lev).sum(axis=0)
+        return grad
+
+    def _block(self, j: int) -> slice:
+        """Slice of u that holds factor j."""
+        start = 0
+        for k in self.order:
+            if k == j:
+                return slice(start, start + self.d.n_levels[k])
+            start += self.d.n_levels[k]
+        raise IndexError(j)
+
+    def _leverages(self, blocks, L, sd) -> np.ndarray:
+        """m_ij = sd_j sum_k sd_k (H^-1)[g_j(i), g_k(i)] for every rating i and factor j."""
+        A, B, C = blocks
+        qs = self.q_small
+        m = len(self.d.groups)
+        codes = {j: self.small_codes[k] for k, j in enumerate(self.small)}
+        big = self.big_codes
+        if qs:
+            Sinv = np.linalg.solve(L.T, np.linalg.solve(L, np.eye(qs)))
+            T = Sinv @ B  # (S^-1 B); H^-1 cross block is -T / C
+            diag_big = 1.0 / C + np.sum(B * T, axis=0) / C ** 2
+        else:
+            diag_big = 1.0 / C
+
+        def entry(j: int, k: int) -> np.ndarray:
+            if j == self.big and k == self.big:
+                return diag_big[big]
+            if j == self.big:
+                j, k = k, j
+            if k == self.big:
+                return -T[codes[j], big] / C[big]
+            return Sinv[codes[j], codes[k]]
+
+        lev = np.zeros((self.n, m))
+        for j in range(m):
+            for k in range(m):
+                lev[:, j] += sd[j] * sd[k] * entry(j, k)
+        return lev
+
+
+class _InnerFailure(Exception):
+    pass
+
+
+# --- fitting -----------------------------------------------------------------------------
+
+def fit_clmm(df: pd.DataFrame, formula: str, aspect: str | None, *, strict: bool = True) -> ModelResult:
+    """Fit a cumulative logit mixed model with crossed random intercepts to one aspect.
+
+    ``formula`` is R style, e.g. ``score ~ style + detail + (1|rater) + (1|prompt_id)``.
+    Rows of other aspects, excluded ratings (``exclusion`` not empty) and missing scores are
+    left out; unused score levels are removed. Returns a :class:`ModelResult` (model
+    'mixed') whose table holds the fixed effects (log cumulative odds ratios, Wald CIs),
+    the cut-points (R's convention P(Y <= k) = F(theta_k - x'beta)) and the SD of each
+    random effect (CI by a Wald interval on the log scale). Raises AnalysisError on bad
+    input and, when ``strict``, when the fit does not converge (else notes it).
+    """
+    started = time.perf_counter()
+    # the matrices are small: threaded BLAS only adds overhead (and contention)
+    with threadpool_limits(limits=1, user_api="blas"):
+        result = _fit(df, formula, aspect, strict)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _fit(df: pd.DataFrame, formula: str, aspect: str | None, strict: bool) -> ModelResult:
+    parsed = parse_formula(formula, [str(c) for c in df.columns])
+    if not parsed.random:
+        raise AnalysisError(f"mixed model: formula {formula!r} has no random term like (1|rater)")
+    design = _prepare(df, parsed, aspect)
+    label = f"aspect {aspect!r}" if aspect is not None else "the ratings"
+    model = _Laplace(design)
+    start = _start_values(model)
+    notes = list(design.notes)
+    if design.separated:
+        text = (f"mixed model for {label} ({design.formula}) has no finite estimate (separation): "
+                f"{'; '.join(design.separated)}; drop or merge the level, or drop the term")
+        if strict:
+            raise AnalysisError(text)
+        notes.append(text)
+    try:
+        par, converged, message = _optimise(model, start)
+        hess = _hessian(model, par)
+        par, hess, converged, message = _polish(model, par, hess, converged, message)
+        loglik = model.loglik(par)
+    except _InnerFailure:
+        par, converged, loglik, hess = start, False, np.nan, None
+        message = "the random-effect modes did not converge"
+    boundary = par[model.n_theta + model.p:] <= LOG_SD_BOUNDS[0] + 1e-6
+    cov = _covariance(hess, boundary, model) if hess is not None else None
+    if cov is None and converged:
+        converged, message = False, "the Hessian is not positive definite"
+    if not converged:
+        suggestion = _suggest_drop(design, par, model)
+        text = (f"mixed model for {label} ({design.formula}) did not converge: {message}; "
+                f"{suggestion}")
+        if strict:
+            raise AnalysisError(text)
+        notes.append(text)
+    converged = converged and not design.separated
+    for j, name in enumerate(design.group_names):
+        if boundary[j]:
+            notes.append(f"SD of (1|{name}) estimated at zero (boundary); its row has no SE or CI")
+        elif design.n_levels[j] < 5:
+            notes.append(f"SD of (1|{name}) rests on {design.n_levels[j]} levels only: imprecise")
+    table = _table(model, par, cov, boundary)
+    return ModelResult(model="mixed", formula=design.formula, aspect=aspect or "", n=model.n,
+                       loglik=float(loglik), converged=bool(converged), table=table, notes=notes)
+
+
+def _start_values(model: _Laplace) -> np.ndarray:
+    """Cut-points from the marginal score distribution, beta 0, SDs 0.5."""
+    counts = np.bincount(model.y, minlength=model.K).astype(float)
+    cum = np.cumsum(counts)[:-1] / counts.sum()
+    theta = np.log(cum / (1 - cum))
+    alpha = np.concatenate([theta[:1], np.log(np.maximum(np.diff(theta), 1e-3))])
+    return np.concatenate([alpha, np.zeros(model.p), np.full(len(model.d.groups), np.log(0.5))])
+
+
+def _bounds(model: _Laplace) -> list[tuple[float | None, float | None]]:
+    return ([(None, None)] * (model.n_theta + model.p)
+            + [LOG_SD_BOUNDS] * len(model.d.groups))
+
+
+def _optimise(model: _Laplace, start: np.ndarray):
+    def objective(par):
+        try:
+            value, grad = model.loglik(par, gradient=True)
+        except _InnerFailure:
+            return np.inf, np.zeros_like(par)
+        if not np.isfinite(value):
+            return np.inf, np.zeros_like(par)
+        return -value, -grad
+
+    res = optimize.minimize(objective, start, jac=True, method="L-BFGS-B", bounds=_bounds(model),
+                            options={"maxiter": MAX_ITER, "ftol": 1e-13, "gtol": 1e-7, "maxcor": 20})
+    return res.x, bool(res.success) or _small_gradient(model, res.x), str(res.message)
+
+
+def _free(model: _Laplace, par: np.ndarray) -> np.ndarray:
+    free = np.ones(len(par), bool)
+    free[model.n_theta + model.p:] = par[model.n_theta + model.p:] > LOG_SD_BOUNDS[0] + 1e-6
+    return free
+
+
+def _small_gradient(model: _Laplace, par: np.ndarray) -> bool:
+    try:
+        _, grad = model.loglik(par, gradient=True)
+    except _InnerFailure:
+        return False
+    return bool(np.max(np.abs(grad[_free(model, par)])) < _GRAD_TOL)
+
+
+def _hessian(model: _Laplace, par: np.ndarray) -> np.ndarray:
+    """Hessian of the negative log-likelihood by central differences of the exact gradient."""
+    P = len(par)
+    H = np.zeros((P, P))
+    for j in range(P):
+        step = 1e-4 * max(1.0, abs(par[j]))
+        plus, minus = par.copy(), par.copy()
+        plus[j] += step
+        minus[j] -= step
+        H[:, j] = -(model.loglik(plus, True)[1] - model.loglik(minus, True)[1]) / (2 * step)
+    return (H + H.T) / 2
+
+
+def _polish(model: _Laplace, par, hess, converged, message):
+    """Newton steps on the free parameters with the Hessian at hand: L-BFGS-B stops a little
+    short of the optimum; close to it, these steps reach the precision of R's clmm."""
+    free = _free(model, par)
+    Hf = hess[np.ix_(free, free)]
+    try:
+        np.linalg.cholesky(Hf)
+    except np.linalg.LinAlgError:
+        return par, hess, converged, message
+    value, grad = model.loglik(par, gradient=True)
+    for _ in range(5):
+        if np.max(np.abs(grad[free])) < 1e-8:
+            break
+        trial = par.copy()
+        trial[free] += np.linalg.solve(Hf, grad[free])
+        trial_value, trial_grad = model.loglik(trial, gradient=True)
+        if not trial_value >= value - 1e-10:
+            break
+        par, value, grad = trial, trial_value, trial_grad
+    if not converged and np.max(np.abs(grad[free])) < _GRAD_TOL:
+        converged, message = True, "converged"
+    return par, hess, converged, message
+
+
+def _covariance(hess: np.ndarray, boundary: np.ndarray, model: _Laplace) -> np.ndarray | None:
+    """Inverse Hessian over the free parameters (NaN rows for SDs on the boundary)."""
+    free = np.ones(len(hess), bool)
+    free[model.n_theta + model.p:] = ~boundary
+    Hf = hess[np.ix_(free, free)]
+    try:
+        np.linalg.cholesky(Hf)
+    except np.linalg.LinAlgError:
+        return None
+    cov = np.full_like(hess, np.nan)
+    cov[np.ix_(free, free)] = np.linalg.inv(Hf)
+    return cov
+
+
+def _suggest_drop(design: _Design, par: np.ndarray, model: _Laplace) -> str:
+    if len(design.group_names) > 1:
+        sds = np.exp(par[model.n_theta + model.p:])
+        weakest = design.group_names[int(np.argmin(sds))]
+        return f"try dropping a term, e.g. (1|{weakest}), or fit the fixed-effect model"
+    return "try dropping a term or fit the fixed-effect model"
+
+
+def _table(model: _Laplace, par: np.ndarray, cov: np.ndarray | None, boundary: np.ndarray) -> pd.DataFrame:
+    z = norm.ppf(0.975)
+    alpha, beta, log_sd = model.split(par)
+    theta = model.thresholds(alpha)
+    k, p = model.n_theta, model.p
+    if cov is None:
+        cov = np.full((len(par), len(par)), np.nan)
+    J = model.theta_jacobian(alpha)
+    theta_se = np.sqrt(np.diag(J @ cov[:k, :k] @ J.T))
+    beta_se = np.sqrt(np.diag(cov[k:k + p, k:k + p]))
+    log_sd_se = np.sqrt(np.diag(cov[k + p:, k + p:]))
+    rows = []
+    with np.errstate(over="ignore"):  # an odds ratio may overflow to inf (separation)
+        odds = np.exp(np.column_stack([beta, beta - z * beta_se, beta + z * beta_se]))
+    for name, est, se, (ratio, ratio_low, ratio_high) in zip(model.d.names, beta, beta_se, odds):
+        low, high = est - z * se, est + z * se
+        rows.append({"term": name, "kind": "effect", "estimate": est, "se": se, "ci_low": low,
+                     "ci_high": high, "p": 2 * norm.sf(abs(est / se)), "odds_ratio": ratio,
+                     "or_ci_low": ratio_low, "or_ci_high": ratio_high})
+    levels = model.d.levels
+    for j, (est, se) in enumerate(zip(theta, theta_se)):
+        rows.append({"term": f"{levels[j]}|{levels[j + 1]}", "kind": "cutpoint", "estimate": est,
+                     "se": se, "ci_low": est - z * se, "ci_high": est + z * se})
+    for j, name in enumerate(model.d.group_names):
+        sd = 0.0 if boundary[j] else float(np.exp(log_sd[j]))
+        se = np.nan if boundary[j] else sd * log_sd_se[j]
+        rows.append({"term": f"sd({name})", "kind": "random_sd", "estimate": sd, "se": se,
+                     "ci_low": np.nan if boundary[j] else np.exp(log_sd[j] - z * log_sd_se[j]),
+                     "ci_high": np.nan if boundary[j] else np.exp(log_sd[j] + z * log_sd_se[j])})
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS).astype({c: float for c in TABLE_COLUMNS[2:]})

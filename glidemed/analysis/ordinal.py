@@ -1,0 +1,188 @@
+"""Cumulative link (proportional odds) models with fixed effects: statsmodels OrderedModel.
+
+Model (as R ``ordinal::clm``, logit link): P(score <= k) = logistic(theta_k - x'beta), so a
+positive coefficient (odds ratio > 1) means higher scores than at the reference level.
+Every term is categorical, coded against its first level (the first category of a
+categorical column, else the level seen first, which is study order for tables built
+from a study). Random terms such as ``(1|rater)`` belong to the mixed model
+(glidemed.analysis.mixed.fit_clmm).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.miscmodels.ordinal_model import OrderedModel
+
+from glidemed.analysis.descriptives import first_ratings
+from glidemed.analysis.formula import DEFAULT_FORMULA, parse_formula
+from glidemed.analysis.results import TABLE_COLUMNS, ModelResult
+from glidemed.analysis.tidy import usable
+from glidemed.errors import AnalysisError
+
+Z95 = stats.norm.ppf(0.975)
+
+
+class QuasiSeparationWarning(UserWarning):
+    """A level of a term has all its scores in one score level: its estimate is unreliable."""
+
+
+def fit_ordinal(df: pd.DataFrame, formula: str = DEFAULT_FORMULA, aspect: str = "style",
+                maxiter: int = 2000) -> ModelResult:
+    """Fit ``formula`` (e.g. 'score ~ style + detail + condition') to the usable first ratings
+    of ``aspect``. Terms with a single level are dropped with a note; score levels nobody used
+    are removed; quasi-separation and non-convergence are noted (and warned)."""
+    started = time.perf_counter()
+    parsed = parse_formula(formula, list(df.columns))
+    if parsed.is_mixed:
+        raise AnalysisError(f"--model {formula!r}: random terms need the mixed model "
+                            "(glidemed.analysis.mixed.fit_clmm); fit_ordinal fits fixed effects only")
+    data = usable(first_ratings(df))
+    data = data[data["aspect"] == aspect]
+    if data.empty:
+        raise AnalysisError(f"aspect {aspect!r}: no usable ratings to model")
+    notes: list[str] = []
+    missing = data[list(parsed.fixed)].isna().any(axis=1)
+    if missing.any():
+        notes.append(f"{int(missing.sum())} rating(s) without a value of "
+                     f"{', '.join(parsed.fixed)} left out")
+        data = data[~missing]
+    try:
+        y = data[parsed.response].astype(float)
+    except (TypeError, ValueError):
+        raise AnalysisError(f"--model {formula!r}: response {parsed.response!r} is not numeric") from None
+    used = sorted(int(v) for v in y.unique())
+    if len(used) < 2:
+        raise AnalysisError(f"aspect {aspect!r}: all {len(y)} scores are {used[0]}; "
+                            "an ordinal model needs at least two score levels")
+
+    terms, levels = [], {}
+    for term in parsed.fixed:
+        found = _term_levels(data[term])
+        if len(found) < 2:
+            notes.append(f"term {term!r} dropped: it has a single level ({found[0]})")
+            continue
+        terms.append(term)
+        levels[term] = found
+    fitted = f"{parsed.response} ~ {' + '.join(terms) if terms else '1'}"
+    if not terms:
+        raise AnalysisError(f"--model {formula!r}: no term has two levels; nothing to estimate")
+    notes.extend(_separation_notes(data, y, terms, levels))
+
+    exog = _design(data, terms, levels)
+    if np.linalg.matrix_rank(exog.to_numpy(float)) < exog.shape[1]:
+        raise AnalysisError(f"--model {fitted!r}: terms are confounded (a column of the design "
+                            "is a combination of others, e.g. style and style_group together)")
+    endog = pd.Series(pd.Categorical(y.astype(int), categories=used, ordered=True), index=data.index)
+    model = OrderedModel(endog, exog, distr="logit")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence and overflow are checked below
+        # gtol on the mean log-likelihood's gradient; 1e-8 matches R clm to ~1e-6
+        res = model.fit(method="bfgs", maxiter=maxiter, gtol=1e-8, disp=False)
+        converged = bool(res.mle_retvals.get("converged", False))
+        if not converged:  # BFGS often stops on precision loss near the optimum: polish
+            res, converged = _polish(model, res)
+    if not converged:
+        notes.append("optimizer (BFGS, then Newton) did not converge; estimates are not reliable")
+    with np.errstate(over="ignore", invalid="ignore"):  # separated fits: infinite ORs
+        table = _table(res, model, exog.columns, used)
+    if not np.all(np.isfinite(table["se"].to_numpy(float))):
+        notes.append("some standard errors are not finite (singular information matrix)")
+    for note in notes:
+        if "separation" in note:
+            warnings.warn(f"aspect {aspect!r}: {note}", QuasiSeparationWarning, stacklevel=2)
+    return ModelResult(model="fixed", formula=fitted, aspect=aspect, n=len(data),
+                       loglik=float(res.llf), converged=converged, table=table, notes=notes,
+                       seconds=time.perf_counter() - started)
+
+
+def _polish(model: OrderedModel, res):
+    """Newton steps from the BFGS estimate; keep BFGS's result if Newton fails."""
+    try:
+        polished = model.fit(start_params=res.params, method="newton", maxiter=50, disp=False)
+        if polished.mle_retvals.get("converged", False) and np.all(np.isfinite(polished.bse)):
+            return polished, True
+    except (ValueError, np.linalg.LinAlgError):
+        pass
+    return res, False
+
+
+def _term_levels(column: pd.Series) -> list[str]:
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        present = set(column.dropna().astype(str))
+        return [str(c) for c in column.cat.categories if str(c) in present]
+    return [str(v) for v in pd.unique(column.dropna().astype(str))]
+
+
+def _design(data: pd.DataFrame, terms: list[str], levels: dict[str, list[str]]) -> pd.DataFrame:
+    """Treatment-coded dummies, named 'term[T.level]' as patsy does; no intercept."""
+    columns = {}
+    for term in terms:
+        values = data[term].astype(str).to_numpy()
+        for level in levels[term][1:]:
+            columns[f"{term}[T.{level}]"] = (values == level).astype(float)
+    return pd.DataFrame(columns, index=data.index)
+
+
+def _separation_notes(data: pd.DataFrame, y: pd.Series, terms: list[str],
+                      levels: dict[str, list[str]]) -> list[str]:
+    """From each term's level x score table: levels whose scores all sit in one score level,
+    and levels whose scores all lie at or above (or at or below) every other level's, which
+    makes a cut-point separate them and the estimate run off to infinity."""
+    notes = []
+    for term in terms:
+        table = pd.crosstab(data[term].astype(str), y.astype(int))
+        for level in levels[term]:
+            row = table.loc[level]
+            occupied = [int(k) for k in row[row > 0].index]
+            rest = table.drop(index=level).sum()
+            others = [int(k) for k in rest[rest > 0].index]
+            where = f"{term}={level}"
+            if len(occupied) == 1:
+                notes.append(f"quasi-separation: all {int(row.sum())} scores of {where} "
+                             f"are {occupied[0]}")
+            elif min(occupied) >= max(others) or max(occupied) <= min(others):
+                side = "at or above" if min(occupied) >= max(others) else "at or below"
+                notes.append(f"quasi-separation: every score of {where} is {side} every "
+                             f"score of the other levels of {term}")
+    return notes
+
+
+def _table(res, model: OrderedModel, effects: pd.Index, used: list[int]) -> pd.DataFrame:
+    """Effects then cut-points (theta_k, R's parameterization, delta-method SEs)."""
+    params = np.asarray(res.params, float)
+    try:
+        cov = np.asarray(res.cov_params(), float)
+    except (ValueError, np.linalg.LinAlgError):  # singular information matrix
+        cov = np.full((len(params), len(params)), np.nan)
+    k = len(effects)
+    rows = []
+    for i, name in enumerate(effects):
+        rows.append(_row(name, "effect", params[i], np.sqrt(cov[i, i])))
+    raw = params[k:]
+    cuts = np.asarray(model.transform_threshold_params(params), float)[1:-1]
+    # theta_j = raw_0 + sum_{i=1..j} exp(raw_i): Jacobian of the thresholds on the raw params
+    jac = np.zeros((len(raw), len(raw)))
+    for j in range(len(raw)):
+        jac[j, 0] = 1.0
+        jac[j, 1:j + 1] = np.exp(raw[1:j + 1])
+    cut_cov = jac @ cov[k:, k:] @ jac.T
+    for j, cut in enumerate(cuts):
+        rows.append(_row(f"{used[j]}|{used[j + 1]}", "cutpoint", cut, np.sqrt(cut_cov[j, j])))
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def _row(term: str, kind: str, estimate: float, se: float) -> dict:
+    low, high = estimate - Z95 * se, estimate + Z95 * se
+    p = 2 * stats.norm.sf(abs(estimate / se)) if se > 0 else np.nan
+    row = {"term": term, "kind": kind, "estimate": estimate, "se": se, "ci_low": low,
+           "ci_high": high, "p": p}
+    if kind == "effect":
+        row.update(odds_ratio=np.exp(estimate), or_ci_low=np.exp(low), or_ci_high=np.exp(high))
+    else:
+        row.update(odds_ratio=np.nan, or_ci_low=np.nan, or_ci_high=np.nan)
+    return row

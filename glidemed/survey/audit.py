@@ -1,0 +1,362 @@
+"""The blinding audit: does anything in the built survey give away a panel's condition?
+
+It looks for condition names and labels, generator names, generation parameter values,
+seeds, source file names and the key's image paths in:
+
+- every file name under the survey folder;
+- the page (its HTML, the JSON data block, inlined or separate JS and CSS);
+- every image, which must be free of metadata (no EXIF, XMP, ICC, comments or PNG text
+  chunks: only the segments needed to decode the pixels), whose header bytes are
+  searched too, and which must all share one format and size.
+
+Texts the study shows raters by design (title, instructions, scales, prompts) are not
+leaks: the audit checks that such fields hold exactly the study's own text and skips
+them. Words of glidemed's own page code (survey.js, survey.css, the template) are
+skipped only where that code is unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import re
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from glidemed.errors import SurveyError
+from glidemed.study import Study
+from glidemed.survey.key import TOKEN_RE
+from glidemed.survey.render import ASSETS, PUBLIC_FIELDS, TEMPLATE, asset_text, public_strings, template_dir
+
+DATA_OPEN = '<script type="application/json" id="survey-data">'
+INLINE = {"survey.js": ('<script id="survey-js">', "</script>"),
+          "survey.css": ('<style id="survey-css">', "</style>")}
+IMAGE_NAME = re.compile(r"^assets/([A-Za-z0-9_-]{4,64})\.(jpg|png|webp)$")
+
+
+@dataclass(frozen=True)
+class Term:
+    """Something that must not appear: its lower-case text and what it is."""
+
+    text: str
+    what: str
+
+
+@dataclass
+class AuditReport:
+    problems: list[str] = field(default_factory=list)
+    files: int = 0
+    images: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def forbidden_terms(study: Study, key: dict, records: dict) -> list[Term]:
+    """Condition names and labels, generators, parameter values, seeds, files of the key."""
+    terms: dict[str, str] = {}
+
+    def add(value, what: str, min_len: int = 3) -> None:
+        text = str(value).strip().lower()
+        if len(text) >= min_len and text not in terms:
+            terms[text] = what
+
+    for cond in study.conditions:
+        add(cond.name, "condition name", 1)
+        add(cond.label, "condition label")
+        add(cond.generator, "generator name", 1)
+    param_values: dict[str, set[str]] = {}
+    for params in [c.params for c in study.conditions] + [r.get("params", {}) for r in records.values()]:
+        for name, value in params.items():
+            param_values.setdefault(name, set()).add(json.dumps(value))
+            if isinstance(value, str):
+                add(value, f"parameter value ({name})")
+                add(Path(value).name, f"parameter value ({name})")
+    for cond in study.conditions:  # numbers only where they tell conditions apart
+        for name, value in cond.params.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                    and len(param_values.get(name, ())) > 1:
+                add(value, f"parameter value ({name})")
+    if len(str(study.seed)) >= 4:
+        add(study.seed, "study seed")
+    for record in records.values():
+        add(record.get("generator", ""), "generator name", 1)
+        add(record.get("seed", ""), "image seed")
+        if record.get("source"):
+            add(Path(record["source"]).name, "source file name", 5)
+    for panel in key.get("panels", {}).values():
+        for file in panel["images"].values():
+            add(file, "image file of the key")
+    return [Term(text, what) for text, what in terms.items()]
+
+
+class Scanner:
+    """Finds terms in texts as whole words (not inside a longer word or number)."""
+
+    def __init__(self, terms: list[Term]):
+        self.words = {t.text: t for t in terms if re.fullmatch(r"[a-z0-9]+", t.text)}
+        self.phrases = [t for t in terms if t.text not in self.words]
+
+    def find(self, text: str, exempt: str = "") -> list[Term]:
+        low = text.lower()
+        exempt = exempt.lower()
+        hits = [self.words[w] for w in set(re.findall(r"[a-z0-9]+", low)) if w in self.words]
+        for term in self.phrases:
+            if term.text in low and re.search(
+                    r"(?<![a-z0-9.])" + re.escape(term.text) + r"(?![a-z0-9]|\.[0-9])", low):
+                hits.append(term)
+        return [t for t in hits if not (exempt and re.search(
+            r"(?<![a-z0-9])" + re.escape(t.text) + r"(?![a-z0-9])", exempt))]
+
+
+def image_problems(data: bytes) -> tuple[list[str], bytes]:
+    """Metadata found in an image's container, and its non-pixel bytes (to search)."""
+    if data[:2] == b"\xff\xd8":
+        return _jpeg(data)
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return _png(data)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _webp(data)
+    return ["not a JPEG, PNG or WebP image"], b""
+
+
+def _jpeg(data: bytes) -> tuple[list[str], bytes]:
+    allowed = {0xDB, 0xC0, 0xC1, 0xC2, 0xC4, 0xDD}
+    problems, header, i = [], bytearray(), 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return problems + [f"broken JPEG structure at byte {i}"], bytes(header)
+        marker = data[i + 1]
+        length = struct.unpack(">H", data[i + 2:i + 4])[0]
+        body = data[i + 4:i + 2 + length]
+        header += body
+        if marker == 0xDA:  # start of scan: pixel data follows
+            return problems, bytes(header)
+        if marker == 0xE0 and body.startswith(b"JFIF\0"):
+            pass
+        elif marker not in allowed:
+            name = "comment" if marker == 0xFE else f"APP{marker - 0xE0}" if 0xE0 <= marker <= 0xEF \
+                else f"marker 0x{marker:02X}"
+            problems.append(f"JPEG metadata segment ({name})")
+        i += 2 + length
+    return problems + ["JPEG without image data"], bytes(header)
+
+
+def _png(data: bytes) -> tuple[list[str], bytes]:
+    problems, header, i = [], bytearray(), 8
+    while i + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[i:i + 8])
+        if kind not in (b"IHDR", b"PLTE", b"IDAT", b"IEND"):
+            problems.append(f"PNG metadata chunk ({kind.decode('latin-1')})")
+        if kind != b"IDAT":
+            header += data[i + 8:i + 8 + length]
+        i += 12 + length
+    return problems, bytes(header)
+
+
+def _webp(data: bytes) -> tuple[list[str], bytes]:
+    problems, header, i = [], bytearray(), 12
+    while i + 8 <= len(data):
+        kind, length = struct.unpack("<4sI", data[i:i + 8])
+        if kind not in (b"VP8 ", b"VP8L", b"VP8X", b"ALPH"):
+            problems.append(f"WebP metadata chunk ({kind.decode('latin-1').strip()})")
+            header += data[i + 8:i + 8 + length]
+        elif kind == b"VP8X" and data[i + 8] & 0b00101100:
+            problems.append("WebP header announces ICC, EXIF or XMP metadata")
+        i += 8 + length + (length & 1)
+    return problems, bytes(header)
+
+
+def _decode_data_uri(uri: str) -> bytes | None:
+    match = re.fullmatch(r"data:image/(jpeg|png|webp);base64,([A-Za-z0-9+/=]+)", uri)
+    if not match:
+        return None
+    try:
+        return base64.b64decode(match.group(2), validate=True)
+    except binascii.Error:
+        return None
+
+
+def _between(text: str, start: str, end: str) -> tuple[str | None, str]:
+    """The text between markers and the text with that part removed."""
+    i = text.find(start)
+    if i < 0:
+        return None, text
+    j = text.find(end, i + len(start))
+    if j < 0:
+        return None, text
+    return text[i + len(start):j], text[:i] + text[j + len(end):]
+
+
+def audit_survey(study: Study, survey_dir: Path, key: dict, records: dict) -> AuditReport:
+    """Audit a built survey folder against the study, its key and its manifest records."""
+    survey_dir = Path(survey_dir)
+    report = AuditReport()
+    scanner = Scanner(forbidden_terms(study, key, records))
+
+    def leak(where: str, hits: list[Term]) -> None:
+        for term in hits:
+            report.problems.append(f"{where}: contains {term.what} {term.text!r}")
+
+    index = survey_dir / "index.html"
+    if not index.is_file():
+        return AuditReport([f"{index}: missing"])
+    files = sorted(p for p in survey_dir.rglob("*") if p.is_file())
+    report.files = len(files)
+    asset_images: dict[str, bytes] = {}
+    for path in files:
+        rel = path.relative_to(survey_dir).as_posix()
+        leak(f"file name {rel}", scanner.find(rel))
+        if rel == "index.html":
+            continue
+        if rel in (f"assets/{a}" for a in ASSETS):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            shipped = asset_text(rel.split("/")[1])
+            if text != shipped:
+                leak(rel, scanner.find(text, exempt=shipped))
+        elif IMAGE_NAME.match(rel):
+            asset_images[rel] = path.read_bytes()
+        else:
+            report.problems.append(f"{rel}: unexpected file in the survey folder")
+
+    html = index.read_text(encoding="utf-8", errors="replace")
+    data_text, chrome = _between(html, DATA_OPEN, "</script>")
+    for name, (start, end) in INLINE.items():
+        inline, chrome = _between(chrome, start, end)
+        if inline is not None and inline != asset_text(name):
+            leak(f"index.html (inline {name})", scanner.find(inline, exempt=asset_text(name)))
+    template = (template_dir() / TEMPLATE).read_text(encoding="utf-8")
+    leak("index.html", scanner.find(chrome, exempt=template))
+    if re.search(r"data:[a-z]+/[a-z0-9.+-]+[;,]", chrome, re.IGNORECASE):
+        report.problems.append("index.html: embedded data outside the survey's data block")
+    if data_text is None:
+        report.problems.append("index.html: no survey data block found")
+        return report
+    try:
+        data = json.loads(data_text)
+    except ValueError as exc:
+        report.problems.append(f"index.html: survey data block is not JSON ({exc})")
+        return report
+
+    prompt_texts = [p.text for p in study.prompts()]
+    public = public_strings(study, prompt_texts)
+    public |= {t.strip() for t in public}
+    strings: list[tuple[str, str]] = []  # (where, text) to scan
+    _collect(data, "data", strings, public, report)
+    for where, text in strings:
+        leak(f"index.html ({where})", scanner.find(text))
+
+    if data.get("build_hash") != key.get("build_hash"):
+        report.problems.append("index.html: build hash differs from the key's (stale build?)")
+    key_images = {t for p in key.get("panels", {}).values() for t in p["images"]}
+    page_panels = data.get("panels", [])
+    if {p.get("token") for p in page_panels} != set(key.get("panels", {})):
+        report.problems.append("index.html: panel tokens differ from the key's")
+    for panel in page_panels:
+        extra = set(panel) - {"token", "text", "images"}
+        if extra:
+            report.problems.append(f"index.html: panel {panel.get('token')} has extra fields {sorted(extra)}")
+        if not TOKEN_RE.match(str(panel.get("token", ""))):
+            report.problems.append(f"index.html: panel token {panel.get('token')!r} is not opaque")
+
+    shapes: dict[tuple, list[str]] = {}
+    for token, src in data.get("images", {}).items():
+        where = f"image {token}"
+        if not TOKEN_RE.match(token):
+            report.problems.append(f"index.html: image token {token!r} is not opaque")
+        if src.startswith("data:"):
+            image = _decode_data_uri(src)
+            if image is None:
+                report.problems.append(f"{where}: not a base64 JPEG, PNG or WebP data URI")
+                continue
+        elif src in asset_images:
+            image = asset_images.pop(src)
+        else:
+            report.problems.append(f"{where}: {src!r} is neither embedded nor in assets/")
+            continue
+        report.images += 1
+        problems, header = image_problems(image)
+        report.problems += [f"{where}: {p}" for p in problems]
+        leak(where, scanner.find(header.decode("latin-1")))
+        if token in key_images:
+            try:
+                with Image.open(io.BytesIO(image)) as im:
+                    shapes.setdefault((im.format, im.size), []).append(token)
+            except OSError as exc:
+                report.problems.append(f"{where}: unreadable ({exc})")
+    if len(shapes) > 1:
+        summary = ", ".join(f"{fmt} {w}x{h} ({len(t)})" for (fmt, (w, h)), t in shapes.items())
+        report.problems.append(f"panel images differ in format or size: {summary}")
+    for rel in asset_images:
+        report.problems.append(f"{rel}: image not used by the page")
+    return report
+
+
+def _collect(value, where: str, out: list, public: set[str], report: AuditReport) -> None:
+    """Strings and numbers of the page data to scan; public fields are checked, not scanned."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if where == "data" and name == "images":
+                continue  # audited as images
+            if where == "data" and name in PUBLIC_FIELDS:
+                _public(item, name, PUBLIC_FIELDS[name], out, public, report)
+            else:
+                _collect(item, f"{where}.{name}", out, public, report)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _collect(item, f"{where}[{i}]", out, public, report)
+    elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        out.append((where, str(value)))
+
+
+def _public(item, name: str, subkeys, out: list, public: set[str], report: AuditReport) -> None:
+    def check(text, where: str) -> None:
+        if isinstance(text, str) and text.strip() not in public and text not in public and text:
+            report.problems.append(f"index.html ({where}): text not from the study: {text[:80]!r}")
+            out.append((where, text))
+        elif not isinstance(text, str):
+            _collect(text, where, out, public, report)
+
+    if subkeys is None:
+        check(item, f"data.{name}")
+        return
+    for i, entry in enumerate(item if isinstance(item, list) else []):
+        where = f"data.{name}[{i}]"
+        if not isinstance(entry, dict):
+            _collect(entry, where, out, public, report)
+            continue
+        for sub, value in entry.items():
+            if sub in subkeys:
+                for text in value if isinstance(value, list) else [value]:
+                    check(text, f"{where}.{sub}")
+            else:
+                _collect(value, f"{where}.{sub}", out, public, report)
+
+
+def audit_blinding(study: Study) -> AuditReport:
+    """Audit build/<study>/survey/ with the key and manifest; raise SurveyError on any leak."""
+    from glidemed.generate.manifest import load_manifest
+    from glidemed.paths import images_dir, key_dir, survey_dir
+    from glidemed.survey.key import KEY_FILENAME, load_key
+
+    folder = survey_dir(study)
+    if not (folder / "index.html").is_file():
+        raise SurveyError(f"{folder}: no built survey; run `glidemed build {study.id}` first")
+    key = load_key(key_dir(study) / KEY_FILENAME)
+    report = audit_survey(study, folder, key, load_manifest(images_dir(study)))
+    raise_on_problems(folder, report)
+    return report
+
+
+def raise_on_problems(folder: Path, report: AuditReport) -> None:
+    if report.problems:
+        shown = "; ".join(report.problems[:30])
+        more = f"; ... and {len(report.problems) - 30} more" if len(report.problems) > 30 else ""
+        raise SurveyError(f"{folder}: blinding audit failed, {len(report.problems)} problem(s): "
+                          f"{shown}{more}")

@@ -1,0 +1,202 @@
+"""`glidemed build`: generated images -> blinded survey (build/<study>/survey/) + key (key/).
+
+The survey is assembled in a temporary folder, audited for blinding, and only then
+moved into place; a failed or interrupted build never leaves a survey that looks
+complete, and the previous one stays until the new one is ready.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from glidemed import __version__
+from glidemed.errors import SurveyError
+from glidemed.fileio import atomic_path, describe_os_error, sha256_bytes, sha256_file
+from glidemed.study import Study
+from glidemed.survey.audit import AuditReport, audit_survey, raise_on_problems
+from glidemed.survey.images import EXTENSION, MIME, Encoding, common_size, encode_all, encode_image
+from glidemed.survey.key import KEY_FILENAME, KEY_SCHEMA, key_problems, load_key
+from glidemed.survey.panels import PanelPlan, plan_panels
+from glidemed.survey.render import page_data, render_page, survey_context
+
+SIZE_WARNING_BYTES = 20_000_000  # what most mail servers accept
+BUILD_FILENAME = "build.json"
+
+
+@dataclass
+class BuildReport:
+    survey_dir: Path
+    key_path: Path
+    build_hash: str
+    panels: int
+    images: int
+    size_bytes: int
+    single_file: bool
+    encoding: Encoding
+    left_out: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    audit: AuditReport | None = None
+
+
+def build_survey(study: Study, *, single_file: bool = True, image_format: str | None = None,
+                 image_quality: int | None = None, image_size: int | None = None,
+                 leave_out_missing: bool = False, new_tokens: bool = False,
+                 images_root: Path | None = None, out_dir: Path | None = None,
+                 key_folder: Path | None = None, workers: int | None = None) -> BuildReport:
+    """Build the survey of ``study`` from its verified images; return what was built.
+
+    Defaults come from the study's [survey] table; the keyword options override them.
+    Paths default to build/<study>/images, survey and key.
+    """
+    from glidemed.generate.runner import verified_images
+    from glidemed import paths
+
+    images_root = Path(images_root or paths.images_dir(study))
+    out_dir = Path(out_dir or paths.survey_dir(study))
+    key_folder = Path(key_folder or paths.key_dir(study))
+    key_path = key_folder / KEY_FILENAME
+    if not images_root.is_dir():
+        raise SurveyError(f"{images_root}: no images; run `glidemed generate {study.id}` first")
+    records = verified_images(study, images_root)
+    old_key = None
+    if key_path.exists() and not new_tokens:
+        old_key = load_key(key_path)
+        if old_key["study_id"] != study.id:
+            raise SurveyError(f"{key_path}: key of study {old_key['study_id']!r}, not {study.id!r}")
+    plan = plan_panels(study, records, old_key, leave_out_missing=leave_out_missing)
+
+    settings = study.survey
+    fmt = image_format or settings.image_format
+    if fmt not in MIME:
+        raise SurveyError(f"image format {fmt!r}: expected jpeg, png or webp")
+    quality = image_quality or settings.image_quality
+    if not 1 <= quality <= 100:
+        raise SurveyError(f"image quality {quality}: expected 1..100")
+    used = [im.record for panel in plan.panels for im in panel.images]
+    encoding = Encoding(fmt, quality, common_size(used, image_size or settings.image_size))
+
+    files = list(dict.fromkeys(im.record["file"] for p in plan.panels for im in p.images))
+    encoded = dict(zip(files, encode_all([images_root / f for f in files], encoding, workers)))
+    image_bytes = {im.token: encoded[im.record["file"]] for p in plan.panels for im in p.images}
+    examples = []
+    for example in settings.examples:
+        data = encode_image(study.folder / example.file,
+                            Encoding(fmt, quality, encoding.size))
+        token = "x" + sha256_bytes(data)[:15]
+        image_bytes[token] = data
+        examples.append({"aspect": example.aspect, "level": example.level,
+                         "caption": example.caption, "image": token})
+
+    panels = [{"token": p.token, "text": p.prompt.text, "images": [im.token for im in p.images]}
+              for p in plan.panels]
+    hashed = page_data(study, "", panels, {t: sha256_bytes(b) for t, b in image_bytes.items()},
+                       examples)
+    build_hash = sha256_bytes(json.dumps(hashed, sort_keys=True, ensure_ascii=False).encode())
+    if single_file:
+        sources = {t: f"data:{MIME[fmt]};base64,{base64.b64encode(b).decode('ascii')}"
+                   for t, b in image_bytes.items()}
+    else:
+        sources = {t: f"assets/{t}.{EXTENSION[fmt]}" for t in image_bytes}
+    data = page_data(study, build_hash, panels, sources, examples)
+    html = render_page(survey_context(data, single_file=single_file))
+
+    key = _key(study, plan, build_hash)
+    problems = key_problems(key)
+    if problems:  # a bug, not a user mistake; never write a bad key
+        raise SurveyError(f"{key_path}: internal error, invalid key: {'; '.join(problems)}")
+    tmp = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.tmp")
+    try:
+        _write_folder(tmp, html, image_bytes if not single_file else {}, fmt, single_file)
+        audit = audit_survey(study, tmp, key, records)
+        raise_on_problems(out_dir, audit)
+        size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
+        with atomic_path(key_path) as key_tmp:
+            key_tmp.write_text(json.dumps(key, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
+                               encoding="utf-8")
+            _swap(tmp, out_dir)
+        report = BuildReport(out_dir, key_path, build_hash, len(plan.panels), len(image_bytes),
+                             size, single_file, encoding, plan.left_out, audit=audit)
+        _write_build_manifest(key_folder / BUILD_FILENAME, study, report, out_dir,
+                              leave_out_missing, new_tokens)
+    except OSError as exc:
+        raise describe_os_error(exc, out_dir, "the survey") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if single_file and size > SIZE_WARNING_BYTES:
+        report.warnings.append(
+            f"{out_dir / 'index.html'} is {size / 1e6:.1f} MB, more than most mail servers accept "
+            f"({SIZE_WARNING_BYTES / 1e6:.0f} MB): lower --image-quality, use --image-format webp, "
+            "or host the survey with --folder")
+    return report
+
+
+def _key(study: Study, plan: PanelPlan, build_hash: str) -> dict:
+    return {
+        "schema": KEY_SCHEMA,
+        "study_id": study.id,
+        "build_hash": build_hash,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "study_sha256": sha256_file(study.path) if study.path.is_file() else "",
+        "conditions": plan.conditions,
+        "panels": {p.token: {"prompt_id": p.prompt.id, "condition": p.condition,
+                             "control": p.control,
+                             "images": {im.token: im.record["file"] for im in p.images}}
+                   for p in plan.panels},
+        "left_out": plan.left_out,
+    }
+
+
+def _write_folder(folder: Path, html: str, images: dict[str, bytes], fmt: str,
+                  single_file: bool) -> None:
+    from glidemed.survey.render import ASSETS, asset_text
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    if not single_file:
+        assets = folder / "assets"
+        assets.mkdir()
+        for name in ASSETS:
+            (assets / name).write_text(asset_text(name), encoding="utf-8")
+        for token, data in images.items():
+            (assets / f"{token}.{EXTENSION[fmt]}").write_bytes(data)
+    # index.html last: its presence marks a complete folder
+    (folder / "index.html").write_text(html, encoding="utf-8")
+
+
+def _swap(new: Path, final: Path) -> None:
+    """Replace ``final`` by ``new`` with renames only (the old one is removed last)."""
+    old = final.with_name(f".{final.name}.{os.getpid()}.old")
+    if final.exists():
+        os.replace(final, old)
+    os.replace(new, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_build_manifest(path: Path, study: Study, report: BuildReport, survey: Path,
+                          leave_out_missing: bool, new_tokens: bool) -> None:
+    manifest = {
+        "schema": "glidemed-build/1",
+        "study_id": study.id,
+        "build_hash": report.build_hash,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "glidemed": __version__,
+        "options": {"single_file": report.single_file, "image_format": report.encoding.format,
+                    "image_quality": report.encoding.quality, "image_size": report.encoding.size,
+                    "leave_out_missing": leave_out_missing, "new_tokens": new_tokens},
+        "panels": report.panels,
+        "images": report.images,
+        "size_bytes": report.size_bytes,
+        "left_out": report.left_out,
+        "files": {p.relative_to(survey).as_posix(): sha256_file(p)
+                  for p in sorted(survey.rglob("*")) if p.is_file()},
+    }
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+

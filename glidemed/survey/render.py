@@ -1,0 +1,129 @@
+"""Rendering the survey page: Jinja2 with autoescape, fed by one context function.
+
+The page's study-specific content travels as one JSON block (``page_data``) that
+survey.js writes into the page as text, never as HTML, so a prompt containing markup
+shows as text and runs nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import jinja2
+from markupsafe import Markup
+
+from glidemed.errors import SurveyError
+from glidemed.study import Study
+
+PAGE_SCHEMA = "glidemed-survey/1"
+TEMPLATE = "index.html.j2"
+ASSETS = ("survey.js", "survey.css")
+
+
+def template_dir():
+    return resources.files("glidemed.site_templates") / "survey"
+
+
+def asset_text(name: str) -> str:
+    """The shipped text of survey.js or survey.css."""
+    return (template_dir() / name).read_text(encoding="utf-8")
+
+
+def public_strings(study: Study, prompt_texts: list[str]) -> set[str]:
+    """Texts the study shows raters by design (title, scales, prompts...): not leaks."""
+    texts = {study.id, study.title, study.instructions, study.consent, *prompt_texts}
+    for aspect in study.aspects:
+        texts.update([aspect.key, aspect.label, aspect.question, *aspect.levels])
+    for flag in study.flags:
+        texts.update([flag.key, flag.label])
+    for field in study.survey.profile:
+        texts.update([field.key, field.label, *field.choices])
+    for example in study.survey.examples:
+        texts.update([example.aspect, example.caption])
+    return texts
+
+
+# Where page_data holds public texts: (top-level key, sub-keys of its items).
+PUBLIC_FIELDS = {
+    "study_id": None, "title": None, "instructions": None, "consent": None,
+    "aspects": ("key", "label", "question", "levels"),
+    "flags": ("key", "label"),
+    "profile": ("key", "label", "choices"),
+    "examples": ("aspect", "caption"),
+    "panels": ("text",),
+}
+
+
+def page_data(study: Study, build_hash: str, panels: list[dict], images: dict[str, str],
+              examples: list[dict]) -> dict:
+    """The JSON the page runs on.
+
+    ``panels``: [{'token', 'text', 'images': [image tokens]}] sorted by token;
+    ``images``: image token -> src (a data: URI or a path under assets/);
+    ``examples``: [{'aspect', 'level', 'caption', 'image': image token}].
+    """
+    return {
+        "schema": PAGE_SCHEMA,
+        "study_id": study.id,
+        "build_hash": build_hash,
+        "title": study.title,
+        "instructions": study.instructions.strip(),
+        "consent": study.consent.strip(),
+        "images_per_panel": study.images_per_panel,
+        "repeat_panels": study.survey.repeat_panels,
+        "post_url": study.survey.post_url,
+        "aspects": [{"key": a.key, "label": a.label, "question": a.question,
+                     "levels": list(a.levels)} for a in study.aspects],
+        "flags": [{"key": f.key, "label": f.label} for f in study.flags],
+        "profile": [{"key": p.key, "label": p.label, "choices": list(p.choices),
+                     "required": p.required} for p in study.survey.profile],
+        "examples": examples,
+        "panels": panels,
+        "images": images,
+    }
+
+
+def _csp(post_url: str) -> str:
+    """No request leaves the page except an optional POST to the study's address."""
+    connect = "'none'"
+    if post_url:
+        from urllib.parse import urlsplit
+        parts = urlsplit(post_url)
+        connect = f"{parts.scheme}://{parts.netloc}"
+    return ("default-src 'none'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+            f"script-src 'self' 'unsafe-inline'; connect-src {connect}; form-action 'none'; "
+            "base-uri 'none'")
+
+
+def _inline(text: str, closing: str) -> Markup:
+    if closing in text.lower():
+        raise SurveyError(f"a survey asset contains {closing!r} and cannot be inlined")
+    return Markup(text)
+
+
+def survey_context(data: dict, *, single_file: bool) -> dict:
+    """Everything index.html.j2 uses.
+
+    - ``data_json``: page_data as JSON safe inside <script> (``<``, ``>``, ``&`` escaped);
+    - ``inline_js`` / ``inline_css``: the assets' text for a single file, else None;
+    - ``js_href`` / ``css_href``: asset paths for a hosted folder;
+    - ``csp``: the page's Content-Security-Policy.
+    """
+    data_json = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    data_json = (data_json.replace("<", "\\u003c").replace(">", "\\u003e")
+                 .replace("&", "\\u0026").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    return {
+        "data_json": Markup(data_json),
+        "inline_js": _inline(asset_text("survey.js"), "</script") if single_file else None,
+        "inline_css": _inline(asset_text("survey.css"), "</style") if single_file else None,
+        "js_href": "assets/survey.js",
+        "css_href": "assets/survey.css",
+        "csp": _csp(data.get("post_url", "")),
+    }
+
+
+def render_page(context: dict) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())),
+                             autoescape=True, undefined=jinja2.StrictUndefined)
+    return env.get_template(TEMPLATE).render(**context)

@@ -1,0 +1,30 @@
+"""Small built surveys for the survey tests: generate placeholder images, then build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from glidemed.generate.runner import run_generation
+from glidemed.paths import images_dir
+from glidemed.study import Study, load_study
+from glidemed.survey.build import BuildReport, build_survey
+
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_HINT = ("Debian chromium not found at /usr/bin/chromium; install it with "
+                 "`apt-get install -y chromium` to run the browser tests")
+
+
+def generated(study_path: Path, build_dir: Path, monkeypatch) -> Study:
+    """Load the study with outputs under ``build_dir`` and generate its images."""
+    monkeypatch.setenv("GLIDEMED_BUILD_DIR", str(build_dir))
+    study = load_study(study_path)
+    run_generation(study, images_dir(study), progress=False)
+    return study
+
+
+def built(study_path: Path, build_dir: Path, monkeypatch, **options) -> tuple[Study, BuildReport]:
+    study = generated(study_path, build_dir, monkeypatch)
+    options.setdefault("workers", 1)
+    return study, build_survey(study, **options)

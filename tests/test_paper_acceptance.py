@@ -1,0 +1,72 @@
+"""Acceptance: the published results of Kather et al. (2022) from their published ratings.
+
+'nonsensical' counted as 0, per-prompt medians across the three observers (34 prompts per
+style); the paper's pairwise matrix compares styles two-sided and unadjusted, here with the
+Mann-Whitney U test. Two readings of "nonsensical as 0" are checked: each flagged rating
+counts 0 ('per_rating', glidemed's default) and a prompt any observer flagged counts 0
+('any_rater', which reproduces the paper's sheet 'matrix_nonsensical_as_zero' cell by cell).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from glidemed.analysis.descriptives import prompt_medians
+from glidemed.analysis.legacy import read_legacy_spreadsheet
+from glidemed.analysis.nonparametric import run_tests
+from glidemed.study import load_study
+
+STYLES = ["microscopy", "histopathology", "xray", "mri", "ct", "photo", "poster", "illustration"]
+PUBLISHED = {"style": [2, 3, 1, 0, 0, 2, 3, 3], "content": [2, 2, 1, 0, 0, 2, 1, 2]}
+RADIOLOGY = {"xray", "mri", "ct"}
+RULES = ["per_rating", "any_rater"]
+
+
+@pytest.fixture(scope="module")
+def ratings():
+    from conftest import KATHER_XLSX
+    if not KATHER_XLSX.is_file():
+        pytest.skip(f"seed study ratings not found at {KATHER_XLSX}")
+    return read_legacy_spreadsheet(load_study("kather2022"), KATHER_XLSX, nonsensical="zero")
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_style_medians_equal_the_published_ones(ratings, rule):
+    medians = prompt_medians(ratings, rule)
+    for aspect, published in PUBLISHED.items():
+        part = medians[medians["aspect"] == aspect]
+        assert part.groupby("style").size().to_dict() == {s: 34 for s in STYLES}
+        got = part.groupby("style")["score"].median()
+        assert [got[s] for s in STYLES] == published
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_each_radiology_style_differs_from_each_other_style(ratings, rule):
+    _, pairs = run_tests(ratings, "prompt_median", nonsensical_rule=rule)
+    across = pairs[pairs["a"].isin(RADIOLOGY) != pairs["b"].isin(RADIOLOGY)]
+    assert len(across) == 2 * 3 * 5
+    assert (across["status"] == "ok").all()
+    worst = across.groupby("aspect")["p_mw"].max()
+    assert worst["style"] < 0.05 and worst["content"] < 0.05, worst
+
+
+def test_any_rater_rule_reproduces_the_papers_matrix(ratings):
+    from conftest import KATHER_XLSX
+    sheet = pd.read_excel(KATHER_XLSX, sheet_name="matrix_nonsensical_as_zero")
+    columns = [c for c in sheet.columns if c != "prompt"]  # style, content per image style
+    medians = prompt_medians(ratings, "any_rater")
+    for i, style in enumerate(STYLES):
+        for j, aspect in enumerate(["style", "content"]):
+            mine = medians[(medians["style"] == style) & (medians["aspect"] == aspect)]
+            assert mine["score"].tolist() == sheet[columns[2 * i + j]].astype(float).tolist()
+
+
+def test_per_rating_rule_differs_from_the_sheet_only_where_an_observer_flagged(ratings):
+    per_rating = prompt_medians(ratings, "per_rating")
+    any_rater = prompt_medians(ratings, "any_rater")
+    merged = per_rating.merge(any_rater, on=["prompt_id", "aspect"], suffixes=("", "_paper"))
+    differ = merged[merged["score"] != merged["score_paper"]]
+    flagged = set(ratings.loc[ratings["nonsensical"], "prompt_id"])
+    assert set(differ["prompt_id"]) <= flagged
+    assert len(differ) == 10 and (differ["score_paper"] == 0).all()  # 5 prompts x 2 aspects

@@ -1,0 +1,381 @@
+"""The survey page in headless Chromium: keyboard, mouse, reloads, downloads, hostile text.
+
+Needs Debian's chromium at /usr/bin/chromium (skipped with an install hint otherwise).
+One browser serves the whole module; each test gets a fresh context (empty storage).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from conftest import SMALL_STUDY
+from glidemed.paths import survey_dir
+from glidemed.survey.build import build_survey
+from glidemed.survey.chain import chain_problems
+from glidemed.survey.randomize import rater_plan
+from survey_factory import ARGS, CHROMIUM, CHROMIUM_HINT, generated
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SCHEMA = json.loads((Path(__file__).parent.parent / "glidemed" / "schemas" /
+                     "response.schema.json").read_text())
+HOSTILE = '<script>window.pwned=1</script><img src=x onerror=window.pwned=2> & {description}'
+EXTRA = f"""
+consent = "I agree to take part."
+
+[[styles]]
+key = "hostile"
+label = "Hostile"
+template = '{HOSTILE}'
+
+[survey]
+repeat_panels = 2
+
+[[survey.profile]]
+key = "specialty"
+label = "Specialty"
+choices = ["pathology", "radiology"]
+required = true
+
+[[survey.profile]]
+key = "years"
+label = "Years of experience"
+"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(CHROMIUM_HINT)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def survey(tmp_path_factory):
+    """A built single-file survey: 12 prompts x 2 conditions + 2 repeats = 26 positions."""
+    root = tmp_path_factory.mktemp("survey")
+    study_path = root / "study" / "study.toml"
+    study_path.parent.mkdir()
+    text = SMALL_STUDY.format(images_per_prompt=6, images_per_panel=4)
+    study_path.write_text(text.replace('instructions = "Rate the images."',
+                                       'instructions = "Rate the images."' + EXTRA.split("[[styles]]")[0])
+                          + "[[styles]]" + EXTRA.split("[[styles]]")[1])
+    with pytest.MonkeyPatch.context() as mp:
+        study = generated(study_path, root / "build", mp)
+        report = build_survey(study, workers=1)
+        folder_report = build_survey(study, single_file=False, workers=1,
+                                     out_dir=root / "folder-survey", key_folder=root / "folder-key")
+        index = survey_dir(study) / "index.html"
+    data = json.loads(index.read_text().split('id="survey-data">', 1)[1].split("</script>", 1)[0])
+    return {"study": study, "index": index, "data": data, "report": report,
+            "folder_index": folder_report.survey_dir / "index.html"}
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.requests = []
+    page.on("request", lambda r: page.requests.append(r.url))
+    yield page
+    context.close()
+
+
+def open_survey(page, index: Path, rater: str | None = "r1") -> None:
+    url = index.as_uri() + (f"?rater={rater}" if rater is not None else "")
+    page.goto(url)
+
+
+def start(page, specialty: str = "pathology") -> None:
+    page.get_by_label("Specialty").select_option(specialty)
+    page.get_by_label("Years of experience").fill("7")
+    page.get_by_label("I agree").check()
+    page.get_by_role("button", name="Start").click()
+    page.locator("#panel-screen").wait_for(state="visible")
+
+
+def position(page) -> int:
+    return int(page.locator("#progress-text").text_content().split()[1]) - 1
+
+
+def download(page) -> dict:
+    button = page.locator("section:not([hidden]) button.download")
+    with page.expect_download() as info:
+        button.click()
+    response = json.loads(Path(info.value.path()).read_text(encoding="utf-8"))
+    jsonschema.validate(response, SCHEMA)
+    assert chain_problems(response) == []
+    return response
+
+
+def expected_order(survey, rater: str) -> list[dict]:
+    data = survey["data"]
+    return rater_plan(data["build_hash"], rater, [p["images"] for p in data["panels"]],
+                      data["images_per_panel"], data["repeat_panels"])
+
+
+def check_plan(survey, response) -> None:
+    plan = expected_order(survey, response["rater"]["id"])
+    tokens = [survey["data"]["panels"][e["panel"]]["token"] for e in plan]
+    assert response["order"] == tokens
+    for entry, panel in zip(plan, sorted(response["panels"], key=lambda p: p["position"])):
+        assert panel["images"] == entry["images"] and panel["repeat"] == entry["repeat"]
+    for panel in response["panels"]:
+        if panel["repeat"]:
+            first = next(p for p in response["panels"]
+                         if p["token"] == panel["token"] and not p["repeat"])
+            assert sorted(first["images"]) == sorted(panel["images"])
+            assert all(a != b for a, b in zip(first["images"], panel["images"]))
+
+
+def test_keyboard_rates_every_panel(page, survey):
+    open_survey(page, survey["index"], "kb-rater")
+    start(page)
+    total = len(expected_order(survey, "kb-rater"))
+    assert total == 26
+    for pos in range(total):
+        assert position(page) == pos
+        assert page.locator("#grid img").count() == 4
+        page.keyboard.press(str(pos % 5))
+        page.keyboard.press(str((pos + 2) % 5))
+        page.keyboard.press("Enter")
+    page.locator("#done-screen").wait_for(state="visible")
+    assert "all 26 panels" in page.locator("#done-text").text_content()
+    response = download(page)
+    assert response["complete"] and response["completed"]
+    assert response["rater"] == {"id": "kb-rater", "profile": {"specialty": "pathology", "years": "7"}}
+    assert [p["ratings"] for p in response["panels"]] == [
+        {"style": pos % 5, "content": (pos + 2) % 5} for pos in range(total)]
+    check_plan(survey, response)
+    page.keyboard.press("ArrowLeft")  # on the done screen: nothing happens
+    page.get_by_role("button", name="Back").click()
+    assert position(page) == total - 1
+    page.keyboard.press("ArrowLeft")
+    assert position(page) == total - 2
+    page.keyboard.press("ArrowRight")
+    assert position(page) == total - 1
+    assert page.errors == [] and page.evaluate("window.pwned") is None
+    assert all(url.startswith(("file:", "data:", "blob:")) for url in page.requests)
+
+
+def test_mouse_rates_every_panel(page, survey):
+    open_survey(page, survey["index"], None)
+    page.get_by_label("Rater ID").fill("mouse rater")
+    page.get_by_role("button", name="Start").click()
+    assert "Specialty" in page.locator("#start-error").text_content()
+    start(page, "radiology")
+    total = 26
+    for pos in range(total):
+        page.get_by_role("radio", name=f"Style {(pos * 3) % 5}", exact=True).click()
+        page.get_by_role("radio", name=f"Content {pos % 5}", exact=True).click()
+        if pos == 3:
+            page.get_by_label("Nonsensical prompt").check()
+            page.get_by_label("Comment (optional)").fill("odd prompt")
+        page.get_by_role("button", name="Next").click()
+    response = download(page)
+    assert response["complete"]
+    assert [(p["ratings"]["style"], p["ratings"]["content"]) for p in response["panels"]] == [
+        ((pos * 3) % 5, pos % 5) for pos in range(total)]
+    flagged = [p for p in response["panels"] if p["flags"]["nonsensical"]]
+    assert [(p["position"], p["comment"]) for p in flagged] == [(3, "odd prompt")]
+    check_plan(survey, response)
+    assert page.errors == []
+
+
+def test_random_reloads_lose_nothing(page, survey):
+    """Fault suite: reload at random points, even between two answers of one panel."""
+    rng = random.Random(4)
+    open_survey(page, survey["index"], "reloader")
+    start(page)
+    expected: dict[int, dict] = {}
+    reloads = 0
+    for step in range(60):
+        pos = position(page)
+        action = rng.choice(["style", "content", "flag", "comment", "next", "next", "back"])
+        answers = expected.setdefault(pos, {"style": None, "content": None, "flag": False,
+                                            "comment": ""})
+        if action in ("style", "content"):
+            value = rng.randrange(5)
+            page.get_by_role("radio", name=f"{action.title()} {value}", exact=True).check()
+            answers[action] = value
+        elif action == "flag":
+            answers["flag"] = not answers["flag"]
+            page.get_by_label("Nonsensical prompt").set_checked(answers["flag"])
+        elif action == "comment":
+            answers["comment"] = f"note {step} ü"
+            page.get_by_label("Comment (optional)").fill(answers["comment"])
+        elif action == "next" and pos < 25:
+            page.get_by_role("button", name="Next").click()
+        elif action == "back" and pos > 0:
+            page.get_by_role("button", name="Back").click()
+        if rng.random() < 0.3:
+            reloads += 1
+            page.reload()
+            page.locator("#panel-screen").wait_for(state="visible")
+            pos = position(page)
+            shown = expected.get(pos)
+            if shown:
+                for aspect in ("style", "content"):
+                    if shown[aspect] is not None:
+                        name = f"{aspect.title()} {shown[aspect]}"
+                        assert page.get_by_role("radio", name=name, exact=True).is_checked()
+                assert page.get_by_label("Comment (optional)").input_value() == shown["comment"]
+    assert reloads >= 10
+    response = download(page)
+    got = {p["position"]: {"style": p["ratings"]["style"], "content": p["ratings"]["content"],
+                           "flag": p["flags"]["nonsensical"], "comment": p["comment"]}
+           for p in response["panels"]}
+    assert got == expected
+    assert page.errors == []
+
+
+def test_hostile_prompt_is_inert_text(page, survey):
+    open_survey(page, survey["index"], "h")
+    start(page)
+    texts = []
+    for _ in range(26):
+        texts.append(page.locator("#prompt").text_content())
+        if "pwned" in texts[-1]:
+            assert page.locator("#prompt img, #prompt script").count() == 0
+        page.keyboard.press("ArrowRight")
+    hostile = [t for t in texts if "pwned" in t]
+    assert len(hostile) >= 8
+    assert all(t == HOSTILE.replace("{description}", t.split("& ", 1)[1]) for t in hostile)
+    assert page.evaluate("window.pwned") is None and page.errors == []
+
+
+def test_chain_of_tricky_comments_matches_python(page, survey):
+    open_survey(page, survey["index"], "chain")
+    start(page)
+    comments = ['quote " backslash \\ slash / tab \t newline \n', "é ñ 中文 😀 \u2028\u2029",
+                "ctrl \u0001\u001f del \u007f"]
+    for text in comments:
+        page.get_by_label("Comment (optional)").fill(text)
+        page.keyboard.press("Tab")
+        page.get_by_role("button", name="Next").click()
+    page.evaluate("""() => { const c = document.getElementById('comment');
+        c.value = 'lone \\ud800 surrogate'; c.dispatchEvent(new Event('input')); }""")
+    response = download(page)  # validates the chain with glidemed.survey.chain
+    assert [p["comment"] for p in response["panels"][:4]] == comments + ["lone \ufffd surrogate"]
+    assert [e["field"] for e in response["events"]] == ["comment"] * 4
+
+
+def test_odd_rater_id_and_partial_download(page, survey):
+    rater = "../<b>Dr O'Neil</b> & co?"
+    from urllib.parse import quote
+    page.goto(survey["index"].as_uri() + "?rater=" + quote(rater))
+    assert page.get_by_label("Rater ID").input_value() == rater
+    start(page)
+    page.keyboard.press("2")
+    button = page.locator("#panel-screen button.download")
+    with page.expect_download() as info:
+        button.click()
+    assert info.value.suggested_filename == "response-small-_b_Dr_O_Neil_b_co_.json"
+    response = json.loads(Path(info.value.path()).read_text())
+    jsonschema.validate(response, SCHEMA)
+    assert response["rater"]["id"] == rater and not response["complete"]
+    assert len(response["panels"]) == 1 and response["panels"][0]["ratings"]["style"] == 2
+    assert page.locator("#title").text_content() == "Small test study"
+
+
+def test_storage_failure_tells_rater_to_download(browser, survey):
+    context = browser.new_context(accept_downloads=True)
+    context.add_init_script("Storage.prototype.setItem = function () {"
+                            " throw new DOMException('full', 'QuotaExceededError'); };")
+    page = context.new_page()
+    open_survey(page, survey["index"], "nostore")
+    warning = page.get_by_role("alert").filter(has_text="Download your responses now")
+    assert warning.is_visible()
+    start(page)
+    page.keyboard.press("4")
+    assert warning.is_visible()
+    response = download(page)
+    assert response["panels"][0]["ratings"]["style"] == 4
+    context.close()
+
+
+def test_folder_build_runs_from_file_urls(page, survey):
+    open_survey(page, survey["folder_index"], "f")
+    start(page)
+    assert page.locator("#grid img").count() == 4
+    loaded = page.evaluate("""() => Array.from(document.querySelectorAll('#grid img'))
+        .map(img => img.complete && img.naturalWidth)""")
+    assert all(w == 32 for w in loaded)
+    page.locator("#grid button").first.click()
+    assert page.locator("#zoom").is_visible()
+    page.keyboard.press("Escape")
+    assert not page.locator("#zoom").is_visible()
+    page.keyboard.press("1")
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")
+    assert position(page) == 1 and page.errors == []
+
+
+def test_images_load_in_single_file(page, survey):
+    open_survey(page, survey["index"], "img")
+    start(page)
+    widths = page.evaluate("""async () => { const imgs = [...document.querySelectorAll('#grid img')];
+        await Promise.all(imgs.map(i => i.decode())); return imgs.map(i => i.naturalWidth); }""")
+    assert widths == [32, 32, 32, 32]
+
+
+def test_post_to_investigator_and_download_stays(page, tmp_path, monkeypatch):
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received = []
+
+    class Collect(BaseHTTPRequestHandler):
+        def _cors(self):
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Access-Control-Allow-Headers", "Content-Type")
+            self.send_header("Access-Control-Allow-Private-Network", "true")
+
+        def do_OPTIONS(self):
+            self.send_response(204)
+            self._cors()
+            self.end_headers()
+
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self._cors()
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Collect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        root = tmp_path / "study"
+        root.mkdir()
+        (root / "study.toml").write_text(
+            SMALL_STUDY.format(images_per_prompt=2, images_per_panel=2)
+            + f'\n[survey]\npost_url = "http://127.0.0.1:{server.server_port}/collect"\n')
+        study = generated(root / "study.toml", tmp_path / "build", monkeypatch)
+        report = build_survey(study, workers=1)
+        open_survey(page, report.survey_dir / "index.html", "poster")
+        page.get_by_role("button", name="Start").click()
+        for _ in range(16):
+            page.keyboard.press("1")
+            page.keyboard.press("2")
+            page.keyboard.press("Enter")
+        page.locator("#post-status").filter(has_text="were sent").wait_for(timeout=5000)
+        response = download(page)
+    finally:
+        server.shutdown()
+    assert len(received) == 1 and received[0]["chain"] == response["chain"]
+    assert received[0]["complete"] and received[0]["rater"]["id"] == "poster"
