@@ -37,11 +37,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     study = load_study(ROOT / "surveys" / "kather2022")
-    common = dict(rater_counts=[3, 5], prompt_counts=[68, 272], difference=0.5, n_sims=args.sims,
-                  seed=1, jobs=args.jobs)
+    common = {"rater_counts": [3, 5], "prompt_counts": [68, 272], "difference": 0.5,
+              "n_sims": args.sims, "seed": 1, "jobs": args.jobs}
     mixed = run(study, "mixed model (clmm, Wald test)", method="mixed", **common)
     run(study, "Mann-Whitney on per-prompt medians", method="mann-whitney", **common)
-    null = dict(common, difference=0.0, rater_counts=[3], prompt_counts=[272], n_sims=2 * args.sims)
+    null = {**common, "difference": 0.0, "rater_counts": [3], "prompt_counts": [272],
+            "n_sims": 2 * args.sims}
     se = math.sqrt(0.05 * 0.95 / null["n_sims"])
     print(f"\nno difference (power should be 0.05 +- {1.96 * se:.3f}):")
     run(study, "mixed model, null", method="mixed", **null)

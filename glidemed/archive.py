@@ -136,9 +136,12 @@ def _pseudonymized(study: Study, files: dict, scratch: Path, options: dict) -> d
 def _rerun_options(analysis_folder: Path, override: dict) -> dict:
     """The options of the archived analysis (from its summary.json), so a re-run matches."""
     summary_path = analysis_folder / "summary.json"
-    options = {}
+    recorded = {}
     if summary_path.is_file():
-        options = json.loads(summary_path.read_text(encoding="utf-8")).get("options", {})
+        recorded = json.loads(summary_path.read_text(encoding="utf-8")).get("options", {})
+    names = {"model": "model", "nonsensical": "nonsensical", "flagged": "flagged",
+             "bootstrap": "n_boot", "seed": "seed"}  # summary.json name -> run_analysis name
+    options = {names[k]: v for k, v in recorded.items() if k in names}
     options.update(override)
     return options
 
@@ -257,8 +260,9 @@ def _rerun_and_compare(root: Path, report: VerifyReport) -> None:
             _compare_csv(f"analysis/{name}", old, new, report.differences)
 
 
-# Fields that legitimately differ between two runs of the same analysis.
-VOLATILE_KEYS = {"created", "seconds", "generated", "elapsed", "runtime", "versions", "software"}
+# Fields that legitimately differ between two runs of the same analysis: timings, dates,
+# and the hashes of output files that embed them (report.html).
+VOLATILE_KEYS = {"created", "seconds", "versions", "outputs"}
 
 
 def _compare_json(name: str, old, new, where: str, out: list[str]) -> None:

@@ -67,6 +67,41 @@ def generate(study, conditions, only, limit, shard, out, device, batch_size, che
                f"{report.planned} planned -> {report.out_dir}")
 
 
+@main.command("checkpoints")
+@click.argument("names", nargs=-1)
+@click.option("--checkpoint-dir", type=click.Path(path_type=Path),
+              help="Model checkpoint folder [$GLIDEMED_CHECKPOINT_DIR or the user cache].")
+@click.option("--download", is_flag=True, help="Download the missing files (checked, atomic).")
+@click.option("--no-hash", is_flag=True, help="Skip the SHA-256 of present files.")
+def checkpoints_command(names, checkpoint_dir, download, no_hash) -> None:
+    """List GLIDE checkpoints (NAMES, default: those sampling needs) with sizes and SHA-256."""
+    from glidemed.generate import checkpoints
+
+    folder = checkpoints.checkpoint_dir(checkpoint_dir)
+    names = tuple(names) or checkpoints.SAMPLING_NAMES
+    if download:
+        checkpoints.fetch_missing(folder, names)
+    rows = checkpoints.list_checkpoints(folder, names, hashes=not no_hash)
+    click.echo(f"checkpoint folder: {folder}")
+    for row in rows:
+        state = f"{row.size:>14,d} B  {row.sha256 or ''}" if row.present else "missing"
+        click.echo(f"{row.name:<17} {row.path.name:<22} {state}")
+
+
+@main.command()
+@STUDY
+@click.option("--images", type=click.Path(path_type=Path), help="Images folder [build/<study>/images].")
+@click.option("--out", type=click.Path(path_type=Path), help="Output folder [build/<study>/sheets].")
+def sheets(study, images, out) -> None:
+    """Contact sheets, style x topic overviews and condition comparisons (not for raters)."""
+    from glidemed.paths import images_dir
+    from glidemed.sheets import make_sheets, sheets_dir
+
+    loaded = load_study(study)
+    report = make_sheets(loaded, images or images_dir(loaded), out or sheets_dir(loaded))
+    click.echo(f"{len(report.sheets)} sheet(s) -> {report.out_dir}")
+
+
 @main.command()
 @STUDY
 @click.option("--single-file/--folder", default=True, show_default=True,
@@ -240,11 +275,16 @@ def _sim_options(func):
 @_sim_options
 def simulate(study, raters, out, seed, key_path, effects, params_file, dropout, missing) -> None:
     """Write simulated raters' response files for the built survey."""
-    from glidemed.simulate import make_params, simulate_study
+    from glidemed.simulate import make_params, other_simulated_files, simulate_study
 
     params = make_params(params_file, effects, dropout=dropout, missing=missing)
     paths = simulate_study(load_study(study), raters, out, key_path, seed, params)
     click.echo(f"{len(paths)} simulated response file(s) -> {paths[0].parent}")
+    stale = other_simulated_files(paths[0].parent, paths)
+    if stale:
+        click.echo(f"note: {paths[0].parent} also holds {len(stale)} simulated file(s) from an "
+                   f"earlier run ({', '.join(p.name for p in stale[:3])}"
+                   f"{' ...' if len(stale) > 3 else ''}); analyze reads them too", err=True)
 
 
 @main.command()

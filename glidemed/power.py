@@ -5,8 +5,9 @@ For each (raters, prompts) cell, ``n_sims`` studies are simulated with
 "group A differs from group B" on one aspect has p < alpha.
 
 The difference is set between two style groups (or styles), A and B, e.g. histopathology
-and radiology. Every style of A keeps one common latent effect (the mean of its
-defaults); every style of B gets that value minus ``delta``. With ``scale='score'`` (the
+and radiology. Every style of A gets one common latent effect (the mean of its effects,
+as set in the simulation parameters or by default); every style of B gets that value
+minus ``delta``. With ``scale='score'`` (the
 default) ``difference`` is in points of the rating scale: ``delta`` is chosen so that
 the expected score of a rating in A minus that in B, averaged over raters, prompts,
 detail levels and conditions, equals ``difference``. With ``scale='logit'``
@@ -28,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +39,15 @@ from scipy import optimize, stats
 from scipy.special import expit
 
 from glidemed.errors import AnalysisError, GlidemedError
-from glidemed.simulate import (Model, Session, SimParams, build_model, default_effect,
-                               ratings_from_sessions, simulate_sessions)
+from glidemed.simulate import (
+    Model,
+    Session,
+    SimParams,
+    build_model,
+    ratings_from_sessions,
+    simulate_sessions,
+    style_effect,
+)
 from glidemed.study import Study
 
 METHODS = ("mixed", "mann-whitney")
@@ -105,8 +112,7 @@ def make_comparison(study: Study, groups: tuple[str, str], difference: float, sc
                             f"{', '.join(sorted(set(first) & set(second)))}")
     params = params or SimParams()
     model = build_model(study, params, aspects=[aspect])
-    group_of = {s.key: s.style_group for s in study.styles}
-    first_value = float(np.mean([default_effect(aspect, s, group_of[s]) for s in first]))
+    first_value = float(np.mean([style_effect(study, params, aspect, s) for s in first]))
     comparison = Comparison(groups[0], groups[1], aspect, first, second, first_value, difference)
     if scale == "logit":
         return comparison
@@ -158,7 +164,9 @@ def study_p_value(df: pd.DataFrame, comparison: Comparison, method: str) -> floa
         arms = scored.groupby("prompt_id")["style_group"].first()
         return _mann_whitney(medians.to_numpy(float), ((arms == comparison.first).to_numpy(),
                                                        (arms == comparison.second).to_numpy()))
-    result = _fit_model()(data, MIXED_FORMULA, comparison.aspect)
+    from glidemed.analysis.models import fit_model
+
+    result = fit_model(data, MIXED_FORMULA, comparison.aspect)
     if not result.converged:
         raise AnalysisError("mixed model did not converge")
     rows = result.table[(result.table["kind"] == "effect")
@@ -166,14 +174,6 @@ def study_p_value(df: pd.DataFrame, comparison: Comparison, method: str) -> floa
     if len(rows) != 1 or not math.isfinite(rows["p"].iloc[0]):
         raise AnalysisError("mixed model gave no p-value for the group effect")
     return float(rows["p"].iloc[0])
-
-
-def _fit_model():
-    try:
-        from glidemed.analysis.models import fit_model
-    except ImportError:  # the dispatching front end is optional; the mixed model is enough
-        from glidemed.analysis.mixed import fit_clmm as fit_model
-    return fit_model
 
 
 @dataclass(frozen=True)
@@ -336,7 +336,7 @@ def write_power(table: pd.DataFrame, out_dir: str | Path) -> list[Path]:
         ax.set_xticks(sorted(table["raters"].unique()))
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("raters")
-        ax.set_ylabel("power")
+        ax.set_ylabel("power (bars: ±1.96 MCSE)")
         groups = settings.get("groups", ["A", "B"])
         unit = "points" if settings.get("scale") == "score" else "logits"
         ax.set_title(f"{settings.get('study', '')}: {groups[0]} vs {groups[1]}, "

@@ -27,10 +27,10 @@ import json
 import math
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -99,7 +99,7 @@ class SimParams:
     revise: float = 0.02  # chance that an answer is first given wrong and corrected later
     seconds: float = 20.0  # median seconds per panel (log-normal, sigma 0.5)
 
-    def with_effects(self, effects: dict[str, float]) -> "SimParams":
+    def with_effects(self, effects: dict[str, float]) -> SimParams:
         return dataclasses.replace(self, effects={**self.effects, **effects})
 
 
@@ -339,6 +339,13 @@ def build_model(study: Study, params: SimParams | None = None, n_prompts: int | 
                  rater_sd, prompt_sd, params)
 
 
+def style_effect(study: Study, params: SimParams, aspect: str, style: str) -> float:
+    """The latent effect of ``style`` on ``aspect``: set in ``params``, else the default."""
+    entry = study.style(style)
+    value = _lookup(params.effects, aspect, [f"style:{style}", f"style:{entry.style_group}"])
+    return default_effect(aspect, style, entry.style_group) if value is None else value
+
+
 def _style_effect(effects: dict[str, float], aspect: str, prompt: Prompt) -> float:
     value = _lookup(effects, aspect, [f"style:{prompt.style}", f"style:{prompt.style_group}"])
     return default_effect(aspect, prompt.style, prompt.style_group) if value is None else value
@@ -569,6 +576,12 @@ def simulate_study(study: Study, n_raters: int, out_dir: str | Path | None = Non
     return simulate_responses(study, key, n_raters, out_dir or responses_dir(study), seed, params)
 
 
+def other_simulated_files(out_dir: str | Path, written: list[Path]) -> list[Path]:
+    """Simulated response files in ``out_dir`` left from an earlier run (not in ``written``)."""
+    keep = {Path(p).name for p in written}
+    return sorted(p for p in Path(out_dir).glob("response-sim-*.json") if p.name not in keep)
+
+
 def _parse_created(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -606,8 +619,8 @@ def _response(study: Study, build_hash: str, model: Model, tokens: list[str], se
     first = clock
     panels = []
 
-    def answer(position: int, field: str, value: object) -> None:
-        events.append({"seq": len(events), "position": position, "field": field,
+    def answer(position: int, name: str, value: object) -> None:
+        events.append({"seq": len(events), "position": position, "field": name,
                        "value": value, "at": _iso(clock)})
 
     for place in range(session.seen):
@@ -617,19 +630,19 @@ def _response(study: Study, build_hash: str, model: Model, tokens: list[str], se
             todo.append(("comment", session.comments[place]))
         step = session.seconds[place] / (len(todo) + 1)
         corrections = []
-        for field, value in todo:
+        for name, value in todo:
             clock += timedelta(seconds=step)
-            if field.startswith("rating:") and rng.random() < model.params.revise:
-                n_levels = model.levels[model.aspects.index(field.split(":", 1)[1])]
+            if name.startswith("rating:") and rng.random() < model.params.revise:
+                n_levels = model.levels[model.aspects.index(name.split(":", 1)[1])]
                 wrong = value + (1 if value == 0 else -1 if value == n_levels - 1
                                  else int(rng.choice([-1, 1])))
-                answer(place, field, wrong)
-                corrections.append((place, field, value))
+                answer(place, name, wrong)
+                corrections.append((place, name, value))
             else:
-                answer(place, field, value)
-        for position, field, value in pending:  # went back to the previous panel
+                answer(place, name, value)
+        for position, name, value in pending:  # went back to the previous panel
             clock += timedelta(seconds=3)
-            answer(position, field, value)
+            answer(position, name, value)
         pending = corrections
         clock += timedelta(seconds=step)
         scores = session.scores[place]
@@ -639,9 +652,9 @@ def _response(study: Study, build_hash: str, model: Model, tokens: list[str], se
                        "flags": {f: bool(on) for f, on in zip(model.flags, session.flags[place])},
                        "comment": session.comments[place],
                        "seconds": float(session.seconds[place])})
-    for position, field, value in pending:
+    for position, name, value in pending:
         clock += timedelta(seconds=3)
-        answer(position, field, value)
+        answer(position, name, value)
     complete = session.seen == len(session.order) and bool(np.all(session.scores >= 0))
     return {
         "schema": "glidemed-response/1",

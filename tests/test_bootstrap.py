@@ -6,11 +6,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from clmm_sim import simulate_clmm
-from glidemed.analysis.bootstrap import (BOOTSTRAP_COLUMNS, MEDIAN_COLUMNS, CrossedDraws,
-                                         bootstrap_medians, bootstrap_model, crossed_bootstrap,
-                                         crossed_draws, resample)
+
+from glidemed.analysis.bootstrap import (
+    BOOTSTRAP_COLUMNS,
+    MEDIAN_COLUMNS,
+    CrossedDraws,
+    bootstrap_medians,
+    bootstrap_model,
+    crossed_bootstrap,
+    crossed_draws,
+    resample,
+)
 from glidemed.errors import AnalysisError
 
 

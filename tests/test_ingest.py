@@ -116,10 +116,10 @@ def test_duplicate_rater_keeps_most_complete(tmp_path):
     ratings, ledger, profiles = ingest(tmp_path)
     rows = ledger.set_index(ledger["file"].map(lambda f: Path(f).name))
     assert rows.loc["z-full.json", "status"] == "accepted"
-    assert f"also returned as {part} (not used)" in rows.loc["z-full.json", "reason"]
+    assert f"also returned as {part.name} (not used)" in rows.loc["z-full.json", "reason"]
     assert rows.loc["a-part.json", "status"] == "duplicate"
     assert rows.loc["a-part.json", "reason"].startswith(
-        f"same rater as {full} (it has more ratings: {2 * N_PANELS} vs 40), which is used instead")
+        f"same rater as {full.name} (it has more ratings: {2 * N_PANELS} vs 40), which is used instead")
     assert len(ratings) == 2 * N_PANELS and len(profiles) == 1
 
 

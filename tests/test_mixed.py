@@ -9,9 +9,9 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-
 from clmm_sim import CUTPOINTS, DETAIL_EFFECTS, STYLE_EFFECTS, simulate_clmm
 from conftest import KATHER_XLSX, ROOT
+
 from glidemed.analysis import mixed
 from glidemed.analysis.formula import parse_formula
 from glidemed.analysis.mixed import fit_clmm
@@ -86,6 +86,19 @@ def test_published_ratings_match_r(aspect):
     assert np.allclose(effects["ci_high"] - effects["estimate"], 1.959964 * effects["se"])
     assert np.allclose(effects["odds_ratio"], np.exp(effects["estimate"]))
     assert any("3 levels only" in note for note in result.notes)
+
+
+def test_legacy_import_gives_the_same_fit():
+    """The spreadsheet through glidemed's own import (study prompt ids) fits the same model."""
+    from glidemed.analysis.legacy import read_legacy_spreadsheet
+    from glidemed.study import load_study
+
+    if not KATHER_XLSX.exists():
+        pytest.skip(f"{KATHER_XLSX} not present")
+    df = read_legacy_spreadsheet(load_study(ROOT / "surveys" / "kather2022" / "study.toml"),
+                                 KATHER_XLSX)
+    ref = json.loads((REFERENCE / "clmm_kather2022.json").read_text())["content"]
+    assert_matches_r(fit_clmm(df, KATHER_FORMULA, "content"), ref)
 
 
 @pytest.mark.parametrize("model", ["crossed", "three", "prompt_only"])
@@ -170,6 +183,12 @@ def test_separation_reports_the_level():
         fit_clmm(df, "score ~ style + (1|rater) + (1|prompt_id)", "style")
     result = fit_clmm(df, "score ~ style + (1|rater) + (1|prompt_id)", "style", strict=False)
     assert not result.converged and any("separation" in note for note in result.notes)
+    df = small()
+    b = df["style"] == "b"
+    df.loc[b, "score"] = df.loc[b, "score"].clip(lower=3)
+    df.loc[~b, "score"] = df.loc[~b, "score"].clip(upper=3)
+    with pytest.raises(AnalysisError, match=r"every score of level 'b' of 'style' is at or above"):
+        fit_clmm(df, "score ~ style + (1|rater) + (1|prompt_id)", "style")
 
 
 def test_non_convergence_is_an_error_that_suggests_dropping_a_term(monkeypatch):
@@ -195,20 +214,27 @@ def test_zero_variance_is_reported_at_the_boundary():
 
 @pytest.mark.slow
 def test_confidence_intervals_cover_the_true_effects():
-    """95% Wald CIs of the fixed effects cover the simulated values at close to 95%."""
-    truth = {f"style[T.{s}]": v for s, v in STYLE_EFFECTS.items() if s != "a"}
-    truth["detail[T.short]"] = DETAIL_EFFECTS["short"]
-    truth.update({f"{a}|{b}": c for a, b, c in zip(range(4), range(1, 5), CUTPOINTS)})
-    covered, estimates, sds = [], {t: [] for t in truth}, []
+    """95% Wald CIs of the fixed effects cover the simulated values at close to 95%, and the
+    estimates recover the simulated effects (no visible bias)."""
+    effects = {f"style[T.{s}]": v for s, v in STYLE_EFFECTS.items() if s != "a"}
+    effects["detail[T.short]"] = DETAIL_EFFECTS["short"]
+    cuts = {f"{k}|{k + 1}": c for k, c in enumerate(CUTPOINTS)}
+    truth = {**effects, **cuts}
+    covered = {t: [] for t in truth}
+    estimates = {t: [] for t in truth}
+    sds = []
     for seed in range(40):
         df = simulate_clmm(seed=1000 + seed, n_raters=6, n_topics=10, sd_rater=0.6, sd_prompt=1.0)
         table = fit_clmm(df, KATHER_FORMULA, "style").table.set_index("term")
         for term, value in truth.items():
-            covered.append(table.loc[term, "ci_low"] <= value <= table.loc[term, "ci_high"])
+            covered[term].append(table.loc[term, "ci_low"] <= value <= table.loc[term, "ci_high"])
             estimates[term].append(table.loc[term, "estimate"])
         sds.append(table.loc[["sd(rater)", "sd(prompt_id)"], "estimate"].to_numpy())
-    coverage = np.mean(covered)
-    assert 0.89 <= coverage <= 0.99, coverage
-    for term, value in truth.items():  # no visible bias
-        assert np.mean(estimates[term]) == pytest.approx(value, abs=0.2), term
-    assert np.mean(sds, axis=0) == pytest.approx([0.6, 1.0], rel=0.25)
+    effect_coverage = np.mean([covered[t] for t in effects])
+    assert 0.89 <= effect_coverage <= 0.99, effect_coverage
+    # cut-points share the rater mean, whose SD (ML, 6 raters) is estimated a little low
+    cut_coverage = np.mean([covered[t] for t in cuts])
+    assert 0.82 <= cut_coverage <= 0.99, cut_coverage
+    for term, value in truth.items():
+        assert np.mean(estimates[term]) == pytest.approx(value, abs=0.15), term
+    assert np.mean(sds, axis=0) == pytest.approx([0.6, 1.0], rel=0.2)

@@ -11,8 +11,13 @@ import pytest
 from stats_factory import make_tidy
 
 from glidemed.analysis.legacy import read_legacy_spreadsheet
-from glidemed.analysis.nonparametric import (PAIRWISE_COLUMNS, TEST_COLUMNS, cliffs_delta,
-                                             run_tests, signed_rank)
+from glidemed.analysis.nonparametric import (
+    PAIRWISE_COLUMNS,
+    TEST_COLUMNS,
+    cliffs_delta,
+    run_tests,
+    signed_rank,
+)
 from glidemed.errors import AnalysisError
 from glidemed.study import load_study
 
@@ -20,11 +25,11 @@ REFERENCE = json.loads((Path(__file__).parent / "reference" / "kather2022_stats.
 
 
 @pytest.fixture(scope="module")
-def paper(request):
-    xlsx = Path(__file__).resolve().parents[2] / "shared" / "kather2022" / "observer_study_glide_v1_merge.xlsx"
-    if not xlsx.is_file():
-        pytest.skip(f"seed study ratings not found at {xlsx}")
-    return read_legacy_spreadsheet(load_study("kather2022"), xlsx, nonsensical="zero")
+def paper():
+    from conftest import KATHER_XLSX
+    if not KATHER_XLSX.is_file():
+        pytest.skip(f"seed study ratings not found at {KATHER_XLSX}")
+    return read_legacy_spreadsheet(load_study("kather2022"), KATHER_XLSX, nonsensical="zero")
 
 
 @pytest.mark.parametrize("unit", ["prompt_median", "rating"])
@@ -128,3 +133,13 @@ def test_bad_arguments():
         run_tests(df, "panel")
     with pytest.raises(AnalysisError, match="zero_method"):
         run_tests(df, "rating", zero_method="wilcox")
+
+
+def test_p_adjustments_match_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    from glidemed.analysis.nonparametric import p_adjust_bh, p_adjust_holm
+
+    p = np.array([0.01, 0.04, 0.03, 0.2, 0.04, 0.9, 0.001])
+    np.testing.assert_allclose(p_adjust_holm(p), multipletests(p, method="holm")[1])
+    np.testing.assert_allclose(p_adjust_bh(p), multipletests(p, method="fdr_bh")[1])

@@ -103,3 +103,22 @@ def test_errors():
         fit_ordinal(df, "score ~ style + style_group", "style")
     with pytest.raises(AnalysisError, match="no term has two levels"):
         fit_ordinal(df, "score ~ condition", "style")
+
+
+def test_collapsed_fit_equals_plain_orderedmodel_on_every_row():
+    from statsmodels.miscmodels.ordinal_model import OrderedModel
+
+    df = make_tidy(conditions=("a", "b"), seed=8, topics=[f"t{i}" for i in range(5)])
+    result = fit_ordinal(df, "score ~ style + detail + condition", "content")
+    assert result.formula == "score ~ style + detail + condition" and not result.notes
+    data = df[df["aspect"] == "content"]
+    exog = pd.DataFrame({"style[T.xray]": data["style"] == "xray", "style[T.ct]": data["style"] == "ct",
+                         "detail[T.detailed]": data["detail"] == "detailed",
+                         "condition[T.b]": data["condition"] == "b"}).astype(float)
+    endog = pd.Series(pd.Categorical(data["score"].astype(int), ordered=True), index=data.index)
+    plain = OrderedModel(endog, exog, distr="logit").fit(method="bfgs", gtol=1e-8, disp=False)
+    table = result.table.set_index("term")
+    for name in exog.columns:
+        assert table.loc[name, "estimate"] == pytest.approx(plain.params[name], abs=1e-5)
+        assert table.loc[name, "se"] == pytest.approx(plain.bse[name], rel=1e-3)
+    assert result.loglik == pytest.approx(plain.llf, abs=1e-6) and result.n == len(data)

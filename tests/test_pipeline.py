@@ -121,6 +121,17 @@ def test_nonsensical_zero_counts_flagged_panels(analysed, tmp_path):
     assert summary["counts"]["usable_ratings"] == first["counts"]["usable_ratings"] + flagged
 
 
+def test_two_raters_fixed_model_is_primary(analysed, tmp_path):
+    study, out, _ = analysed
+    ratings = read_ratings_csv(out / "ratings.csv", ["nonsensical"])
+    two = ratings[ratings["rater"].isin(sorted(ratings["rater"].unique())[:2])]
+    summary = run_analysis(study, ratings=two, out_dir=tmp_path / "two", n_boot=0)
+    assert [(m["role"], m["model"]) for m in summary["models"]] == [("primary", "fixed")] * 2
+    html = (tmp_path / "two" / "report.html").read_text()
+    assert "with 2 rater(s) (fewer than 3) no rater random effect is fitted" in html
+    assert summary["counts"]["raters"] == 2
+
+
 def test_disk_full_leaves_previous_analysis(analysed, monkeypatch):
     study, out, _ = analysed
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}

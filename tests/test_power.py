@@ -13,9 +13,23 @@ from PIL import Image
 
 from glidemed.cli import main
 from glidemed.errors import AnalysisError
-from glidemed.power import (POWER_COLUMNS, _mann_whitney, default_groups, make_comparison,
-                            power_analysis, prompt_medians, study_p_value, write_power)
-from glidemed.simulate import SimParams, build_model, simulate_ratings, simulate_sessions
+from glidemed.power import (
+    POWER_COLUMNS,
+    _mann_whitney,
+    default_groups,
+    make_comparison,
+    power_analysis,
+    prompt_medians,
+    study_p_value,
+    write_power,
+)
+from glidemed.simulate import (
+    SimParams,
+    build_model,
+    ratings_from_sessions,
+    simulate_ratings,
+    simulate_sessions,
+)
 from glidemed.study import load_study
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +70,7 @@ def test_table_columns_and_mcse(demo):
 
 
 def test_results_do_not_depend_on_jobs(demo):
-    kwargs = dict(difference=0.7, n_sims=30, method="mann-whitney", seed=9)
+    kwargs = {"difference": 0.7, "n_sims": 30, "method": "mann-whitney", "seed": 9}
     one = power_analysis(demo, [3, 4], [18], jobs=1, **kwargs)
     two = power_analysis(demo, [3, 4], [18], jobs=2, **kwargs)
     pd.testing.assert_frame_equal(one, two)
@@ -82,8 +96,6 @@ def test_fast_path_matches_the_table_path(demo):
     arms = (np.isin(styles, comparison.first_styles), np.isin(styles, comparison.second_styles))
     for seed in range(3):
         sessions = simulate_sessions(model, 4, seed)
-        from glidemed.simulate import ratings_from_sessions
-
         df = ratings_from_sessions(model, sessions)
         assert _mann_whitney(prompt_medians(model, sessions), arms) == pytest.approx(
             study_p_value(df, comparison, "mann-whitney"), rel=1e-12)
@@ -131,3 +143,23 @@ def test_cli_power(demo, tmp_path):
     assert result.exit_code == 1 and "'nope' is no style" in result.output
     result = runner.invoke(main, ["power", str(demo.path), "--raters", "3,x"])
     assert result.exit_code == 2 and "comma-separated" in result.output
+
+
+@pytest.mark.slow
+def test_mixed_null_power_is_alpha():
+    """The mixed model's Wald test keeps alpha on the seed study's design (3 SE, 100 studies)."""
+    kather = load_study(ROOT / "surveys" / "kather2022")
+    table = power_analysis(kather, [3], [272], difference=0.0, n_sims=100, method="mixed",
+                           seed=3, jobs=2)
+    row = table.iloc[0]
+    assert row["n_failed"] <= 3
+    assert abs(row["power"] - 0.05) < 3 * math.sqrt(0.05 * 0.95 / (100 - row["n_failed"])), row
+
+
+def test_user_effect_moves_the_first_group(demo):
+    base = make_comparison(demo, ("histopathology", "radiology"), 1.0, scale="logit")
+    moved = make_comparison(demo, ("histopathology", "radiology"), 1.0, scale="logit",
+                            params=SimParams(effects={"style:histopathology": 2.5}))
+    assert base.first_value == pytest.approx(0.70) and moved.first_value == 2.5
+    effects = moved.params(SimParams()).effects
+    assert effects["style/style:xray"] == effects["style/style:ct"] == 1.5

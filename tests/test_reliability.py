@@ -13,9 +13,14 @@ from sklearn.metrics import cohen_kappa_score
 from stats_factory import make_tidy
 
 from glidemed.analysis.legacy import read_legacy_spreadsheet
-from glidemed.analysis.reliability import (RELIABILITY_COLUMNS, _item_coincidences,
-                                           alpha_from_coincidences, bootstrap_alpha,
-                                           reliability_table, weighted_kappa)
+from glidemed.analysis.reliability import (
+    RELIABILITY_COLUMNS,
+    _item_coincidences,
+    alpha_from_coincidences,
+    bootstrap_alpha,
+    reliability_table,
+    weighted_kappa,
+)
 from glidemed.study import load_study
 
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "kather2022_reliability.json").read_text())

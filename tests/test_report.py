@@ -31,7 +31,7 @@ PAYLOADS = [
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     folder = tmp_path_factory.mktemp("responses")
-    raters = ["dr-one", "<b onmouseover=\"window.__pwned='rater'\">dr-two</b>",
+    raters = ["dr $one_{", "<b onmouseover=\"window.__pwned='rater'\">dr-two</b>",
               "<script>window.__pwned='rater-id'</script>"]
     for i, rater in enumerate(raters):
         response = make_response(STUDY, KEY, rater, seed=i, repeat=2, comment=PAYLOADS[i],

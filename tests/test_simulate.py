@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import jsonschema
@@ -17,9 +16,17 @@ from glidemed.analysis.ingest import ingest_responses
 from glidemed.analysis.tidy import TIDY_COLUMNS
 from glidemed.cli import main
 from glidemed.errors import AnalysisError
-from glidemed.simulate import (PAPER_DEFAULTS, SimParams, build_model, design_prompts,
-                               load_params, make_params, parse_effect, simulate_ratings,
-                               simulate_responses)
+from glidemed.simulate import (
+    PAPER_DEFAULTS,
+    SimParams,
+    build_model,
+    design_prompts,
+    load_params,
+    make_params,
+    parse_effect,
+    simulate_ratings,
+    simulate_responses,
+)
 from glidemed.study import load_study
 from glidemed.survey.chain import chain_problems, replay
 from glidemed.survey.key import load_key
@@ -307,6 +314,9 @@ def test_cli_simulate(built, tmp_path):
     out = Path(env["GLIDEMED_BUILD_DIR"]) / "simbuild" / "responses"
     assert sorted(p.name for p in out.iterdir()) == [
         "response-sim-01.json", "response-sim-02.json", "response-sim-03.json"]
+    result = runner.invoke(main, ["simulate", str(study.path), "--raters", "2"], env=env)
+    assert result.exit_code == 0
+    assert "also holds 1 simulated file(s) from an earlier run (response-sim-03.json)" in result.output
     result = runner.invoke(main, ["simulate", str(study.path), "--raters", "2", "--out",
                                   str(tmp_path / "x"), "--effect", "style:nope=1"], env=env)
     assert result.exit_code == 1 and "no style 'nope'" in result.output

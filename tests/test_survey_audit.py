@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import io
-import json
 
 import pytest
 from PIL import Image, PngImagePlugin
+from survey_factory import built, generated
 
 from glidemed.errors import SurveyError
 from glidemed.generate.manifest import load_manifest
@@ -15,7 +15,6 @@ from glidemed.survey import build as build_module
 from glidemed.survey.audit import audit_blinding, audit_survey, image_problems
 from glidemed.survey.build import build_survey
 from glidemed.survey.key import load_key
-from survey_factory import built, generated
 
 
 def audit(study):
@@ -110,7 +109,7 @@ def test_page_data_leaks_are_caught(folder_build):
 def test_public_text_may_contain_a_condition_name(make_study, tmp_path, monkeypatch):
     path = make_study()
     path.write_text(path.read_text().replace('short = "the lungs"', 'short = "alpha cells"'))
-    study, report = built(path, tmp_path / "b", monkeypatch)
+    _, report = built(path, tmp_path / "b", monkeypatch)
     assert report.audit.ok
 
 

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
 from conftest import SMALL_STUDY
+from survey_factory import ARGS, CHROMIUM, CHROMIUM_HINT, generated
+
 from glidemed.paths import survey_dir
 from glidemed.survey.build import build_survey
 from glidemed.survey.chain import chain_problems
 from glidemed.survey.randomize import rater_plan
-from survey_factory import ARGS, CHROMIUM, CHROMIUM_HINT, generated
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -52,9 +52,9 @@ label = "Years of experience"
 def browser():
     if not CHROMIUM.exists():
         pytest.skip(CHROMIUM_HINT)
-    from playwright.sync_api import sync_playwright
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
-    with sync_playwright() as p:
+    with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield browser
         browser.close()
@@ -375,7 +375,67 @@ def test_post_to_investigator_and_download_stays(page, tmp_path, monkeypatch):
             page.keyboard.press("Enter")
         page.locator("#post-status").filter(has_text="were sent").wait_for(timeout=5000)
         response = download(page)
+        page.reload()  # back on the last page: the same answers are not sent twice
+        page.locator("#done-screen").wait_for(state="visible")
+        page.get_by_role("button", name="Back").click()
+        page.keyboard.press("Enter")
+        page.locator("#done-screen").wait_for(state="visible")
+        page.wait_for_timeout(300)
     finally:
         server.shutdown()
     assert len(received) == 1 and received[0]["chain"] == response["chain"]
     assert received[0]["complete"] and received[0]["rater"]["id"] == "poster"
+
+
+def test_chain_covers_every_sha256_padding_case(page, survey):
+    """Events whose hashed text grows one character at a time: every length mod 64."""
+    open_survey(page, survey["index"], "lengths")
+    start(page)
+    page.evaluate("""() => {
+        const c = document.getElementById('comment');
+        for (let n = 0; n < 140; n++) {
+            document.getElementById('rate-0-' + (n % 5)).click();
+            c.value = 'x'.repeat(n) + (n % 3 ? 'é' : '');
+            c.dispatchEvent(new Event('input'));
+        } }""")
+    response = download(page)
+    assert len(response["events"]) == 280
+
+
+def test_phone_layout_and_touch(browser, survey):
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True,
+                                  has_touch=True, accept_downloads=True)
+    page = context.new_page()
+    open_survey(page, survey["index"], "phone")
+    start(page)
+    for pos in range(2):
+        page.locator(f"label[for=rate-0-{pos + 2}]").tap()
+        page.locator("label[for=rate-1-1]").tap()
+        page.get_by_role("button", name="Next").tap()
+    assert position(page) == 2
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    box = page.locator("#grid button").first.bounding_box()
+    assert 100 < box["width"] < 200  # two columns of images fill the narrow screen
+    response = download(page)
+    assert [p["ratings"] for p in response["panels"][:2]] == [
+        {"style": 2, "content": 1}, {"style": 3, "content": 1}]
+    context.close()
+
+
+def test_second_rater_on_one_browser(page, survey):
+    open_survey(page, survey["index"], None)
+    page.get_by_label("Rater ID").fill("first")
+    start(page)
+    page.keyboard.press("4")
+    page.get_by_role("button", name="Start as another rater").click()
+    assert page.get_by_label("Rater ID").input_value() == ""
+    page.get_by_label("Rater ID").fill("second")
+    start(page)
+    page.keyboard.press("1")
+    page.reload()
+    page.locator("#panel-screen").wait_for(state="visible")
+    assert download(page)["rater"]["id"] == "second"
+    open_survey(page, survey["index"], "first")
+    page.locator("#panel-screen").wait_for(state="visible")
+    response = download(page)
+    assert response["rater"]["id"] == "first" and response["panels"][0]["ratings"]["style"] == 4

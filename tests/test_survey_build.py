@@ -9,6 +9,7 @@ import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
 from PIL import Image
+from survey_factory import built, generated
 
 from glidemed.cli import main
 from glidemed.errors import SurveyError
@@ -16,7 +17,6 @@ from glidemed.paths import images_dir, key_dir, survey_dir
 from glidemed.survey import build as build_module
 from glidemed.survey.build import build_survey
 from glidemed.survey.key import TOKEN_RE, load_key
-from survey_factory import built, generated
 
 HOSTILE = '<script>window.pwned=1</script></script><img src=x onerror="window.pwned=2"> & {description}'
 
@@ -85,10 +85,13 @@ def test_rebuild_keeps_tokens_unless_asked(make_study, tmp_path, monkeypatch):
     second = build_survey(study, single_file=False, workers=1)
     key2 = load_key(key_dir(study) / "key.json")
     assert key1["panels"] == key2["panels"] and first.build_hash == second.build_hash
+    assert not (key_dir(study) / "previous").exists()
     third = build_survey(study, new_tokens=True, workers=1)
     key3 = load_key(key_dir(study) / "key.json")
     assert not set(key3["panels"]) & set(key1["panels"])
     assert third.build_hash != first.build_hash
+    kept = key_dir(study) / "previous" / f"key-{first.build_hash[:16]}.json"
+    assert load_key(kept) == key1 and str(kept) in third.warnings[0]
 
 
 def test_prompt_markup_is_data_not_html(make_study, tmp_path, monkeypatch):
@@ -246,3 +249,34 @@ def test_post_url_is_the_only_allowed_connection(make_study, tmp_path, monkeypat
     csp = soup.find("meta", attrs={"http-equiv": "Content-Security-Policy"})["content"]
     assert "connect-src https://example.org;" in csp
     assert data["post_url"] == "https://example.org/collect?x=1"
+
+
+def test_no_condition_generator_or_seed_in_any_byte(make_study, tmp_path, monkeypatch):
+    """Independent of the audit: search every file and every decoded image byte."""
+    import base64
+    import re
+
+    from glidemed.generate.manifest import load_manifest
+    for single in (True, False):
+        study, _ = built(make_study(folder=tmp_path / f"s{single}"), tmp_path / f"b{single}",
+                         monkeypatch, single_file=single)
+        seeds = {str(r["seed"]).encode() for r in load_manifest(images_dir(study)).values()}
+        needles = {b"alpha", b"beta", b"placeholder", *seeds}
+        blobs = []
+        for path in survey_dir(study).rglob("*"):
+            if path.is_file():
+                blobs.append(path.relative_to(survey_dir(study)).as_posix().encode())
+                data = path.read_bytes()
+                blobs += [base64.b64decode(m) for m in re.findall(rb"base64,([A-Za-z0-9+/=]+)", data)]
+                blobs.append(re.sub(rb"base64,[A-Za-z0-9+/=]+", b"", data))
+        assert len(blobs) > 64
+        for blob in blobs:
+            low = blob.lower()
+            assert not [n for n in needles if re.search(rb"(?<![a-z0-9])" + n + rb"(?![a-z0-9])", low)]
+
+
+def test_post_url_must_be_http(make_study, tmp_path, monkeypatch):
+    path = make_study(extra='[survey]\npost_url = "javascript:alert(1)"\n')
+    study = generated(path, tmp_path / "b", monkeypatch)
+    with pytest.raises(SurveyError, match="post_url must be an http"):
+        build_survey(study, workers=1)

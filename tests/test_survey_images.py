@@ -30,8 +30,8 @@ def tagged_png(tmp_path):
 @pytest.mark.parametrize("fmt", ["jpeg", "png", "webp"])
 def test_metadata_is_stripped(tagged_png, fmt):
     data = encode_image(tagged_png, Encoding(fmt, 80, 24))
-    problems, header = image_problems(data)
-    assert problems == [] and b"beta" not in data and b"123456789" not in data
+    assert image_problems(data)[0] == []
+    assert b"beta" not in data and b"123456789" not in data
     with Image.open(io.BytesIO(data)) as image:
         assert image.format == fmt.upper() and image.size == (24, 24)
         assert not (set(image.info) & {"parameters", "exif", "icc_profile"})
@@ -53,3 +53,16 @@ def test_unreadable_image(tmp_path):
     bad.write_bytes(b"not an image")
     with pytest.raises(SurveyError, match="bad.png: unreadable image"):
         encode_image(bad, Encoding("jpeg", 80, 16))
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png", "webp"])
+@pytest.mark.parametrize("size", [(37, 21), (300, 5)])
+def test_audit_reads_shape_from_container(fmt, size):
+    from glidemed.survey.audit import image_structure
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (1, 2, 3)).save(buffer, format=fmt.upper())
+    assert image_structure(buffer.getvalue())[2] == (fmt.upper(), *size)
+    lossless = io.BytesIO()
+    Image.new("RGB", size).save(lossless, format="WEBP", lossless=True)
+    assert image_structure(lossless.getvalue())[2] == ("WEBP", *size)

@@ -178,7 +178,8 @@ def bootstrap_medians(df: pd.DataFrame, by: str = "style", unit: str = "prompt_m
 
     ``unit`` 'prompt_median': the median over prompts of each prompt's median across raters
     (per prompt and condition, the paper's unit); 'rating': the median of all ratings.
-    Usable first ratings only (repeats and exclusions left out). Columns: MEDIAN_COLUMNS.
+    Usable first ratings with a value of ``by`` only (repeats and exclusions left out).
+    Columns: MEDIAN_COLUMNS.
     """
     _check_level(level)
     if unit not in ("prompt_median", "rating"):
@@ -187,8 +188,9 @@ def bootstrap_medians(df: pd.DataFrame, by: str = "style", unit: str = "prompt_m
     if missing:
         raise AnalysisError(f"bootstrap: the ratings table lacks column(s) {', '.join(missing)}")
     data = _usable(df)
+    data = data[data[by].notna()]
     if data.empty:
-        raise AnalysisError("bootstrap: no usable ratings")
+        raise AnalysisError(f"bootstrap: no usable ratings with a value of {by!r}")
     draws = crossed_draws(data, n_boot, seed)
     frames = []
     for aspect in pd.unique(data["aspect"]):

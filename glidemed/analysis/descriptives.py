@@ -29,7 +29,7 @@ def score_levels(df: pd.DataFrame) -> list[int]:
     """0 .. the highest score seen (at least 0..4, the usual scale)."""
     scores = df["score"].dropna()
     top = int(scores.max()) if len(scores) else 4
-    return list(range(0, max(top, 4) + 1))
+    return list(range(max(top, 4) + 1))
 
 
 def describe_ratings(df: pd.DataFrame, profiles: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -76,11 +76,11 @@ def pairwise_figure(pairwise: pd.DataFrame, unit: str = "prompt_median",
     aspects = list(dict.fromkeys(a for (a, _), _ in panels))
     conditions = list(dict.fromkeys(c for (_, c), _ in panels))
     size = 0.45 * len(styles) + 1.2
-    fig, axes = plt.subplots(len(aspects), len(conditions), squeeze=False, layout="constrained",
-                             figsize=(size * len(conditions) + 2.5, size * len(aspects) + 1.2))
+    fig, axes = plt.subplots(len(conditions), len(aspects), squeeze=False, layout="constrained",
+                             figsize=(size * len(aspects) + 2.5, size * len(conditions) + 1.2))
     image = None
     for (aspect, condition), part in panels:
-        ax = axes[aspects.index(aspect)][conditions.index(condition)]
+        ax = axes[conditions.index(condition)][aspects.index(aspect)]
         matrix = pd.DataFrame(np.nan, index=styles, columns=styles)
         for row in part.itertuples():
             value = getattr(row, column)
@@ -91,13 +91,19 @@ def pairwise_figure(pairwise: pd.DataFrame, unit: str = "prompt_median",
             for j in range(len(styles)):
                 p = matrix.iat[i, j]
                 if np.isfinite(p):
-                    ax.text(j, i, "<.001" if p < 0.001 else f"{p:.2f}".lstrip("0"), ha="center",
+                    ax.text(j, i, _p_text(p), ha="center",
                             va="center", fontsize=6, color="white" if shown[i, j] < 2 else "black")
         ax.set_xticks(range(len(styles)), styles, rotation=60, ha="right")
         ax.set_yticks(range(len(styles)), styles if ax in axes[:, 0] else [])
         ax.set_title(f"{aspect}, {condition}")
     fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="-log10 p (Holm)")
     return fig
+
+
+def _p_text(p: float) -> str:
+    if p < 0.001:
+        return "<.001"
+    return (f"{p:.3f}" if p < 0.01 else f"{p:.2f}").lstrip("0")
 
 
 def medians_figure(medians: pd.DataFrame, cis: pd.DataFrame | None = None) -> plt.Figure:

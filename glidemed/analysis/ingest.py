@@ -110,11 +110,13 @@ def ingest_responses(study: Study, key: dict, paths: Iterable[str | os.PathLike]
     files = collect_files(paths)
     ledger: list[dict] = []
     parsed: list[_Parsed] = []
-    for path in files:
+    for path, name in files.items():
         try:
-            parsed.append(parse_response(path, context, max_bytes))
+            item = parse_response(path, context, max_bytes)
+            item.path = Path(name)  # the ledger names files as the user gave them
+            parsed.append(item)
         except Rejected as exc:
-            ledger.append({"file": str(path), "sha256": _sha256_or_blank(path),
+            ledger.append({"file": name, "sha256": _sha256_or_blank(path),
                            "rater": "", "status": "rejected", "reason": str(exc),
                            "n_panels": 0, "n_ratings": 0, "complete": False, "updated": ""})
     used = _resolve_duplicates(parsed, flagged)
@@ -123,7 +125,7 @@ def ingest_responses(study: Study, key: dict, paths: Iterable[str | os.PathLike]
                        "status": item.status, "reason": item.reason, "n_panels": item.n_panels,
                        "n_ratings": item.n_ratings, "complete": not item.partial_reason,
                        "updated": item.data["updated"]})
-    order = {str(p): i for i, p in enumerate(files)}
+    order = {name: i for i, name in enumerate(files.values())}
     ledger_df = pd.DataFrame(ledger, columns=LEDGER_COLUMNS)
     ledger_df = ledger_df.sort_values("file", key=lambda s: s.map(order), kind="stable")
     ratings = _unblind(used, context, flagged)
@@ -131,25 +133,27 @@ def ingest_responses(study: Study, key: dict, paths: Iterable[str | os.PathLike]
     return ratings, ledger_df.reset_index(drop=True), profiles
 
 
-def collect_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
+def collect_files(paths: Iterable[str | os.PathLike]) -> dict[Path, str]:
     """Every regular file named or inside a named folder (recursively), each once, sorted
-    within a folder. A path that does not exist is an error."""
-    seen: dict[Path, None] = {}
+    within a folder, with the name the ledger gives it: relative to its named folder, or
+    as given. A path that does not exist is an error."""
+    seen: dict[Path, str] = {}
     resolved_seen: set[Path] = set()
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file())
+            found = [(p, p.relative_to(path).as_posix())
+                     for p in sorted(p for p in path.rglob("*") if p.is_file())]
         elif path.is_file():
-            found = [path]
+            found = [(path, str(path))]
         else:
             raise AnalysisError(f"{path}: no such response file or folder")
-        for p in found:
+        for p, name in found:
             resolved = p.resolve()
             if resolved not in resolved_seen:
                 resolved_seen.add(resolved)
-                seen[p] = None
-    return list(seen)
+                seen[p] = name
+    return seen
 
 
 @dataclass

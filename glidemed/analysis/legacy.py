@@ -89,8 +89,9 @@ def _read_sheet(path: Path) -> pd.DataFrame:
             raw = pd.read_excel(book, sheet_name=SHEET, dtype=object)
     except AnalysisError:
         raise
-    except Exception as exc:  # openpyxl raises many kinds on a damaged or foreign file
-        raise AnalysisError(f"{path}: cannot read spreadsheet ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 -- openpyxl raises many kinds on damaged files
+        raise AnalysisError(f"{path}: cannot read spreadsheet, is it an .xlsx workbook? "
+                            f"({type(exc).__name__}: {exc})") from None
     raw.columns = [str(c).strip() for c in raw.columns]
     if PROMPT_COLUMN not in raw.columns:
         raise AnalysisError(f"{path}: sheet {SHEET!r} has no {PROMPT_COLUMN!r} column")

@@ -78,7 +78,7 @@ def _prepare(df: pd.DataFrame, formula: Formula, aspect: str | None) -> _Design:
     if "exclusion" in data.columns:
         data = data[data["exclusion"].fillna("") == ""]
     data = data[data[formula.response].notna()]
-    needed = list(formula.fixed) + list(formula.random)
+    needed = list(dict.fromkeys(formula.fixed + formula.random))
     complete = data[needed].notna().all(axis=1)
     if not complete.all():
         notes.append(f"{int((~complete).sum())} rating(s) left out: missing "
@@ -112,6 +112,7 @@ def _prepare(df: pd.DataFrame, formula: Formula, aspect: str | None) -> _Design:
             names.append(f"{term}[T.{level}]")
     X = np.column_stack(columns) if columns else np.zeros((len(y), 0))
     X, names = _drop_aliased(X, names, notes)
+    kept = [t for t in kept if any(n.startswith(f"{t}[T.") for n in names)]
 
     groups, n_levels = [], []
     for factor in formula.random:
@@ -131,17 +132,22 @@ def _prepare(df: pd.DataFrame, formula: Formula, aspect: str | None) -> _Design:
 
 
 def _separation(data: pd.DataFrame, terms: list[str], y: np.ndarray, levels: list) -> list[str]:
-    """Levels of fixed terms whose scores all sit in the lowest or highest category: their
-    effects are infinite (no maximum-likelihood estimate exists)."""
+    """Levels of fixed terms whose scores all sit in the lowest or the highest score level, or
+    all lie at or above (at or below) every score of the term's other levels: a cut-point
+    then separates them, and no finite maximum-likelihood estimate exists."""
     found = []
     top = len(levels) - 1
     for term in terms:
         values = data[term].astype(str).to_numpy()
         for level in _levels(data[term]):
-            ys = y[values == level]
-            if ys.min() == ys.max() and ys[0] in (0, top):
-                found.append(f"level {level!r} of {term!r} has all its {len(ys)} scores at "
-                             f"{levels[ys[0]]} ({'lowest' if ys[0] == 0 else 'highest'} level)")
+            mine, others = y[values == level], y[values != level]
+            if mine.min() == mine.max() and mine[0] in (0, top):
+                found.append(f"level {level!r} of {term!r} has all its {len(mine)} scores at "
+                             f"{levels[mine[0]]} ({'lowest' if mine[0] == 0 else 'highest'} level)")
+            elif mine.min() >= others.max() or mine.max() <= others.min():
+                side = "at or above" if mine.min() >= others.max() else "at or below"
+                found.append(f"every score of level {level!r} of {term!r} is {side} every score "
+                             f"of its other levels")
     return found
 
 
@@ -274,7 +280,7 @@ class _Laplace:
 
     def _solve(self, blocks, L, rhs: np.ndarray) -> np.ndarray:
         """H^-1 rhs by the Schur complement; rhs is q or q x P."""
-        A, B, C = blocks
+        _, B, C = blocks
         qs = self.q_small
         r1, r2 = rhs[:qs], rhs[qs:]
         Cinv = 1.0 / C if rhs.ndim == 1 else (1.0 / C)[:, None]
@@ -345,7 +351,7 @@ class _Laplace:
 
     def _gradient(self, par, sd, sd_vec, u, pc, blocks, L) -> np.ndarray:
         """Exact gradient of the Laplace log-likelihood, u_hat's dependence included."""
-        X, n, P = self.d.X, self.n, self.n_par
+        X, n = self.d.X, self.n
         alpha = par[:self.n_theta]
         J = self.theta_jacobian(alpha)
         A_up = np.zeros((n, self.n_theta))
@@ -388,7 +394,7 @@ class _Laplace:
 
     def _leverages(self, blocks, L, sd) -> np.ndarray:
         """m_ij = sd_j sum_k sd_k (H^-1)[g_j(i), g_k(i)] for every rating i and factor j."""
-        A, B, C = blocks
+        _, B, C = blocks
         qs = self.q_small
         m = len(self.d.groups)
         codes = {j: self.small_codes[k] for k, j in enumerate(self.small)}

@@ -38,7 +38,6 @@ import numpy as np
 import pandas as pd
 import scikit_posthocs as sp
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 from glidemed.analysis.descriptives import first_ratings, prompt_medians
 from glidemed.analysis.tidy import usable
@@ -47,10 +46,14 @@ from glidemed.errors import AnalysisError
 UNITS = ("prompt_median", "rating")
 ZERO_METHODS = ("pratt", "zsplit")
 OK, NOT_TESTABLE = "ok", "not testable"
-# tests.csv: one row per test. 'condition' is 'all' for the condition comparison.
+# tests.csv: one row per test. 'condition' is 'all' for the condition comparison; 'n' is
+# the number of values (kruskal, group) or of matched pairs (wilcoxon); 'statistic' is H,
+# U of the group, or min(R+, R-); 'reason' also carries notes on tests that ran.
 TEST_COLUMNS = ["unit", "aspect", "condition", "test", "comparison", "n", "statistic", "p",
                 "effect_size", "effect_measure", "zero_method", "status", "reason"]
-# pairwise.csv: one row per pair of styles (a before b in study order).
+# pairwise.csv: one row per pair of styles (a before b in study order); u is U of a;
+# p_*_holm / p_*_bh are adjusted over the pairs of one unit x aspect x condition;
+# cliffs_delta > 0 means a scores higher.
 PAIRWISE_COLUMNS = ["unit", "aspect", "condition", "a", "b", "n_a", "n_b", "median_a",
                     "median_b", "u", "p_mw", "p_mw_holm", "p_mw_bh", "p_dunn", "p_dunn_holm",
                     "p_dunn_bh", "cliffs_delta", "status", "reason"]
@@ -178,11 +181,30 @@ def _adjust(rows: list[dict], column: str) -> None:
     if not idx:
         return
     p = np.array([rows[i][column] for i in idx])
-    holm = multipletests(p, method="holm")[1]
-    bh = multipletests(p, method="fdr_bh")[1]
+    holm, bh = p_adjust_holm(p), p_adjust_bh(p)
     for j, i in enumerate(idx):
         rows[i][f"{column}_holm"] = holm[j]
         rows[i][f"{column}_bh"] = bh[j]
+
+
+def p_adjust_holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment (R: p.adjust(p, "holm"))."""
+    p = np.asarray(p, float)
+    order = np.argsort(p)
+    steps = (len(p) - np.arange(len(p))) * p[order]
+    out = np.empty_like(p)
+    out[order] = np.minimum(np.maximum.accumulate(steps), 1.0)
+    return out
+
+
+def p_adjust_bh(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg step-up adjustment (R: p.adjust(p, "BH"))."""
+    p = np.asarray(p, float)
+    order = np.argsort(p)[::-1]
+    rank = len(p) - np.arange(len(p))  # rank of each p in ascending order
+    out = np.empty_like(p)
+    out[order] = np.minimum(np.minimum.accumulate(p[order] * len(p) / rank), 1.0)
+    return out
 
 
 def _group_tests(df: pd.DataFrame, part: pd.DataFrame) -> list[dict]:

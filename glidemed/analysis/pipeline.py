@@ -34,6 +34,7 @@ from glidemed.paths import analysis_dir, key_dir, responses_dir
 from glidemed.study import Study
 
 SUMMARY_SCHEMA = "glidemed-summary/1"
+ZERO_METHOD = "pratt"  # signed-rank tests: zero differences ranked, then left out
 MIN_RATERS_MIXED = 3  # below this a rater random effect is not estimable in any useful way
 MIXED_TERMS = ("rater", "prompt_id")  # random intercepts added for the primary model
 LATEX_TABLES = ("descriptives", "tests", "pairwise", "ordinal", "reliability", "bootstrap_medians")
@@ -104,7 +105,7 @@ def analyse(study: Study, df: pd.DataFrame, ledger: pd.DataFrame, profiles: pd.D
     """Every statistic of the report (no files written)."""
     descriptives = describe_ratings(df, profiles if len(profiles) else None)
     medians = prompt_medians(df)
-    parts = [run_tests(df, unit) for unit in UNITS]
+    parts = [run_tests(df, unit, zero_method=ZERO_METHOD) for unit in UNITS]
     tests = pd.concat([p[0] for p in parts], ignore_index=True)
     pairwise = pd.concat([p[1] for p in parts], ignore_index=True)
     n_raters = usable(first_ratings(df))["rater"].nunique()
@@ -213,7 +214,7 @@ def _methods(options: dict, counts: dict, n_raters: int) -> list[str]:
         "across raters (the paper's unit) and every rating (descriptive, since ratings of one "
         "rater are not independent). Kruskal-Wallis across styles; pairwise Mann-Whitney U and "
         "Dunn tests with Holm and Benjamini-Hochberg adjustment and Cliff's delta; each style "
-        "group against the rest; paired Wilcoxon signed-rank tests (Pratt zero method) of "
+        f"group against the rest; paired Wilcoxon signed-rank tests ({ZERO_METHOD} zero method) of "
         "conditions matched by prompt and of short against detailed prompts matched by topic "
         "and style.",
         f"Ordinal regression: cumulative logit models fitted per aspect (model {options['model']}).",

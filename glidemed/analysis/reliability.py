@@ -50,9 +50,11 @@ def reliability_table(df: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
         matrix = rating_matrix(df, aspect)
         base = {"aspect": aspect}
         rows.append({**base, **_alpha_row(matrix, levels, n_boot, seed)})
-        for a, b in itertools.combinations(matrix.index, 2):
-            rows.append({**base, "measure": "cohen_kappa_quadratic", "raters": f"{a}|{b}",
-                         "role": "primary", **_kappa_row(matrix.loc[a], matrix.loc[b], levels)})
+        values = matrix.to_numpy(float)
+        for i, j in itertools.combinations(range(len(matrix.index)), 2):
+            rows.append({**base, "measure": "cohen_kappa_quadratic",
+                         "raters": f"{matrix.index[i]}|{matrix.index[j]}", "role": "primary",
+                         **_kappa_row(values[i], values[j], levels)})
         rows.extend({**base, **row} for row in icc_rows(matrix))
         rows.extend({**base, **row} for row in _intra_rows(df, aspect, levels))
     return pd.DataFrame(rows, columns=RELIABILITY_COLUMNS)
@@ -133,21 +135,20 @@ def bootstrap_alpha(values: np.ndarray, levels: list[int], n_boot: int, seed: in
 
 def weighted_kappa(a: np.ndarray, b: np.ndarray, levels: list[int]) -> float:
     """Quadratic-weighted Cohen's kappa of paired scores (NaN if chance disagreement is 0)."""
-    index = {v: i for i, v in enumerate(levels)}
     k = len(levels)
-    observed = np.zeros((k, k))
-    np.add.at(observed, ([index[int(x)] for x in a], [index[int(y)] for y in b]), 1)
+    codes = np.searchsorted(levels, np.asarray(a, float)) * k + np.searchsorted(levels, np.asarray(b, float))
+    observed = np.bincount(codes, minlength=k * k).reshape(k, k).astype(float)
     expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / observed.sum()
     weights = (np.arange(k)[:, None] - np.arange(k)[None, :]) ** 2
     chance = (weights * expected).sum()
     return float(1 - (weights * observed).sum() / chance) if chance > 0 else np.nan
 
 
-def _kappa_row(a: pd.Series, b: pd.Series, levels: list[int]) -> dict:
-    both = a.notna() & b.notna()
+def _kappa_row(a: np.ndarray, b: np.ndarray, levels: list[int]) -> dict:
+    both = ~np.isnan(a) & ~np.isnan(b)
     if both.sum() < 2:
         return _fail("fewer than two items rated by both", int(both.sum()))
-    kappa = weighted_kappa(a[both].to_numpy(), b[both].to_numpy(), levels)
+    kappa = weighted_kappa(a[both], b[both], levels)
     if np.isnan(kappa):
         return _fail("no variation in the scores of both raters", int(both.sum()))
     return {"n_items": int(both.sum()), "estimate": kappa, "ci_low": np.nan, "ci_high": np.nan,
@@ -212,6 +213,5 @@ def _intra_rows(df: pd.DataFrame, aspect: str, levels: list[int]) -> list[dict]:
                          "ci_low": np.nan, "ci_high": np.nan, "status": "ok", "reason": ""}
                         if len(part) else _fail("no repeat matches a first rating"))})
         rows.append({**base, "measure": "intra_rater_kappa_quadratic",
-                     **_kappa_row(pd.Series(first, dtype=float), pd.Series(again, dtype=float),
-                                  levels)})
+                     **_kappa_row(first.astype(float), again.astype(float), levels)})
     return rows

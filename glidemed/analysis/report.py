@@ -68,7 +68,7 @@ def report_context(results: AnalysisResults) -> dict[str, Any]:
     """The template's whole context; values are plain text (escaped by the template)."""
     counts = results.counts
     count_rows = [
-        ("response files", _by_status(counts.get("files", {}))),
+        ("response files", _by_status(counts.get("files", {})) or "none (a ratings table was analysed)"),
         ("raters", counts["raters"]),
         ("panels rated", counts["panels"]),
         ("ratings", counts["ratings"]),

@@ -195,3 +195,25 @@ def download(url: str, dest: Path, *, timeout: float = 60.0, chunk_size: int = 1
     finally:
         with contextlib.suppress(OSError):
             part.unlink()
+
+
+def fetch_missing(folder: Path, names: tuple[str, ...] = SAMPLING_NAMES,
+                  progress: bool = True) -> list[str]:
+    """Download the named release checkpoints missing from ``folder``; return their names."""
+    import sys
+
+    from tqdm import tqdm
+
+    fetched = []
+    for name in names:
+        if (folder / file_name(name)).is_file():
+            continue
+        with tqdm(unit="B", unit_scale=True, desc=file_name(name), file=sys.stderr,
+                  disable=not progress) as bar:
+            def update(received: int, total: int | None) -> None:
+                bar.total = total
+                bar.update(received - bar.n)
+
+            download_checkpoint(name, folder, progress=update)
+        fetched.append(name)
+    return fetched

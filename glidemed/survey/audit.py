@@ -1,7 +1,9 @@
 """The blinding audit: does anything in the built survey give away a panel's condition?
 
-It looks for condition names and labels, generator names, generation parameter values,
-seeds, source file names and the key's image paths in:
+It looks for condition names and labels, generator names, generation parameter values
+(text values; numbers where they differ between conditions), image seeds, the study's
+master seed (when it has four or more digits), source file names and the key's image
+paths, as whole words, in:
 
 - every file name under the survey folder;
 - the page (its HTML, the JSON data block, inlined or separate JS and CSS);
@@ -19,14 +21,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
 import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from PIL import Image
 
 from glidemed.errors import SurveyError
 from glidemed.study import Study
@@ -101,43 +100,65 @@ class Scanner:
 
     def __init__(self, terms: list[Term]):
         self.words = {t.text: t for t in terms if re.fullmatch(r"[a-z0-9]+", t.text)}
-        self.phrases = [t for t in terms if t.text not in self.words]
+        # other terms, indexed by their first word: only texts holding it are searched
+        self.phrases: dict[str, list[Term]] = {}
+        for term in terms:
+            if term.text not in self.words:
+                first = (re.findall(r"[a-z0-9]+", term.text) or [""])[0]
+                self.phrases.setdefault(first, []).append(term)
 
     def find(self, text: str, exempt: str = "") -> list[Term]:
         low = text.lower()
         exempt = exempt.lower()
-        hits = [self.words[w] for w in set(re.findall(r"[a-z0-9]+", low)) if w in self.words]
-        for term in self.phrases:
-            if term.text in low and re.search(
-                    r"(?<![a-z0-9.])" + re.escape(term.text) + r"(?![a-z0-9]|\.[0-9])", low):
-                hits.append(term)
+        words = set(re.findall(r"[a-z0-9]+", low))
+        hits = [self.words[w] for w in words if w in self.words]
+        for first in words | {""}:
+            for term in self.phrases.get(first, ()):
+                if term.text in low and re.search(
+                        r"(?<![a-z0-9.])" + re.escape(term.text) + r"(?![a-z0-9]|\.[0-9])", low):
+                    hits.append(term)
         return [t for t in hits if not (exempt and re.search(
             r"(?<![a-z0-9])" + re.escape(t.text) + r"(?![a-z0-9])", exempt))]
 
 
+Shape = tuple[str, int, int]  # format, width, height
+
+
 def image_problems(data: bytes) -> tuple[list[str], bytes]:
     """Metadata found in an image's container, and its non-pixel bytes (to search)."""
-    if data[:2] == b"\xff\xd8":
-        return _jpeg(data)
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return _png(data)
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return _webp(data)
-    return ["not a JPEG, PNG or WebP image"], b""
+    problems, header, _ = image_structure(data)
+    return problems, header
 
 
-def _jpeg(data: bytes) -> tuple[list[str], bytes]:
+def image_structure(data: bytes) -> tuple[list[str], bytes, Shape | None]:
+    """Metadata problems, non-pixel bytes and shape, read from the container alone."""
+    try:
+        if data[:2] == b"\xff\xd8":
+            return _jpeg(data)
+        if data[:8] == b"\x89PNG\r\n\x1a\n":
+            return _png(data)
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            return _webp(data)
+    except (struct.error, IndexError):
+        return ["truncated or broken image structure"], b"", None
+    return ["not a JPEG, PNG or WebP image"], b"", None
+
+
+def _jpeg(data: bytes) -> tuple[list[str], bytes, Shape | None]:
     allowed = {0xDB, 0xC0, 0xC1, 0xC2, 0xC4, 0xDD}
-    problems, header, i = [], bytearray(), 2
+    problems, header, i, shape = [], bytearray(), 2, None
     while i + 4 <= len(data):
         if data[i] != 0xFF:
-            return problems + [f"broken JPEG structure at byte {i}"], bytes(header)
+            return problems + [f"broken JPEG structure at byte {i}"], bytes(header), shape
         marker = data[i + 1]
         length = struct.unpack(">H", data[i + 2:i + 4])[0]
         body = data[i + 4:i + 2 + length]
         header += body
+        if marker in (0xC0, 0xC1, 0xC2):
+            height, width = struct.unpack(">HH", body[1:5])
+            shape = ("JPEG", width, height)
         if marker == 0xDA:  # start of scan: pixel data follows
-            return problems, bytes(header)
+            return problems, bytes(header), shape
         if marker == 0xE0 and body.startswith(b"JFIF\0"):
             pass
         elif marker not in allowed:
@@ -145,11 +166,12 @@ def _jpeg(data: bytes) -> tuple[list[str], bytes]:
                 else f"marker 0x{marker:02X}"
             problems.append(f"JPEG metadata segment ({name})")
         i += 2 + length
-    return problems + ["JPEG without image data"], bytes(header)
+    return problems + ["JPEG without image data"], bytes(header), shape
 
 
-def _png(data: bytes) -> tuple[list[str], bytes]:
+def _png(data: bytes) -> tuple[list[str], bytes, Shape | None]:
     problems, header, i = [], bytearray(), 8
+    shape = ("PNG", *struct.unpack(">II", data[16:24]))
     while i + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[i:i + 8])
         if kind not in (b"IHDR", b"PLTE", b"IDAT", b"IEND"):
@@ -157,20 +179,30 @@ def _png(data: bytes) -> tuple[list[str], bytes]:
         if kind != b"IDAT":
             header += data[i + 8:i + 8 + length]
         i += 12 + length
-    return problems, bytes(header)
+    return problems, bytes(header), shape
 
 
-def _webp(data: bytes) -> tuple[list[str], bytes]:
-    problems, header, i = [], bytearray(), 12
+def _webp(data: bytes) -> tuple[list[str], bytes, Shape | None]:
+    problems, header, i, shape = [], bytearray(), 12, None
     while i + 8 <= len(data):
         kind, length = struct.unpack("<4sI", data[i:i + 8])
+        body = data[i + 8:i + 8 + length]
+        if kind == b"VP8X":
+            w, h = int.from_bytes(body[4:7], "little") + 1, int.from_bytes(body[7:10], "little") + 1
+            shape = ("WEBP", w, h)
+        elif kind == b"VP8 " and shape is None:
+            w, h = struct.unpack("<HH", body[6:10])
+            shape = ("WEBP", w & 0x3FFF, h & 0x3FFF)
+        elif kind == b"VP8L" and shape is None:
+            bits = int.from_bytes(body[1:5], "little")
+            shape = ("WEBP", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
         if kind not in (b"VP8 ", b"VP8L", b"VP8X", b"ALPH"):
             problems.append(f"WebP metadata chunk ({kind.decode('latin-1').strip()})")
             header += data[i + 8:i + 8 + length]
         elif kind == b"VP8X" and data[i + 8] & 0b00101100:
             problems.append("WebP header announces ICC, EXIF or XMP metadata")
         i += 8 + length + (length & 1)
-    return problems, bytes(header)
+    return problems, bytes(header), shape
 
 
 def _decode_data_uri(uri: str) -> bytes | None:
@@ -281,17 +313,14 @@ def audit_survey(study: Study, survey_dir: Path, key: dict, records: dict) -> Au
             report.problems.append(f"{where}: {src!r} is neither embedded nor in assets/")
             continue
         report.images += 1
-        problems, header = image_problems(image)
+        problems, header, shape = image_structure(image)
         report.problems += [f"{where}: {p}" for p in problems]
         leak(where, scanner.find(header.decode("latin-1")))
         if token in key_images:
-            try:
-                with Image.open(io.BytesIO(image)) as im:
-                    shapes.setdefault((im.format, im.size), []).append(token)
-            except OSError as exc:
-                report.problems.append(f"{where}: unreadable ({exc})")
+            shapes.setdefault(shape, []).append(token)
     if len(shapes) > 1:
-        summary = ", ".join(f"{fmt} {w}x{h} ({len(t)})" for (fmt, (w, h)), t in shapes.items())
+        summary = ", ".join(f"{s[0]} {s[1]}x{s[2]} ({len(t)})" if s else f"unreadable ({len(t)})"
+                            for s, t in shapes.items())
         report.problems.append(f"panel images differ in format or size: {summary}")
     for rel in asset_images:
         report.problems.append(f"{rel}: image not used by the page")

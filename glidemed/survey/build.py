@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from glidemed import __version__
+from glidemed import __version__, paths
 from glidemed.errors import SurveyError
 from glidemed.fileio import atomic_path, describe_os_error, sha256_bytes, sha256_file
+from glidemed.generate.runner import verified_images
 from glidemed.study import Study
 from glidemed.survey.audit import AuditReport, audit_survey, raise_on_problems
 from glidemed.survey.images import EXTENSION, MIME, Encoding, common_size, encode_all, encode_image
 from glidemed.survey.key import KEY_FILENAME, KEY_SCHEMA, key_problems, load_key
 from glidemed.survey.panels import PanelPlan, plan_panels
-from glidemed.survey.render import page_data, render_page, survey_context
+from glidemed.survey.render import ASSETS, asset_text, page_data, render_page, survey_context
 
 SIZE_WARNING_BYTES = 20_000_000  # what most mail servers accept
 BUILD_FILENAME = "build.json"
@@ -55,9 +57,6 @@ def build_survey(study: Study, *, single_file: bool = True, image_format: str | 
     Defaults come from the study's [survey] table; the keyword options override them.
     Paths default to build/<study>/images, survey and key.
     """
-    from glidemed.generate.runner import verified_images
-    from glidemed import paths
-
     images_root = Path(images_root or paths.images_dir(study))
     out_dir = Path(out_dir or paths.survey_dir(study))
     key_folder = Path(key_folder or paths.key_dir(study))
@@ -73,6 +72,9 @@ def build_survey(study: Study, *, single_file: bool = True, image_format: str | 
     plan = plan_panels(study, records, old_key, leave_out_missing=leave_out_missing)
 
     settings = study.survey
+    if settings.post_url and urlsplit(settings.post_url).scheme not in ("http", "https"):
+        raise SurveyError(f"{study.path}: survey.post_url must be an http(s) address, "
+                          f"got {settings.post_url!r}")
     fmt = image_format or settings.image_format
     if fmt not in MIME:
         raise SurveyError(f"image format {fmt!r}: expected jpeg, png or webp")
@@ -117,12 +119,16 @@ def build_survey(study: Study, *, single_file: bool = True, image_format: str | 
         audit = audit_survey(study, tmp, key, records)
         raise_on_problems(out_dir, audit)
         size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
+        kept = _keep_previous_key(key_path, build_hash)
         with atomic_path(key_path) as key_tmp:
             key_tmp.write_text(json.dumps(key, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
                                encoding="utf-8")
             _swap(tmp, out_dir)
         report = BuildReport(out_dir, key_path, build_hash, len(plan.panels), len(image_bytes),
                              size, single_file, encoding, plan.left_out, audit=audit)
+        if kept:
+            report.warnings.append(f"the previous build's key was kept as {kept}: responses "
+                                   "to that build need it")
         _write_build_manifest(key_folder / BUILD_FILENAME, study, report, out_dir,
                               leave_out_missing, new_tokens)
     except OSError as exc:
@@ -153,10 +159,27 @@ def _key(study: Study, plan: PanelPlan, build_hash: str) -> dict:
     }
 
 
+def _keep_previous_key(key_path: Path, build_hash: str) -> Path | None:
+    """Copy a key of another build to key/previous/ before it is replaced; never lose one."""
+    if not key_path.is_file():
+        return None
+    data = key_path.read_bytes()
+    try:
+        old_hash = str(json.loads(data).get("build_hash", ""))
+    except (ValueError, AttributeError):
+        old_hash = ""
+    if old_hash == build_hash:
+        return None
+    name = old_hash[:16] if re.fullmatch(r"[0-9a-f]{64}", old_hash) else sha256_bytes(data)[:16]
+    target = key_path.parent / "previous" / f"key-{name}.json"
+    if not target.exists():
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(data)
+    return target
+
+
 def _write_folder(folder: Path, html: str, images: dict[str, bytes], fmt: str,
                   single_file: bool) -> None:
-    from glidemed.survey.render import ASSETS, asset_text
-
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     if not single_file:

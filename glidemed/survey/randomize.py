@@ -42,7 +42,7 @@ class Sfc32:
 
 
 def rater_rng(build_hash: str, rater: str) -> Sfc32:
-    digest = hashlib.sha256(f"{build_hash}\n{rater}".encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(f"{build_hash}\n{rater}".encode()).hexdigest()
     rng = Sfc32(*(int(digest[i:i + 8], 16) for i in range(0, 32, 8)))
     for _ in range(12):
         rng()

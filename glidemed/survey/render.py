@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from importlib import resources
+from urllib.parse import urlsplit
 
 import jinja2
 from markupsafe import Markup
@@ -88,7 +89,6 @@ def _csp(post_url: str) -> str:
     """No request leaves the page except an optional POST to the study's address."""
     connect = "'none'"
     if post_url:
-        from urllib.parse import urlsplit
         parts = urlsplit(post_url)
         connect = f"{parts.scheme}://{parts.netloc}"
     return ("default-src 'none'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "

@@ -281,12 +281,15 @@
   }
 
   function postResponse() {
-    if (!DATA.post_url || !window.fetch) return;
+    // Sent once per new set of answers: revisiting the last page does not send it again.
+    if (!DATA.post_url || !window.fetch || state.postedEvents === state.events.length) return;
+    var sentEvents = state.events.length;
     var status = document.getElementById("post-status");
     status.textContent = "Sending your responses...";
     fetch(DATA.post_url, {method: "POST", headers: {"Content-Type": "application/json"},
                           body: JSON.stringify(buildResponse())})
       .then(function (r) {
+        if (r.ok) { state.postedEvents = sentEvents; save(); }
         status.textContent = r.ok ? "Your responses were sent. Please also download the file."
           : "Sending failed (" + r.status + "). Please download the file and e-mail it.";
       })
@@ -499,6 +502,17 @@
     focusFirstAspect();
   }
 
+  /** Back to an empty start screen; this rater's answers stay saved under their id. */
+  function switchRater() {
+    save();
+    try { window.localStorage.removeItem(LAST_RATER); } catch (e) { /* nothing to forget */ }
+    state = null;
+    $("start-form").reset();
+    $("rater-id").value = "";
+    showScreen("start-screen");
+    $("rater-id").focus();
+  }
+
   // ---------------------------------------------------------------- keyboard
   function currentAspect(target) {
     var fieldset = target && target.closest ? target.closest("fieldset.aspect") : null;
@@ -547,6 +561,9 @@
     Array.prototype.forEach.call(document.querySelectorAll(".download"), function (b) {
       b.addEventListener("click", download);
     });
+    Array.prototype.forEach.call(document.querySelectorAll(".switch-rater"), function (b) {
+      b.addEventListener("click", switchRater);
+    });
     $("zoom-close").addEventListener("click", function () { $("zoom").close(); });
     $("zoom").addEventListener("click", function (e) { if (e.target === $("zoom")) $("zoom").close(); });
     document.addEventListener("keydown", onKey, true);
@@ -567,7 +584,6 @@
     if (saved) { resume(saved); return; }
     if (asked) $("rater-id").value = asked;
     showScreen("start-screen");
-    $("start").disabled = false;
   }
 
   init();

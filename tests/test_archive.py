@@ -1,0 +1,122 @@
+"""Archive and verify: a whole small study goes in; hashes and re-run numbers are checked."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from glidemed import paths
+from glidemed.analysis.pipeline import run_analysis
+from glidemed.archive import SUMS, archive_study, verify_archive
+from glidemed.cli import main
+from glidemed.generate.runner import run_generation
+from glidemed.simulate import simulate_responses
+from glidemed.study import load_study
+from glidemed.survey.build import build_survey
+from glidemed.survey.key import load_key
+
+
+@pytest.fixture(scope="module")
+def analysed_study(tmp_path_factory):
+    """A small study taken through generate, build, simulated raters and analyze."""
+    root = tmp_path_factory.mktemp("archive")
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("GLIDEMED_BUILD_DIR", str(root / "build"))
+    study_file = root / "study" / "study.toml"
+    study_file.parent.mkdir()
+    from tests.conftest import SMALL_STUDY
+
+    study_file.write_text(SMALL_STUDY.format(images_per_prompt=4, images_per_panel=2))
+    study = load_study(study_file)
+    run_generation(study, paths.images_dir(study), progress=False)
+    build_survey(study)
+    key = load_key(paths.key_dir(study) / "key.json")
+    files = simulate_responses(study, key, 3, paths.responses_dir(study), seed=5)
+    raters = [f.name for f in files]
+    run_analysis(study, n_boot=20, seed=1)
+    yield study, root, raters
+    monkeypatch.undo()
+
+
+def rewrite(zip_path: Path, target: Path, change: dict[str, bytes], update_sums: bool) -> Path:
+    """Copy an archive with some members replaced, optionally re-hashing them."""
+    with zipfile.ZipFile(zip_path) as source, zipfile.ZipFile(target, "w") as out:
+        members = {name: source.read(name) for name in source.namelist()}
+        members.update(change)
+        if update_sums:
+            lines = [f"{hashlib.sha256(data).hexdigest()}  {name}"
+                     for name, data in sorted(members.items()) if name != SUMS]
+            members[SUMS] = ("\n".join(lines) + "\n").encode()
+        for name, data in members.items():
+            out.writestr(name, data)
+    return target
+
+
+def test_archive_holds_every_stage_and_verifies(analysed_study, tmp_path):
+    study, root, _ = analysed_study
+    zip_path = archive_study(study, tmp_path / "a.zip")
+    with zipfile.ZipFile(zip_path) as archive:
+        names = set(archive.namelist())
+    assert "study/study.toml" in names and "README.md" in names and SUMS in names
+    assert "survey/index.html" in names and "key/key.json" in names
+    assert any(n.startswith("images/manifest/") for n in names)
+    assert sum(n.endswith(".png") and n.startswith("images/") for n in names) == 64
+    assert sum(n.startswith("responses/") for n in names) == 3
+    assert {"analysis/ledger.csv", "analysis/summary.json", "analysis/report.html"} <= names
+    report = verify_archive(zip_path)
+    assert report.ok, report.hash_problems + report.differences
+    assert report.reran and report.checked_files == len(names) - 1
+
+
+def test_verify_names_a_changed_file_and_a_changed_number(analysed_study, tmp_path):
+    study, _, _ = analysed_study
+    zip_path = archive_study(study, tmp_path / "a.zip")
+    with zipfile.ZipFile(zip_path) as archive:
+        summary = archive.read("analysis/summary.json").decode()
+    broken = rewrite(zip_path, tmp_path / "hash.zip", {"key/key.json": b"{}"}, update_sums=False)
+    report = verify_archive(broken, rerun=False)
+    assert report.hash_problems == ["key/key.json: SHA-256 does not match SHA256SUMS"]
+    edited = summary.replace('"ratings": ', '"ratings": 1', 1)
+    assert edited != summary
+    forged = rewrite(zip_path, tmp_path / "num.zip",
+                     {"analysis/summary.json": edited.encode()}, update_sums=True)
+    report = verify_archive(forged)
+    assert not report.hash_problems
+    assert any(d.startswith("analysis/summary.json: counts.ratings") for d in report.differences)
+
+
+def test_pseudonymized_archive_has_no_rater_id_and_still_verifies(analysed_study, tmp_path):
+    study, _, rater_files = analysed_study
+    import json
+
+    raters = [json.loads((paths.responses_dir(study) / f).read_text())["rater"]["id"]
+              for f in rater_files]
+    zip_path = archive_study(study, tmp_path / "p.zip", pseudonymize=True, images=False)
+    with zipfile.ZipFile(zip_path) as archive:
+        for name in archive.namelist():
+            data = archive.read(name)
+            for rater in raters:
+                assert rater.encode() not in data and rater not in name, (rater, name)
+        names = archive.namelist()
+    assert not any(n.startswith("images/") and n.endswith(".png") for n in names)
+    assert any(n.startswith("responses/R01-") for n in names)
+    report = verify_archive(zip_path)
+    assert report.ok, report.hash_problems + report.differences
+
+
+def test_cli_archive_and_verify(analysed_study, tmp_path):
+    study, _, _ = analysed_study
+    runner = CliRunner()
+    out = tmp_path / "cli.zip"
+    result = runner.invoke(main, ["archive", str(study.path), "--out", str(out), "--no-responses"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["verify", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "responses were left out" in result.output
+    bad = rewrite(out, tmp_path / "bad.zip", {"study/study.toml": b"x"}, update_sums=False)
+    result = runner.invoke(main, ["verify", str(bad)])
+    assert result.exit_code == 1 and "study/study.toml: SHA-256 does not match" in result.output
