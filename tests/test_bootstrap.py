@@ -50,6 +50,9 @@ def test_resample_repeats_ratings_and_separates_copies():
     assert out.groupby(["rater", "prompt_id"]).size().tolist() == [1, 1, 1, 1]
     assert out["rater"].nunique() == 2 and out["prompt_id"].nunique() == 2
     assert out["panel"].nunique() == 2
+    # a rating without a rater id is never drawn
+    df.loc[1, "rater"] = None
+    assert resample(df, draws, 0).empty
 
 
 def test_bootstrap_variance_of_a_mean_is_the_pigeonhole_formula():

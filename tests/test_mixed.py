@@ -238,3 +238,36 @@ def test_confidence_intervals_cover_the_true_effects():
     for term, value in truth.items():
         assert np.mean(estimates[term]) == pytest.approx(value, abs=0.15), term
     assert np.mean(sds, axis=0) == pytest.approx([0.6, 1.0], rel=0.2)
+
+
+@pytest.mark.slow
+def test_recovers_the_effects_of_glidemeds_simulator():
+    """Ratings from glidemed.simulate (the paper's design, known effects): the mixed model's
+    95% CIs contain the simulated style, detail and condition effects at about 95%."""
+    from glidemed.simulate import SimParams, simulate_ratings
+    from glidemed.study import load_study
+
+    study = load_study(ROOT / "surveys" / "kather2022" / "study.toml")
+    styles = {"microscopy": 0.0, "histopathology": 0.7, "xray": -1.2, "mri": -2.0, "ct": -1.6,
+              "photo": -0.5, "poster": 1.0, "illustration": 1.3}
+    effects = {f"style:{s}": v for s, v in styles.items()}
+    effects.update({"detail:short": 0.0, "detail:detailed": 0.6, "condition:clip": 0.0,
+                    "condition:cfg": -0.5})
+    truth = {f"style[T.{s}]": v for s, v in styles.items() if s != "microscopy"}
+    truth.update({"detail[T.detailed]": 0.6, "condition[T.cfg]": -0.5})
+    formula = "score ~ style + detail + condition + (1|rater) + (1|prompt_id)"
+    covered, errors = [], {t: [] for t in truth}
+    for seed in range(15):
+        df = simulate_ratings(study, 5, n_prompts=64, params=SimParams(effects=effects), seed=seed,
+                              aspects=["style"])
+        # the reference levels of the truth above: microscopy, short, clip
+        df["style"] = pd.Categorical(df["style"], categories=list(styles))
+        df["detail"] = pd.Categorical(df["detail"], categories=["short", "detailed"])
+        df["condition"] = pd.Categorical(df["condition"], categories=["clip", "cfg"])
+        table = fit_clmm(df, formula, "style").table.set_index("term")
+        for term, value in truth.items():
+            covered.append(table.loc[term, "ci_low"] <= value <= table.loc[term, "ci_high"])
+            errors[term].append(table.loc[term, "estimate"] - value)
+    assert np.mean(covered) >= 0.88, np.mean(covered)
+    for term, error in errors.items():
+        assert abs(np.mean(error)) < 0.3, term

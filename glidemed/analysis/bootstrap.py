@@ -60,7 +60,8 @@ def crossed_draws(df: pd.DataFrame, n_boot: int, seed: int = DEFAULT_SEED, rater
     rng = np.random.default_rng(seed)
     rater_counts = rng.multinomial(len(raters), np.full(len(raters), 1 / len(raters)), size=n_boot)
     prompt_counts = rng.multinomial(len(prompts), np.full(len(prompts), 1 / len(prompts)), size=n_boot)
-    return CrossedDraws(raters, prompts, rater_counts, prompt_counts, seed)
+    return CrossedDraws(raters, prompts, rater_counts.astype(np.int32),
+                        prompt_counts.astype(np.int32), seed)
 
 
 def _codes(values: pd.Series, ids: np.ndarray) -> np.ndarray:
@@ -99,8 +100,9 @@ class _Resampler:
                       else None)
 
     def __call__(self, b: int) -> pd.DataFrame:
-        a = self.draws.rater_counts[b][self.r]
-        c = self.draws.prompt_counts[b][self.p]
+        # a rating without a rater or prompt id (code -1) is never drawn
+        a = np.where(self.r >= 0, self.draws.rater_counts[b][self.r], 0)
+        c = np.where(self.p >= 0, self.draws.prompt_counts[b][self.p], 0)
         times = a * c
         rows = np.repeat(np.arange(len(times)), times)
         # copy k of a row (0 <= k < a*c) is rater copy k // c and prompt copy k % c
@@ -178,7 +180,7 @@ def bootstrap_medians(df: pd.DataFrame, by: str = "style", unit: str = "prompt_m
 
     ``unit`` 'prompt_median': the median over prompts of each prompt's median across raters
     (per prompt and condition, the paper's unit); 'rating': the median of all ratings.
-    Usable first ratings with a value of ``by`` only (repeats and exclusions left out).
+    Usable first ratings with a rater, prompt and ``by`` only (repeats and exclusions left out).
     Columns: MEDIAN_COLUMNS.
     """
     _check_level(level)
@@ -188,9 +190,9 @@ def bootstrap_medians(df: pd.DataFrame, by: str = "style", unit: str = "prompt_m
     if missing:
         raise AnalysisError(f"bootstrap: the ratings table lacks column(s) {', '.join(missing)}")
     data = _usable(df)
-    data = data[data[by].notna()]
+    data = data[data[["rater", "prompt_id", by]].notna().all(axis=1)]
     if data.empty:
-        raise AnalysisError(f"bootstrap: no usable ratings with a value of {by!r}")
+        raise AnalysisError(f"bootstrap: no usable ratings with a rater, a prompt and a {by!r}")
     draws = crossed_draws(data, n_boot, seed)
     frames = []
     for aspect in pd.unique(data["aspect"]):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, sparse
+from scipy import linalg, optimize, sparse
 from scipy.special import expit
 from scipy.stats import norm
 from threadpoolctl import threadpool_limits
@@ -232,7 +232,6 @@ class _Laplace:
         self.y = design.y
         self.has_up = self.y < self.K - 1
         self.has_lo = self.y > 0
-        self.evaluations = 0
 
     # parameters: alpha (theta_1, log increments), beta, log sd (in design.groups order)
     def split(self, par: np.ndarray):
@@ -245,8 +244,8 @@ class _Laplace:
         return np.cumsum(np.concatenate([alpha[:1], np.exp(alpha[1:])]))
 
     def theta_jacobian(self, alpha: np.ndarray) -> np.ndarray:
-        J = np.tril(np.ones((self.n_theta, self.n_theta))) * np.concatenate([[1.0], np.exp(alpha[1:])])
-        return J
+        """d theta_k / d alpha_m."""
+        return np.tril(np.ones((self.n_theta, self.n_theta))) * np.concatenate([[1.0], np.exp(alpha[1:])])
 
     def _bounds(self, theta: np.ndarray):
         ext = np.concatenate([[-np.inf], theta, [np.inf]])
@@ -285,10 +284,7 @@ class _Laplace:
         r1, r2 = rhs[:qs], rhs[qs:]
         Cinv = 1.0 / C if rhs.ndim == 1 else (1.0 / C)[:, None]
         t = r1 - B @ (Cinv * r2)
-        if qs:
-            x1 = np.linalg.solve(L.T, np.linalg.solve(L, t))
-        else:
-            x1 = t
+        x1 = linalg.cho_solve((L, True), t) if qs else t
         x2 = Cinv * (r2 - B.T @ x1)
         return np.concatenate([x1, x2])
 
@@ -336,7 +332,6 @@ class _Laplace:
 
     def loglik(self, par: np.ndarray, gradient: bool = False):
         """Laplace log-likelihood (and its gradient in ``par``)."""
-        self.evaluations += 1
         alpha, beta, log_sd = self.split(par)
         theta = self.thresholds(alpha)
         sd = np.exp(log_sd)
@@ -400,7 +395,7 @@ class _Laplace:
         codes = {j: self.small_codes[k] for k, j in enumerate(self.small)}
         big = self.big_codes
         if qs:
-            Sinv = np.linalg.solve(L.T, np.linalg.solve(L, np.eye(qs)))
+            Sinv = linalg.cho_solve((L, True), np.eye(qs))
             T = Sinv @ B  # (S^-1 B); H^-1 cross block is -T / C
             diag_big = 1.0 / C + np.sum(B * T, axis=0) / C ** 2
         else:
