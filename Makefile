@@ -22,7 +22,7 @@ glide: env
 demo: env
 	$(BIN)/glidemed generate demo --no-progress
 	$(BIN)/glidemed build demo
-	$(BIN)/glidemed simulate demo --raters 5 --seed 1
+	$(BIN)/glidemed simulate demo --raters 5 --seed 1 --dropout 0.2 --effect condition:soft=-0.5
 	$(BIN)/glidemed analyze demo --bootstrap 200
 
 test: env

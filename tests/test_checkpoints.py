@@ -19,7 +19,7 @@ PAYLOAD = bytes(range(256)) * 64  # 16 KiB
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path.endswith("/good.pt") or self.path.endswith("/base.pt"):
             self._send(200, PAYLOAD, "application/octet-stream")
         elif self.path.endswith("/html.pt"):
@@ -114,6 +114,18 @@ def test_missing_file_message_names_file_folder_and_remedy(tmp_path):
     assert checkpoints.MODEL_URLS["upsample"] in message
     with pytest.raises(GenerationError, match="mine.pt not found"):
         checkpoints.require("mine.pt", tmp_path)
+
+
+def test_all_missing_files_in_one_message(tmp_path):
+    (tmp_path / "base.pt").write_bytes(PAYLOAD)
+    checkpoints.require_all(["base"], tmp_path)
+    with pytest.raises(GenerationError) as info:
+        checkpoints.require_all(["base", "upsample", "clip/text-enc", "mine.pt"], tmp_path)
+    message = info.value.message
+    assert f"3 checkpoints are missing from folder {tmp_path}" in message
+    assert "upsample.pt, clip_text_enc.pt, mine.pt" in message
+    assert checkpoints.MODEL_URLS["clip/text-enc"] in message
+    assert checkpoints.MODEL_URLS["base"] not in message
 
 
 def test_present_file_needs_no_network(tmp_path, monkeypatch):

@@ -219,6 +219,22 @@ def test_checkpoint_not_fitting_options_names_keys(study, ckpt):
     assert "different shapes: time_embed.0.weight (file (128, 32), model (256, 64))" in message
 
 
+def test_corrupt_checkpoint_and_own_checkpoint_file(study, ckpt, tmp_path):
+    (tmp_path / "base.pt").write_bytes(b"<html>not a checkpoint</html>")
+    with pytest.raises(GenerationError, match=f"cannot read checkpoint {tmp_path / 'base.pt'}"):
+        glide.GlideGenerator(condition(study, "cfg"), GeneratorContext(study, checkpoint_dir=tmp_path))
+    # A fine-tuned checkpoint named by file (here a copy of the tiny base model).
+    (tmp_path / "finetuned.pt").write_bytes((ckpt / "base.pt").read_bytes())
+    gen = glide.GlideGenerator(condition(study, "cfg", base_checkpoint="finetuned.pt"),
+                               GeneratorContext(study, checkpoint_dir=tmp_path))
+    params = gen.describe()["params"]
+    assert params["base_checkpoint"] == "finetuned.pt"
+    assert params["checkpoint_sha256"]["base_checkpoint"] == sha256_file(ckpt / "base.pt")
+    reference = glide.GlideGenerator(condition(study, "cfg"), GeneratorContext(study, checkpoint_dir=ckpt))
+    text = ["An x-ray image of the lungs"]
+    assert gen.sample(text, [4])[0].tobytes() == reference.sample(text, [4])[0].tobytes()
+
+
 def test_missing_checkpoint_is_one_clear_cli_error(tmp_path, ckpt):
     env = {"GLIDEMED_BUILD_DIR": str(tmp_path / "build")}
     result = CliRunner(env=env).invoke(main, ["generate", str(STUDY), "--no-progress",
@@ -275,7 +291,8 @@ def test_killed_run_resumes(ckpt, tmp_path):
     proc.wait()
     made_before = load_manifest(images)
     assert 2 <= len(made_before) < 6
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
     assert done.returncode == 0, done.stderr
     assert f"{6 - len(made_before)} image(s) made" in done.stdout
     records = load_manifest(images)
@@ -323,8 +340,8 @@ def _notebook_reference(gen, text: str, seed: int, monkeypatch):
             return torch.cat([eps, rest], dim=1)
 
         out = diffusion.p_sample_loop(model_fn, (2, 3, 64, 64), noise=noise.repeat(2, 1, 1, 1),
-                                      clip_denoised=True, model_kwargs={"tokens": tokens,
-                                                                        "mask": mask})
+                                      device=gen.device, clip_denoised=True,
+                                      model_kwargs={"tokens": tokens, "mask": mask})
         return out[:1]
     tokens, mask = gen._tokens(model, [text], options["text_ctx"])
     return diffusion.p_sample_loop(model, (1, 3, 64, 64), noise=noise, clip_denoised=True,

@@ -79,7 +79,7 @@ def test_no_images_is_a_clear_error(tmp_path):
 
 
 def test_cli(demo, tmp_path):
-    study, images = demo
+    _, images = demo
     result = CliRunner().invoke(main, ["sheets", "demo", "--images", str(images),
                                        "--out", str(tmp_path / "s")])
     assert result.exit_code == 0, result.output
@@ -88,7 +88,7 @@ def test_cli(demo, tmp_path):
 
 
 def test_default_folder_is_under_build(demo, tmp_path, monkeypatch):
-    study, images = demo
+    _, images = demo
     monkeypatch.setenv("GLIDEMED_BUILD_DIR", str(tmp_path))
     result = CliRunner().invoke(main, ["sheets", "demo", "--images", str(images)])
     assert result.exit_code == 0, result.output

@@ -16,9 +16,9 @@ import http.client
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from glidemed.errors import GenerationError
 from glidemed.fileio import sha256_file
@@ -100,6 +100,23 @@ def require(ref: str, folder: Path, *, download: bool = False) -> Path:
         download_checkpoint(ref, folder)
         return path
     raise GenerationError(missing_message(ref, folder))
+
+
+def require_all(refs: list[str], folder: Path) -> None:
+    """Raise one GenerationError naming every missing checkpoint of ``refs``."""
+    missing = [ref for ref in refs if not resolve(ref, folder).is_file()]
+    if len(missing) == 1:
+        require(missing[0], folder)
+    elif missing:
+        files = ", ".join(resolve(ref, folder).name for ref in missing)
+        releases = [ref for ref in missing if not is_file_reference(ref)]
+        hint = (f" Download them with `glidemed checkpoints --download --checkpoint-dir "
+                f"{folder}`, or on a machine without network copy "
+                + ", ".join(MODEL_URLS[ref] for ref in releases) + " into that folder."
+                if releases else "")
+        raise GenerationError(f"{len(missing)} checkpoints are missing from folder {folder}: "
+                              f"{files}.{hint} (Set --checkpoint-dir or ${ENV_VAR} to use "
+                              "another folder.)")
 
 
 def missing_message(name: str, folder: Path) -> str:

@@ -18,6 +18,7 @@ without it so study validation stays fast.
 from __future__ import annotations
 
 import json
+import pickle
 import re
 from pathlib import Path
 from typing import Any
@@ -58,9 +59,10 @@ TYPES: dict[str, Any] = {
 }
 CHECKPOINT_PARAMS = ("base_checkpoint", "upsample_checkpoint", "clip_image_checkpoint",
                      "clip_text_checkpoint")
-# Images per forward pass when neither the condition nor --batch-size says (not yet
-# tuned on a GPU; see the README).
-DEFAULT_BATCH_SIZE = {"cuda": 32, "cpu": 4}
+# Images per forward pass when neither the condition nor --batch-size says. CUDA: not
+# yet tuned on a GPU (see the README). CPU: batching did not pay for the 256 px pipeline
+# on two cores (bench/bench_glide.py).
+DEFAULT_BATCH_SIZE = {"cuda": 32, "cpu": 1}
 
 # glide-text2im's model options (model_and_diffusion_defaults) that a condition may
 # override, e.g. to load a fine-tuned or a tiny model. Respacing, fp16 and the model
@@ -146,7 +148,7 @@ def _import_engine():
 
 def engine_versions() -> dict:
     """torch and glide-text2im versions (with the git commit it was installed from, if known)."""
-    import importlib.metadata as metadata
+    from importlib import metadata
 
     import torch
 
@@ -168,9 +170,14 @@ _LOADED: dict[tuple, Any] = {}
 _HASHES: dict[tuple, str] = {}
 
 
-def _sha256(path: Path) -> str:
+def _file_key(path: Path) -> tuple:
+    """Identifies a file's current content cheaply (path, size, modification time)."""
     stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def _sha256(path: Path) -> str:
+    key = _file_key(path)
     if key not in _HASHES:
         _HASHES[key] = sha256_file(path)
     return _HASHES[key]
@@ -199,9 +206,15 @@ class GlideGenerator:
             raise GenerationError(f"condition {condition.name!r}: fp16 = true needs a CUDA "
                                   f"device, got {self.device} (glide-text2im's fp16 breaks on CPU)")
         self.batch_size = (context.batch_size or p["batch_size"]
-                           or DEFAULT_BATCH_SIZE.get(self.device.type, 4))
+                           or DEFAULT_BATCH_SIZE.get(self.device.type, 1))
         self.folder = checkpoints.checkpoint_dir(context.checkpoint_dir)
         self.used: dict[str, Path] = {}
+        needed = ["base_checkpoint"]
+        if p["size"] != p["base_options"].get("image_size", 64):
+            needed.append("upsample_checkpoint")
+        if p["guidance"] == "clip":
+            needed += ["clip_image_checkpoint", "clip_text_checkpoint"]
+        checkpoints.require_all([p[key] for key in needed], self.folder)
         self.base, self.base_diffusion, self.base_options = self._model(
             "base", p["base_options"], p["base_respacing"], p["base_checkpoint"])
         self.up = None
@@ -219,9 +232,11 @@ class GlideGenerator:
     # -- loading -------------------------------------------------------------------
 
     def _model(self, kind: str, overrides: dict, respacing: str, ref: str):
-        from glide_text2im.model_creation import (create_model_and_diffusion,
-                                                  model_and_diffusion_defaults,
-                                                  model_and_diffusion_defaults_upsampler)
+        from glide_text2im.model_creation import (
+            create_model_and_diffusion,
+            model_and_diffusion_defaults,
+            model_and_diffusion_defaults_upsampler,
+        )
 
         options = (model_and_diffusion_defaults() if kind == "base"
                    else model_and_diffusion_defaults_upsampler())
@@ -229,7 +244,7 @@ class GlideGenerator:
         options.update(timestep_respacing=respacing, use_fp16=self.fp16)
         path = checkpoints.require(ref, self.folder)
         self.used[f"{kind}_checkpoint"] = path
-        key = (kind, json.dumps(options, sort_keys=True), str(path), str(self.device))
+        key = (kind, json.dumps(options, sort_keys=True), _file_key(path), str(self.device))
         if key not in _LOADED:
             try:
                 model, diffusion = create_model_and_diffusion(**options)
@@ -254,7 +269,7 @@ class GlideGenerator:
 
             # The file is present (checked before), so this reads it without network.
             return load_checkpoint(ref, self.device, progress=False, cache_dir=str(path.parent))
-        except Exception as exc:  # torch raises many kinds for a corrupt file
+        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
             raise GenerationError(f"cannot read checkpoint {path}: {exc}. Delete it and "
                                   "download it again (glidemed checkpoints --download)") from None
 
@@ -274,12 +289,12 @@ class GlideGenerator:
             if not config.is_absolute():
                 config = context.study.folder / config
             if not config.is_file():
-                raise GenerationError(f"clip_config: file {config} not found")
+                raise GenerationError(f"{context.study.path}: condition {self.condition.name!r}: "
+                                      f"clip_config file {config} not found")
             config = str(config)
-        key = ("clip", config, self.p["clip_image_checkpoint"], self.p["clip_text_checkpoint"],
-               str(self.folder), str(self.device))
         image_path = checkpoints.require(self.p["clip_image_checkpoint"], self.folder)
         text_path = checkpoints.require(self.p["clip_text_checkpoint"], self.folder)
+        key = ("clip", config, _file_key(image_path), _file_key(text_path), str(self.device))
         self.used["clip_image_checkpoint"] = image_path
         self.used["clip_text_checkpoint"] = text_path
         if key not in _LOADED:

@@ -33,9 +33,11 @@ def write_checkpoints(folder: Path, study_path: Path = STUDY) -> Path:
     """Save base.pt, upsample.pt, clip_image_enc.pt and clip_text_enc.pt into ``folder``."""
     import torch
     from glide_text2im.clip.model_creation import create_clip_model
-    from glide_text2im.model_creation import (create_model_and_diffusion,
-                                              model_and_diffusion_defaults,
-                                              model_and_diffusion_defaults_upsampler)
+    from glide_text2im.model_creation import (
+        create_model_and_diffusion,
+        model_and_diffusion_defaults,
+        model_and_diffusion_defaults_upsampler,
+    )
 
     from glidemed.study import load_study
 
