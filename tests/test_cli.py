@@ -62,3 +62,13 @@ def test_python_dash_m_runs_from_the_project_root():
     result = subprocess.run([sys.executable, "-m", "glidemed", "prompts", "demo"], cwd=ROOT,
                             capture_output=True, text=True, check=True)
     assert result.stdout.startswith("id,style,style_group,topic,detail,text")
+
+
+def test_building_and_analysis_never_import_torch():
+    code = ("import sys, glidemed.cli, glidemed.study, glidemed.generate.runner, "
+            "glidemed.generate.glide, glidemed.survey.build, glidemed.analysis.pipeline; "
+            "from glidemed.study import load_study; load_study('kather2022'); "
+            "print(sorted(m for m in ('torch', 'glide_text2im') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -30,6 +30,7 @@ from scipy.special import expit
 from scipy.stats import norm
 from threadpoolctl import threadpool_limits
 
+from glidemed.analysis.design import term_levels, treatment_design
 from glidemed.analysis.formula import Formula, parse_formula
 from glidemed.analysis.results import TABLE_COLUMNS, ModelResult
 from glidemed.errors import AnalysisError
@@ -55,15 +56,6 @@ class _Design:
     formula: str  # as fitted
     notes: list[str]
     separated: list[str]  # separation problems found in the data
-
-
-def _levels(column: pd.Series) -> list[str]:
-    """Observed levels as text, the first being the reference: a categorical's order, else
-    the order of first appearance (study order for tables built from a study), as fit_ordinal."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        present = set(column.dropna().astype(str))
-        return [str(c) for c in column.cat.categories if str(c) in present]
-    return [str(v) for v in pd.unique(column.dropna().astype(str))]
 
 
 def _prepare(df: pd.DataFrame, formula: Formula, aspect: str | None) -> _Design:
@@ -99,24 +91,13 @@ def _prepare(df: pd.DataFrame, formula: Formula, aspect: str | None) -> _Design:
     y = np.searchsorted(levels, scores)
     levels = [int(v) if float(v).is_integer() else float(v) for v in levels]
 
-    columns, names, kept = [], [], []
-    for term in formula.fixed:
-        term_levels = _levels(data[term])
-        if len(term_levels) < 2:
-            notes.append(f"term {term!r} dropped: one level only ({term_levels[0]!r})")
-            continue
-        kept.append(term)
-        values = data[term].astype(str).to_numpy()
-        for level in term_levels[1:]:
-            columns.append((values == level).astype(float))
-            names.append(f"{term}[T.{level}]")
-    X = np.column_stack(columns) if columns else np.zeros((len(y), 0))
-    X, names = _drop_aliased(X, names, notes)
+    kept, _, dummies = treatment_design(data, formula.fixed, notes)
+    X, names = _drop_aliased(dummies.to_numpy(float).reshape(len(y), -1), list(dummies.columns), notes)
     kept = [t for t in kept if any(n.startswith(f"{t}[T.") for n in names)]
 
     groups, n_levels = [], []
     for factor in formula.random:
-        factor_levels = _levels(data[factor])
+        factor_levels = term_levels(data[factor])
         if len(factor_levels) < 2:
             raise AnalysisError(
                 f"mixed model for {label}: random effect (1|{factor}) has a single level "
@@ -139,7 +120,7 @@ def _separation(data: pd.DataFrame, terms: list[str], y: np.ndarray, levels: lis
     top = len(levels) - 1
     for term in terms:
         values = data[term].astype(str).to_numpy()
-        for level in _levels(data[term]):
+        for level in term_levels(data[term]):
             mine, others = y[values == level], y[values != level]
             if mine.min() == mine.max() and mine[0] in (0, top):
                 found.append(f"level {level!r} of {term!r} has all its {len(mine)} scores at "

@@ -19,6 +19,7 @@ from scipy import stats
 from statsmodels.miscmodels.ordinal_model import OrderedModel
 
 from glidemed.analysis.descriptives import first_ratings
+from glidemed.analysis.design import treatment_design
 from glidemed.analysis.formula import DEFAULT_FORMULA, parse_formula
 from glidemed.analysis.results import TABLE_COLUMNS, ModelResult
 from glidemed.analysis.tidy import usable
@@ -60,14 +61,7 @@ def fit_ordinal(df: pd.DataFrame, formula: str = DEFAULT_FORMULA, aspect: str = 
         raise AnalysisError(f"aspect {aspect!r}: all {len(y)} scores are {used[0]}; "
                             "an ordinal model needs at least two score levels")
 
-    terms, levels = [], {}
-    for term in parsed.fixed:
-        found = _term_levels(data[term])
-        if len(found) < 2:
-            notes.append(f"term {term!r} dropped: it has a single level ({found[0]})")
-            continue
-        terms.append(term)
-        levels[term] = found
+    terms, levels, dummies = treatment_design(data, parsed.fixed, notes)
     fitted = f"{parsed.response} ~ {' + '.join(terms) if terms else '1'}"
     if not terms:
         raise AnalysisError(f"--model {formula!r}: no term has two levels; nothing to estimate")
@@ -75,7 +69,7 @@ def fit_ordinal(df: pd.DataFrame, formula: str = DEFAULT_FORMULA, aspect: str = 
 
     # Every term is categorical, so ratings share few (design row, score) patterns: fit
     # those with frequency weights (the same likelihood, far faster on large studies).
-    exog, scores, counts = _collapse(_design(data, terms, levels), y.astype(int))
+    exog, scores, counts = _collapse(dummies, y.astype(int))
     if np.linalg.matrix_rank(exog.to_numpy(float)) < exog.shape[1]:
         raise AnalysisError(f"--model {fitted!r}: terms are confounded (a column of the design "
                             "is a combination of others, e.g. style and style_group together)")
@@ -133,23 +127,6 @@ def _polish(model: OrderedModel, res):
     except (ValueError, np.linalg.LinAlgError):
         pass
     return res, False
-
-
-def _term_levels(column: pd.Series) -> list[str]:
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        present = set(column.dropna().astype(str))
-        return [str(c) for c in column.cat.categories if str(c) in present]
-    return [str(v) for v in pd.unique(column.dropna().astype(str))]
-
-
-def _design(data: pd.DataFrame, terms: list[str], levels: dict[str, list[str]]) -> pd.DataFrame:
-    """Treatment-coded dummies, named 'term[T.level]' as patsy does; no intercept."""
-    columns = {}
-    for term in terms:
-        values = data[term].astype(str).to_numpy()
-        for level in levels[term][1:]:
-            columns[f"{term}[T.{level}]"] = (values == level).astype(float)
-    return pd.DataFrame(columns, index=data.index)
 
 
 def _separation_notes(data: pd.DataFrame, y: pd.Series, terms: list[str],
