@@ -164,8 +164,9 @@ def archive(study, out, images, responses, pseudonymize) -> None:
 @main.command("import-ratings")
 @STUDY
 @click.argument("spreadsheet", type=click.Path(path_type=Path))
-@click.option("--nonsensical", type=click.Choice(["exclude", "zero"]), default="exclude",
-              show_default=True, help="Ratings of prompts flagged nonsensical: leave out or count as 0.")
+@click.option("--nonsensical", type=click.Choice(["exclude", "zero", "paper"]), default="exclude",
+              show_default=True, help="Ratings flagged nonsensical: leave out, count as 0, or (paper) "
+                                     "count every rating of a prompt any rater flagged as 0.")
 @click.option("--out", type=click.Path(path_type=Path),
               help="Tidy ratings table [build/<study>/analysis/ratings.csv].")
 def import_ratings(study, spreadsheet, nonsensical, out) -> None:
@@ -188,8 +189,9 @@ def import_ratings(study, spreadsheet, nonsensical, out) -> None:
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder [build/<study>/analysis].")
 @click.option("--model", default="score ~ style + detail + condition", show_default=True,
               help="Ordinal model formula over the tidy columns; (1|rater) adds a random intercept.")
-@click.option("--nonsensical", type=click.Choice(["exclude", "zero"]), default="exclude",
-              show_default=True, help="Ratings of panels flagged nonsensical: leave out or count as 0.")
+@click.option("--nonsensical", type=click.Choice(["exclude", "zero", "paper"]), default="exclude",
+              show_default=True, help="Ratings flagged nonsensical: leave out, count as 0, or (paper) "
+                                     "count every rating of a prompt any rater flagged as 0.")
 @click.option("--flagged", type=click.Choice(["include", "exclude"]), default="exclude",
               show_default=True, help="Files whose hash chain does not verify: use or leave out.")
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000, show_default=True,

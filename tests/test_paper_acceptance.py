@@ -15,6 +15,7 @@ import pytest
 from glidemed.analysis.descriptives import prompt_medians
 from glidemed.analysis.legacy import read_legacy_spreadsheet
 from glidemed.analysis.nonparametric import run_tests
+from glidemed.analysis.tidy import apply_nonsensical
 from glidemed.study import load_study
 
 STYLES = ["microscopy", "histopathology", "xray", "mri", "ct", "photo", "poster", "illustration"]
@@ -70,3 +71,17 @@ def test_per_rating_rule_differs_from_the_sheet_only_where_an_observer_flagged(r
     flagged = set(ratings.loc[ratings["nonsensical"], "prompt_id"])
     assert set(differ["prompt_id"]) <= flagged
     assert len(differ) == 10 and (differ["score_paper"] == 0).all()  # 5 prompts x 2 aspects
+
+
+def test_paper_mode_reproduces_the_papers_matrix_in_the_tidy_table(ratings):
+    """--nonsensical paper applies the sheet's rule to the ratings, so every later
+    analysis (tests, bootstrap, models) sees the same data as the paper's medians."""
+    from conftest import KATHER_XLSX
+    sheet = pd.read_excel(KATHER_XLSX, sheet_name="matrix_nonsensical_as_zero")
+    columns = [c for c in sheet.columns if c != "prompt"]
+    medians = prompt_medians(apply_nonsensical(ratings, "paper"), "per_rating")
+    for i, style in enumerate(STYLES):
+        for j, aspect in enumerate(["style", "content"]):
+            mine = medians[(medians["style"] == style) & (medians["aspect"] == aspect)]
+            assert mine["score"].tolist() == sheet[columns[2 * i + j]].astype(float).tolist()
+    assert not medians.equals(prompt_medians(ratings, "per_rating"))

@@ -200,7 +200,9 @@ def _counts(df: pd.DataFrame, ledger: pd.DataFrame) -> dict[str, Any]:
 
 
 def _methods(options: dict, counts: dict, n_raters: int) -> list[str]:
-    zero = "counted as score 0, as in the paper" if options["nonsensical"] == "zero" else "excluded"
+    zero = {"exclude": "excluded", "zero": "counted as score 0",
+            "paper": "counted as score 0 for every rater once any rater flagged the prompt, "
+                     "as in the seed study's analysis"}[options["nonsensical"]]
     return [
         "Response files were validated against the response JSON Schema and the survey build "
         "(build hash, panel and image tokens, aspects, flags, score range) and unblinded with the "

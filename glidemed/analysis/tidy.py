@@ -25,7 +25,7 @@ TIDY_COLUMNS = [
     "repeat",      # True for a quality-control repeat of an earlier panel
     "comment",     # the rater's free-text comment on the panel ('' if none)
 ]
-NONSENSICAL_MODES = ("exclude", "zero")
+NONSENSICAL_MODES = ("exclude", "zero", "paper")
 
 
 def empty_ratings(flags: list[str]) -> pd.DataFrame:
@@ -51,15 +51,25 @@ def normalise(df: pd.DataFrame, flags: list[str]) -> pd.DataFrame:
 
 
 def apply_nonsensical(df: pd.DataFrame, mode: str) -> pd.DataFrame:
-    """'exclude': ratings of panels flagged nonsensical become <NA> with exclusion reason
-    'nonsensical'; 'zero': they count as 0, as in the paper's per-style medians."""
+    """How ratings of panels flagged nonsensical are analysed.
+
+    'exclude': they become <NA> with exclusion reason 'nonsensical'. 'zero': each flagged
+    rating counts as 0. 'paper': as the seed study's sheet 'matrix_nonsensical_as_zero',
+    every rating of a prompt (per condition and aspect) that any rater flagged counts as
+    0, so its per-prompt median is 0.
+    """
     if mode not in NONSENSICAL_MODES:
         raise AnalysisError(f"--nonsensical: expected one of {NONSENSICAL_MODES}, got {mode!r}")
     if "nonsensical" not in df.columns:
         return df
     out = df.copy()
     flagged = out["nonsensical"].fillna(False).astype(bool) & out["exclusion"].isin(["", "nonsensical"])
-    if mode == "zero":
+    if mode == "paper":
+        keys = ["prompt_id", "condition", "aspect"]
+        prompts = pd.MultiIndex.from_frame(out.loc[flagged, keys].astype(str))
+        in_prompt = pd.MultiIndex.from_frame(out[keys].astype(str)).isin(prompts)
+        flagged = in_prompt & out["exclusion"].isin(["", "nonsensical"]).to_numpy()
+    if mode in ("zero", "paper"):
         out.loc[flagged, "score"] = 0
         out.loc[flagged, "exclusion"] = ""
     else:
