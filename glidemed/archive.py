@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import json
 import math
 import tempfile
 import zipfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from glidemed import __version__
 from glidemed.errors import GlidemedError
-from glidemed.fileio import atomic_path
+from glidemed.fileio import atomic_path, sha256_bytes
 from glidemed.paths import analysis_dir, images_dir, key_dir, responses_dir, study_build_dir, survey_dir
 from glidemed.study import Study, load_study
 
@@ -31,13 +31,16 @@ STORED_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".zip", ".gz"}
 # Analysis outputs compared by verify; figures and the HTML report are re-drawn, not compared.
 COMPARED_SUFFIXES = {".csv", ".json"}
 NUMERIC_TOLERANCE = 1e-6
+RERUN_FOLDERS = ("study", "key", "responses", "analysis")  # what verify extracts to re-run
 
 
 @dataclass
 class VerifyReport:
+    """What :func:`verify_archive` found; ``ok`` when no hash and no number differs."""
+
     checked_files: int = 0
     hash_problems: list[str] = field(default_factory=list)
-    differences: list[str] = field(default_factory=list)  # "file: figure: archived -> recomputed"
+    differences: list[str] = field(default_factory=list)  # "file: where: archived X, re-run Y"
     reran: bool = False
     note: str = ""
 
@@ -56,13 +59,16 @@ def archive_study(study: Study, out: Path | None = None, *, images: bool = True,
     """Write the study's archive zip and return its path.
 
     With ``pseudonymize``, rater ids become R01, R02, ... in the responses, and the
-    analysis is re-run on those responses so every archived table uses the same ids.
+    analysis is re-run on those responses so every archived table uses the same ids (the
+    responses are read for this even when they are left out of the archive).
     """
     out = Path(out or archive_path(study))
-    files = _collect(study, images=images, responses=responses)
+    files = _collect(study, images=images, responses=responses or pseudonymize)
     with tempfile.TemporaryDirectory() as scratch:
         if pseudonymize:
             files = _pseudonymized(study, files, Path(scratch), analysis_options or {})
+            if not responses:
+                files = {n: p for n, p in files.items() if not n.startswith("responses/")}
         files["README.md"] = _readme(study, files, images=images, responses=responses,
                                      pseudonymize=pseudonymize).encode("utf-8")
         try:
@@ -90,8 +96,10 @@ def _collect(study: Study, *, images: bool, responses: bool) -> dict[str, Path |
             continue
         for path in sorted(folder.rglob("*")):
             relative = path.relative_to(folder)
-            if not path.is_file() or any(part.startswith(".") for part in relative.parts):
-                continue  # hidden files are temporaries of interrupted writes
+            if not path.is_file():
+                continue
+            if name != "responses" and any(part.startswith(".") for part in relative.parts):
+                continue  # our hidden temporaries of interrupted writes; a returned file is kept
             if name == "images" and not images and relative.parts[0] != "manifest":
                 continue
             files[f"{name}/{relative.as_posix()}"] = path
@@ -99,31 +107,33 @@ def _collect(study: Study, *, images: bool, responses: bool) -> dict[str, Path |
 
 
 def _pseudonymized(study: Study, files: dict, scratch: Path, options: dict) -> dict:
-    """Replace rater ids in the responses and re-run the analysis on them."""
+    """Replace rater ids in the responses and re-run the analysis on them.
+
+    File and folder names may name the rater too: the responses are renamed
+    ``<alias>-<hash>.json`` (``unreadable.<suffix>`` when not a readable response) in one
+    flat folder, never overwriting one another.
+    """
     from glidemed.analysis.pipeline import run_analysis
 
-    response_names = [n for n in files if n.startswith("responses/")]
     pseudonyms: dict[str, str] = {}
     new_files = {n: p for n, p in files.items()
                  if not n.startswith(("responses/", "analysis/"))}
     responses_out = scratch / "responses"
-    for name in response_names:
-        source = Path(files[name])
-        raw = source.read_bytes()
-        target = responses_out / Path(name).relative_to("responses")
-        target.parent.mkdir(parents=True, exist_ok=True)
+    responses_out.mkdir()
+    for name in [n for n in files if n.startswith("responses/")]:
+        raw = Path(files[name]).read_bytes()
         try:
             data = json.loads(raw)
             rater = data["rater"]["id"]
         except (ValueError, KeyError, TypeError):
-            target = target.with_name(f"unreadable-{len(pseudonyms) + len(new_files)}{target.suffix}")
+            target = _unused_name(responses_out, "unreadable", Path(name).suffix)
             target.write_bytes(raw)  # kept as returned: the ledger says why it was rejected
         else:
             alias = pseudonyms.setdefault(rater, f"R{len(pseudonyms) + 1:02d}")
             data["rater"]["id"] = alias
-            target = target.with_name(f"{alias}-{hashlib.sha256(raw).hexdigest()[:8]}.json")
+            target = _unused_name(responses_out, f"{alias}-{sha256_bytes(raw)[:8]}", ".json")
             target.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
-        new_files[f"responses/{target.relative_to(responses_out).as_posix()}"] = target
+        new_files[f"responses/{target.name}"] = target
     analysis_out = scratch / "analysis"
     run_analysis(study, [responses_out], analysis_out, key=key_dir(study) / "key.json",
                  **_rerun_options(analysis_dir(study), options))
@@ -133,12 +143,26 @@ def _pseudonymized(study: Study, files: dict, scratch: Path, options: dict) -> d
     return new_files
 
 
-def _rerun_options(analysis_folder: Path, override: dict) -> dict:
-    """The options of the archived analysis (from its summary.json), so a re-run matches."""
+def _unused_name(folder: Path, stem: str, suffix: str) -> Path:
+    """``folder/stem+suffix``, or ``stem-2``, ``stem-3``... when that file exists."""
+    target, k = folder / f"{stem}{suffix}", 1
+    while target.exists():
+        k += 1
+        target = folder / f"{stem}-{k}{suffix}"
+    return target
+
+
+def _rerun_options(analysis_folder: Path, override: dict, label: str = "") -> dict:
+    """The options of the archived analysis (from its summary.json), so a re-run matches.
+    ``label`` names the summary in an error (default: its path)."""
     summary_path = analysis_folder / "summary.json"
     recorded = {}
     if summary_path.is_file():
-        recorded = json.loads(summary_path.read_text(encoding="utf-8")).get("options", {})
+        try:
+            recorded = json.loads(summary_path.read_text(encoding="utf-8")).get("options", {})
+        except (ValueError, AttributeError) as exc:
+            raise GlidemedError(f"{label or summary_path}: not a readable analysis summary "
+                                f"({exc}); cannot tell how to re-run the analysis") from None
     names = {"model": "model", "nonsensical": "nonsensical", "flagged": "flagged",
              "bootstrap": "n_boot", "seed": "seed"}  # summary.json name -> run_analysis name
     options = {names[k]: v for k, v in recorded.items() if k in names}
@@ -148,9 +172,7 @@ def _rerun_options(analysis_folder: Path, override: dict) -> dict:
 
 def _readme(study: Study, files: dict, *, images: bool, responses: bool,
             pseudonymize: bool) -> str:
-    counts: dict[str, int] = {}
-    for name in files:
-        counts[name.split("/")[0]] = counts.get(name.split("/")[0], 0) + 1
+    counts = Counter(name.split("/")[0] for name in files)
     lines = [
         f"# Archive of the study '{study.id}': {study.title}",
         "",
@@ -186,7 +208,7 @@ def _write_zip(target: Path, files: dict[str, Path | bytes]) -> None:
             compression = (zipfile.ZIP_STORED if Path(name).suffix.lower() in STORED_SUFFIXES
                            else zipfile.ZIP_DEFLATED)
             archive.writestr(name, data, compress_type=compression)
-            sums.append(f"{hashlib.sha256(data).hexdigest()}  {name}")
+            sums.append(f"{sha256_bytes(data)}  {name}")
         archive.writestr(SUMS, "\n".join(sums) + "\n", compress_type=zipfile.ZIP_DEFLATED)
 
 
@@ -205,7 +227,7 @@ def verify_archive(path: Path, rerun: bool = True) -> VerifyReport:
         for name, digest in listed.items():
             if name not in names:
                 report.hash_problems.append(f"{name}: listed in {SUMS} but missing")
-            elif hashlib.sha256(archive.read(name)).hexdigest() != digest:
+            elif sha256_bytes(archive.read(name)) != digest:
                 report.hash_problems.append(f"{name}: SHA-256 does not match {SUMS}")
             report.checked_files += 1
         for name in sorted(names - set(listed) - {SUMS}):
@@ -215,8 +237,9 @@ def verify_archive(path: Path, rerun: bool = True) -> VerifyReport:
             report.note = "analysis not re-run (hashes only)"
             return report
         root = Path(scratch)
-        archive.extractall(root)
-        _rerun_and_compare(root, report)
+        # only what the re-run reads: images and the survey are large and already hashed
+        archive.extractall(root, members=[n for n in names if n.split("/", 1)[0] in RERUN_FOLDERS])
+        _rerun_and_compare(root, report, label=str(path))
     return report
 
 
@@ -229,7 +252,7 @@ def _read_sums(text: str) -> dict[str, str]:
     return listed
 
 
-def _rerun_and_compare(root: Path, report: VerifyReport) -> None:
+def _rerun_and_compare(root: Path, report: VerifyReport, label: str) -> None:
     from glidemed.analysis.pipeline import run_analysis
 
     study_files = sorted((root / "study").glob("*.toml"))
@@ -243,7 +266,7 @@ def _rerun_and_compare(root: Path, report: VerifyReport) -> None:
     study = load_study(study_files[0])
     recomputed = root / "recomputed"
     run_analysis(study, [responses], recomputed, key=root / "key" / "key.json",
-                 **_rerun_options(root / "analysis", {}))
+                 **_rerun_options(root / "analysis", {}, f"{label}: analysis/summary.json"))
     report.reran = True
     archived = root / "analysis"
     for old in sorted(archived.rglob("*")):
@@ -254,15 +277,20 @@ def _rerun_and_compare(root: Path, report: VerifyReport) -> None:
         if not new.is_file():
             report.differences.append(f"analysis/{name}: not produced by the re-run")
         elif old.suffix == ".json":
-            _compare_json(f"analysis/{name}", json.loads(old.read_text(encoding="utf-8")),
+            try:
+                archived_value = json.loads(old.read_text(encoding="utf-8"))
+            except ValueError as exc:
+                report.differences.append(f"analysis/{name}: archived file is not valid JSON ({exc})")
+                continue
+            _compare_json(f"analysis/{name}", archived_value,
                           json.loads(new.read_text(encoding="utf-8")), "", report.differences)
         else:
             _compare_csv(f"analysis/{name}", old, new, report.differences)
 
 
-# Fields that legitimately differ between two runs of the same analysis: timings, dates,
-# and the hashes of output files that embed them (report.html).
-VOLATILE_KEYS = {"created", "seconds", "versions", "outputs"}
+# Fields that legitimately differ between two runs of the same analysis: the date, the
+# software versions, and the hashes of output files that embed them (report.html).
+VOLATILE_KEYS = {"created", "versions", "outputs"}
 
 
 def _compare_json(name: str, old, new, where: str, out: list[str]) -> None:
@@ -284,13 +312,16 @@ def _compare_json(name: str, old, new, where: str, out: list[str]) -> None:
 
 
 def _compare_csv(name: str, old: Path, new: Path, out: list[str]) -> None:
-    with open(old, newline="", encoding="utf-8") as a, open(new, newline="", encoding="utf-8") as b:
+    with (open(old, newline="", encoding="utf-8", errors="replace") as a,
+          open(new, newline="", encoding="utf-8") as b):
         old_rows, new_rows = list(csv.reader(a)), list(csv.reader(b))
     if len(old_rows) != len(new_rows):
         out.append(f"{name}: {len(old_rows)} rows archived, {len(new_rows)} re-run")
         return
     header = old_rows[0] if old_rows else []
     for r, (row_a, row_b) in enumerate(zip(old_rows, new_rows)):
+        if len(row_a) != len(row_b):
+            out.append(f"{name}: row {r}: {len(row_a)} columns archived, {len(row_b)} re-run")
         for c, (a, b) in enumerate(zip(row_a, row_b)):
             column = header[c] if c < len(header) else str(c)
             if column in VOLATILE_KEYS:

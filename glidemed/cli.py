@@ -94,8 +94,8 @@ def checkpoints_command(names, checkpoint_dir, download, no_hash) -> None:
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder [build/<study>/sheets].")
 def sheets(study, images, out) -> None:
     """Contact sheets, style x topic overviews and condition comparisons (not for raters)."""
-    from glidemed.paths import images_dir
-    from glidemed.sheets import make_sheets, sheets_dir
+    from glidemed.paths import images_dir, sheets_dir
+    from glidemed.sheets import make_sheets
 
     loaded = load_study(study)
     report = make_sheets(loaded, images or images_dir(loaded), out or sheets_dir(loaded))

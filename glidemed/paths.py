@@ -33,6 +33,11 @@ def analysis_dir(study: Study) -> Path:
     return study_build_dir(study) / "analysis"
 
 
+def sheets_dir(study: Study) -> Path:
+    """Contact sheets and figures for the investigator; never part of the survey."""
+    return study_build_dir(study) / "sheets"
+
+
 def responses_dir(study: Study) -> Path:
     """Where returned response files are collected by default."""
     return study_build_dir(study) / "responses"

@@ -38,6 +38,7 @@ import pandas as pd
 from scipy import optimize, stats
 from scipy.special import expit
 
+from glidemed.analysis.tidy import usable
 from glidemed.errors import AnalysisError, GlidemedError
 from glidemed.simulate import (
     Model,
@@ -159,7 +160,7 @@ def study_p_value(df: pd.DataFrame, comparison: Comparison, method: str) -> floa
     arm[df["style"].isin(comparison.second_styles)] = comparison.second
     data = df[arm.notna() & (df["aspect"] == comparison.aspect) & ~df["repeat"]].assign(style_group=arm)
     if method == "mann-whitney":
-        scored = data[data["score"].notna() & (data["exclusion"] == "")]
+        scored = usable(data)
         medians = scored.groupby("prompt_id")["score"].median()
         arms = scored.groupby("prompt_id")["style_group"].first()
         return _mann_whitney(medians.to_numpy(float), ((arms == comparison.first).to_numpy(),
@@ -280,9 +281,8 @@ def power_analysis(study: Study, rater_counts: list[int], prompt_counts: list[in
                desc=f"power ({method})")
     with bar:
         if jobs == 1:
-            results = (_run_task(t) for t in tasks)
-            for result in results:
-                _add(totals, result, bar)
+            for task in tasks:
+                _add(totals, _run_task(task), bar)
         else:
             with ProcessPoolExecutor(max_workers=jobs) as pool:
                 for future in as_completed([pool.submit(_run_task, t) for t in tasks]):
@@ -321,10 +321,9 @@ def write_power(table: pd.DataFrame, out_dir: str | Path) -> list[Path]:
 
     out_dir = Path(out_dir)
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
         csv_path, json_path = out_dir / "power.csv", out_dir / "power.json"
-        write_text_atomic(csv_path, table.to_csv(index=False))
-        settings = {k: v for k, v in table.attrs.items()}
+        write_text_atomic(csv_path, table.to_csv(index=False))  # creates out_dir
+        settings = dict(table.attrs)
         write_text_atomic(json_path, json.dumps(settings, indent=1) + "\n")
         fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
         for prompts, part in table.groupby("prompts"):

@@ -20,7 +20,6 @@ from PIL import Image, ImageDraw, ImageFont
 from glidemed.errors import GlidemedError
 from glidemed.fileio import describe_os_error, write_bytes_atomic
 from glidemed.generate.runner import encode_png, verified_images
-from glidemed.paths import study_build_dir
 from glidemed.study import Study
 
 CELL = 256  # largest thumbnail edge in pixels
@@ -36,10 +35,6 @@ MAX_COLUMNS = 8
 class SheetReport:
     sheets: list[tuple[Path, str]] = field(default_factory=list)  # (file, caption)
     out_dir: Path = Path()
-
-
-def sheets_dir(study: Study) -> Path:
-    return study_build_dir(study) / "sheets"
 
 
 def _font(size: int) -> ImageFont.ImageFont:
@@ -125,7 +120,7 @@ def _captioned(grid: Image.Image, caption: str) -> Image.Image:
 
 def make_sheets(study: Study, images_dir: Path, out_dir: Path, *, cell: int = CELL) -> SheetReport:
     """Write contact sheets, style x topic overviews and condition comparisons as PNG."""
-    records = verified_images(study, Path(images_dir))
+    records = verified_images(Path(images_dir))
     if not records:
         raise GlidemedError(f"no generated images in {images_dir}: run `glidemed generate "
                             f"{study.id}` first")
@@ -136,15 +131,6 @@ def make_sheets(study: Study, images_dir: Path, out_dir: Path, *, cell: int = CE
     by_prompt: dict[tuple[str, str], list[Path]] = {}
     for key in sorted(records):
         by_prompt.setdefault(key[:2], []).append(Path(images_dir) / records[key]["file"])
-
-    def files(condition: str, prompt_id: str) -> list[Path]:
-        return by_prompt.get((condition, prompt_id), [])
-
-    def first_image(condition: str, style: str, topic: str) -> Path | None:
-        for p in prompts:
-            if p.style == style and p.topic == topic and files(condition, p.id):
-                return files(condition, p.id)[0]
-        return None
 
     def label(condition) -> str:
         return f"{condition.name} ({condition.label})" if condition.label else condition.name
@@ -157,39 +143,43 @@ def make_sheets(study: Study, images_dir: Path, out_dir: Path, *, cell: int = CE
             raise describe_os_error(exc, path, "sheet") from None
         report.sheets.append((path, caption))
 
-    for condition in conditions:
-        for prompt in prompts:
-            paths = files(condition.name, prompt.id)
+    # Each prompt's images are read once, for its contact sheets and its comparison.
+    for prompt in prompts:
+        thumbs: dict[str, list[Image.Image]] = {}
+        for condition in conditions:
+            paths = by_prompt.get((condition.name, prompt.id), [])
             if not paths:
                 continue
-            thumbs = [_thumb(p, cell) for p in paths]
-            rows = [("", thumbs[i:i + MAX_COLUMNS]) for i in range(0, len(thumbs), MAX_COLUMNS)]
+            thumbs[condition.name] = [_thumb(p, cell) for p in paths]
+            rows = [("", thumbs[condition.name][i:i + MAX_COLUMNS])
+                    for i in range(0, len(paths), MAX_COLUMNS)]
             caption = (f"Prompt {prompt.id}: \"{prompt.text}\"\nCondition: {label(condition)}; "
                        f"{len(paths)} image(s)")
             save(_captioned(_grid(rows, cell), caption),
                  f"contact/{condition.name}/{prompt.id}.png", caption)
+        if len(thumbs) < 2:
+            continue  # nothing to compare
+        rows = [(label(c), thumbs.get(c.name, [None])[:MAX_COLUMNS]) for c in conditions]
+        caption = (f"Prompt {prompt.id}: \"{prompt.text}\"\nConditions side by side: "
+                   + "; ".join(label(c) for c in conditions))
+        save(_captioned(_grid(rows, cell), caption), f"compare/{prompt.id}.png", caption)
 
-        # Overview: the first prompt (in study order) of each style x topic that has an image.
+    # Overview: the first prompt (in study order) of each style x topic that has an image.
+    for condition in conditions:
+        first: dict[tuple[str, str], Path] = {}
+        for prompt in prompts:
+            paths = by_prompt.get((condition.name, prompt.id))
+            if paths:
+                first.setdefault((prompt.style, prompt.topic), paths[0])
         rows = []
         for style in study.styles:
             row = []
             for topic in study.topics:
-                found = first_image(condition.name, style.key, topic.key)
+                found = first.get((style.key, topic.key))
                 row.append(_thumb(found, cell // 2) if found else None)
             rows.append((style.label or style.key, row))
         caption = (f"Overview, condition: {label(condition)}. One image per style (rows) x "
                    "topic (columns): the first image of the first prompt of each pair")
         grid = _grid(rows, cell // 2, column_labels=[t.short or t.key for t in study.topics])
         save(_captioned(grid, caption), f"overview-{condition.name}.png", caption)
-
-    if len(conditions) > 1:
-        for prompt in prompts:
-            rows = [(label(c), [_thumb(p, cell) for p in files(c.name, prompt.id)[:MAX_COLUMNS]])
-                    for c in conditions]
-            if sum(1 for _, images in rows if images) < 2:
-                continue
-            rows = [(name, images or [None]) for name, images in rows]
-            caption = (f"Prompt {prompt.id}: \"{prompt.text}\"\nConditions side by side: "
-                       + "; ".join(label(c) for c in conditions))
-            save(_captioned(_grid(rows, cell), caption), f"compare/{prompt.id}.png", caption)
     return report

@@ -8,6 +8,7 @@ typo is reported instead of ignored. See the README for the format.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import sys
 from dataclasses import dataclass, field
@@ -185,6 +186,16 @@ def _type_name(tp: Any) -> str:
             dict: "a table"}.get(tp, str(tp))
 
 
+# TOML values accepted for each scalar annotation (a bool is not a number here).
+_SCALAR_CHECKS = {
+    bool: lambda v: isinstance(v, bool),
+    int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+    float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    str: lambda v: isinstance(v, str),
+    dict: lambda v: isinstance(v, dict),
+}
+
+
 def _convert(value: Any, tp: Any, where: str, errors: list[str]) -> Any:
     """Check ``value`` against the annotation ``tp``; record a problem instead of raising."""
     origin = get_origin(tp)
@@ -200,23 +211,22 @@ def _convert(value: Any, tp: Any, where: str, errors: list[str]) -> Any:
             errors.append(f"{where}: expected a table, got {value!r}")
             return None
         return _build(tp, value, where, errors)
-    ok = {
-        bool: lambda v: isinstance(v, bool),
-        int: lambda v: isinstance(v, int) and not isinstance(v, bool),
-        float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-        str: lambda v: isinstance(v, str),
-        dict: lambda v: isinstance(v, dict),
-    }[tp](value)
-    if not ok:
+    if not _SCALAR_CHECKS[tp](value):
         errors.append(f"{where}: expected {_type_name(tp)}, got {value!r}")
         return None
     return float(value) if tp is float else value
 
 
+@functools.cache
+def _file_fields(cls: type) -> tuple[dict[str, Any], dict[str, dataclasses.Field]]:
+    """The resolved annotations of ``cls`` and its fields that a study file may set."""
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in _INTERNAL_FIELDS}
+    return get_type_hints(cls), fields
+
+
 def _build(cls: type, table: dict, where: str, errors: list[str]) -> Any:
     """Build dataclass ``cls`` from a TOML table, recording unknown, missing and mistyped keys."""
-    hints = get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in _INTERNAL_FIELDS}
+    hints, fields = _file_fields(cls)
     for key in table:
         if key not in fields:
             errors.append(f"{where}.{key}: unknown key (allowed: {', '.join(fields)})")
@@ -254,6 +264,9 @@ def _check_study(study: Study, errors: list[str]) -> None:
 
     if not study.styles:
         errors.append("styles: at least one style is required")
+    if not study.aspects:
+        errors.append("aspects: at least one aspect is required (leave the key out for the "
+                      "default style and content scales)")
     if not study.topics:
         errors.append("topics: at least one topic is required")
     if not study.conditions:
@@ -324,7 +337,7 @@ def parse_study(text: str, path: str | Path = STUDY_FILENAME) -> Study:
         study = dataclasses.replace(
             study,
             path=path,
-            aspects=study.aspects or list(DEFAULT_ASPECTS),
+            aspects=study.aspects if "aspects" in table else list(DEFAULT_ASPECTS),
             flags=study.flags if "flags" in table else list(DEFAULT_FLAGS),
         )
         _check_study(study, errors)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 
@@ -22,22 +24,17 @@ def make_tidy(scores=None, *, raters=("r1", "r2", "r3"), styles=STYLES,
     rng = np.random.default_rng(seed)
     shift = shift or {}
     rows = []
-    for rater in raters:
-        for style, group in styles.items():
-            for topic in topics:
-                for detail in details:
-                    for condition in conditions:
-                        prompt = f"{style}.{topic}.{detail}"
-                        for aspect in aspects:
-                            row = {"rater": rater, "panel": f"{prompt}/{condition}",
-                                   "prompt_id": prompt, "style": style, "style_group": group,
-                                   "topic": topic, "detail": detail, "condition": condition,
-                                   "aspect": aspect, "exclusion": "", "seconds": np.nan,
-                                   "repeat": False, "comment": "", "nonsensical": False}
-                            if scores is None:
-                                value = 2 + shift.get(style, 0) + rng.integers(-1, 2)
-                            else:
-                                value = scores(rng, row)
-                            row["score"] = int(min(4, max(0, value)))
-                            rows.append(row)
+    for rater, (style, group), topic, detail, condition, aspect in itertools.product(
+            raters, styles.items(), topics, details, conditions, aspects):
+        prompt = f"{style}.{topic}.{detail}"
+        row = {"rater": rater, "panel": f"{prompt}/{condition}", "prompt_id": prompt,
+               "style": style, "style_group": group, "topic": topic, "detail": detail,
+               "condition": condition, "aspect": aspect, "exclusion": "", "seconds": np.nan,
+               "repeat": False, "comment": "", "nonsensical": False}
+        if scores is None:
+            value = 2 + shift.get(style, 0) + rng.integers(-1, 2)
+        else:
+            value = scores(rng, row)
+        row["score"] = int(min(4, max(0, value)))
+        rows.append(row)
     return normalise(pd.DataFrame(rows, columns=TIDY_COLUMNS + ["nonsensical"]), ["nonsensical"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -11,8 +13,9 @@ from click.testing import CliRunner
 
 from glidemed import paths
 from glidemed.analysis.pipeline import run_analysis
-from glidemed.archive import SUMS, archive_study, verify_archive
+from glidemed.archive import SUMS, _collect, _compare_csv, archive_study, verify_archive
 from glidemed.cli import main
+from glidemed.errors import GlidemedError
 from glidemed.generate.runner import run_generation
 from glidemed.simulate import simulate_responses
 from glidemed.study import load_study
@@ -89,10 +92,26 @@ def test_verify_names_a_changed_file_and_a_changed_number(analysed_study, tmp_pa
     assert any(d.startswith("analysis/summary.json: counts.ratings") for d in report.differences)
 
 
+def test_verify_names_an_unreadable_summary(analysed_study, tmp_path):
+    study, _, _ = analysed_study
+    zip_path = archive_study(study, tmp_path / "a.zip", images=False)
+    broken = rewrite(zip_path, tmp_path / "broken.zip", {"analysis/summary.json": b"{"},
+                     update_sums=True)
+    with pytest.raises(GlidemedError, match="broken.zip: analysis/summary.json: not a readable"):
+        verify_archive(broken)
+
+
+def test_compare_csv_notices_a_missing_column(tmp_path):
+    (tmp_path / "a.csv").write_text("x,y\n1,2\n")
+    (tmp_path / "b.csv").write_text("x\n1\n")
+    found: list[str] = []
+    _compare_csv("t.csv", tmp_path / "a.csv", tmp_path / "b.csv", found)
+    assert found == ["t.csv: row 0: 2 columns archived, 1 re-run",
+                     "t.csv: row 1: 2 columns archived, 1 re-run"]
+
+
 def test_pseudonymized_archive_has_no_rater_id_and_still_verifies(analysed_study, tmp_path):
     study, _, rater_files = analysed_study
-    import json
-
     raters = [json.loads((paths.responses_dir(study) / f).read_text())["rater"]["id"]
               for f in rater_files]
     zip_path = archive_study(study, tmp_path / "p.zip", pseudonymize=True, images=False)
@@ -106,6 +125,52 @@ def test_pseudonymized_archive_has_no_rater_id_and_still_verifies(analysed_study
     assert any(n.startswith("responses/R01-") for n in names)
     report = verify_archive(zip_path)
     assert report.ok, report.hash_problems + report.differences
+
+
+def test_pseudonymized_archive_keeps_every_response_file(analysed_study, tmp_path):
+    """A copy in a folder named after its rater: both files archived, no name leaks the id."""
+    study, _, rater_files = analysed_study
+    responses = paths.responses_dir(study)
+    rater = json.loads((responses / rater_files[0]).read_text())["rater"]["id"]
+    copy = responses / rater / "again.json"
+    copy.parent.mkdir()
+    shutil.copy(responses / rater_files[0], copy)
+    try:
+        zip_path = archive_study(study, tmp_path / "p.zip", pseudonymize=True, images=False)
+    finally:
+        shutil.rmtree(copy.parent)
+    with zipfile.ZipFile(zip_path) as archive:
+        names = [n for n in archive.namelist() if n.startswith("responses/")]
+    assert len(names) == len(rater_files) + 1 and not any(rater in n for n in names)
+    report = verify_archive(zip_path)
+    assert report.ok, report.hash_problems + report.differences
+
+
+def test_pseudonymized_archive_without_responses(analysed_study, tmp_path):
+    study, _, rater_files = analysed_study
+    raters = [json.loads((paths.responses_dir(study) / f).read_text())["rater"]["id"]
+              for f in rater_files]
+    zip_path = archive_study(study, tmp_path / "p.zip", pseudonymize=True, responses=False,
+                             images=False)
+    with zipfile.ZipFile(zip_path) as archive:
+        assert not any(n.startswith("responses/") for n in archive.namelist())
+        ledger = archive.read("analysis/ledger.csv").decode()
+    assert "R01" in ledger and not any(rater in ledger for rater in raters)
+    report = verify_archive(zip_path)
+    assert report.ok and "responses were left out" in report.note
+
+
+def test_hidden_response_files_are_archived(analysed_study):
+    """The analysis reads every returned file, hidden ones too (e.g. macOS '._' files);
+    the archive must hold them or verify cannot reproduce the ledger."""
+    study, _, _ = analysed_study
+    hidden = paths.responses_dir(study) / "._r.json"
+    hidden.write_bytes(b"\x00\x05\x16\x07")
+    try:
+        files = _collect(study, images=False, responses=True)
+    finally:
+        hidden.unlink()
+    assert "responses/._r.json" in files
 
 
 def test_cli_archive_and_verify(analysed_study, tmp_path):

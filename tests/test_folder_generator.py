@@ -77,6 +77,20 @@ def test_prompts_without_images_need_partial(make_study, tmp_path):
     assert report.made == 4 and report.planned == 16
 
 
+def test_short_rows_and_nested_files_are_named(make_study, tmp_path):
+    rows, files = all_rows()
+    study = make_folder_study(make_study, tmp_path, rows + ["lonely.png", ",histo.lungs.short,real"],
+                              files)
+    (study.parent / "refs" / "sub").mkdir()
+    Image.new("RGB", (20, 20)).save(study.parent / "refs" / "sub" / "stray.png")
+    with pytest.raises(GenerationError) as info:
+        run_generation(load_study(study), tmp_path / "images", conditions=["real"], progress=False)
+    message = str(info.value)
+    assert f"line {len(rows) + 2}: unknown prompt id ''" in message  # the row without prompt_id
+    assert f"line {len(rows) + 3}: no file given" in message
+    assert "files not in the mapping: sub/stray.png" in message
+
+
 def test_missing_mapping_file(make_study, tmp_path):
     study = make_study(extra=FOLDER_CONDITION.format(partial=""))
     (study.parent / "refs").mkdir()

@@ -53,7 +53,7 @@ def study():
 
 
 def condition(study, name: str, **params):
-    cond = next(c for c in study.conditions if c.name == name)
+    cond = study.condition(name)
     return dataclasses.replace(cond, params={**cond.params, **params})
 
 
@@ -142,6 +142,7 @@ def test_both_modes_manifest_and_offline(study, ckpt, tmp_path, monkeypatch):
         assert params["base_respacing"] == "4" and params["batch_size"] == 4
         assert params["checkpoint_sha256"]["base_checkpoint"] == hashes["base.pt"]
         assert "torch" in rec["versions"] and "glide-text2im" in rec["versions"]
+        assert rec["seconds"] > 0 and rec["batch_size"] in (2, 4)  # share of its batch's time
         if cond == "clip":
             assert params["guidance"] == "clip"
             assert params["checkpoint_sha256"]["clip_image_checkpoint"] == hashes["clip_image_enc.pt"]

@@ -93,6 +93,21 @@ def test_folders_and_files_each_read_once(tmp_path):
         "notes.txt", "status"] == "rejected"
 
 
+def test_same_name_in_two_folders_stays_distinct(tmp_path):
+    a = write_json(tmp_path / "a" / "r.json", make_response(STUDY, KEY, "hana", seed=1))
+    b = write_json(tmp_path / "b" / "r.json", make_response(STUDY, KEY, "hana", seed=1))
+    _, ledger, _ = ingest(a.parent, b.parent)
+    assert ledger["file"].tolist() == ["r.json", str(b)]
+    assert ledger.loc[1, "reason"] == "also returned as r.json (not used)"
+    assert ledger.loc[0, "reason"].startswith(f"same rater as {b} ")
+
+
+def test_profile_field_named_rater_keeps_the_rater_id(tmp_path):
+    response = make_response(STUDY, KEY, "ida", profile={"rater": "someone else", "years": "2"})
+    _, _, profiles = ingest(write_json(tmp_path / "i.json", response))
+    assert profiles["rater"].tolist() == ["ida"]
+
+
 def test_missing_path_is_an_error(tmp_path):
     with pytest.raises(AnalysisError, match="no-such-folder: no such response file or folder"):
         ingest(tmp_path / "no-such-folder")

@@ -92,6 +92,12 @@ def test_bad_files(small, tmp_path):
     with pytest.raises(AnalysisError, match="names no aspect"):
         read_legacy_spreadsheet(small, write_xlsx(tmp_path / "a.xlsx", [],
                                                   header=["Prompt", "Colour_Observer1"]))
+    with pytest.raises(AnalysisError, match="both hold observer 1's style ratings"):
+        read_legacy_spreadsheet(small, write_xlsx(tmp_path / "o.xlsx", [], header=[
+            "Prompt", "Style_Observer1", "style_observer01"]))
+    with pytest.raises(AnalysisError, match="'Content Observer2' looks like ratings"):
+        read_legacy_spreadsheet(small, write_xlsx(tmp_path / "m.xlsx", [], header=[
+            "Prompt", "Style_Observer1", "Content Observer2"]))
     text = tmp_path / "t.xlsx"
     text.write_text("not a spreadsheet")
     with pytest.raises(AnalysisError, match="cannot read spreadsheet"):

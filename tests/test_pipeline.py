@@ -154,6 +154,22 @@ def test_refuses_to_replace_a_foreign_folder(analysed, tmp_path):
     assert (tmp_path / "thesis.tex").read_text() == "precious"
 
 
+def test_replaces_a_folder_holding_only_the_ratings_it_analyses(analysed, tmp_path):
+    """As `glidemed import-ratings` leaves the analysis folder; any other file is kept."""
+    study, out, _ = analysed
+    table = tmp_path / "ratings.csv"
+    table.write_bytes((out / "ratings.csv").read_bytes())
+    run_analysis(study, ratings=table, out_dir=tmp_path, n_boot=0)
+    assert (tmp_path / "summary.json").is_file() and (tmp_path / "ratings.csv").is_file()
+    other = tmp_path / "other"
+    (other / "ratings.csv").parent.mkdir()
+    (other / "ratings.csv").write_bytes(table.read_bytes())
+    (other / "notes.txt").write_text("precious")
+    with pytest.raises(AnalysisError, match="not a glidemed analysis folder"):
+        run_analysis(study, ratings=other / "ratings.csv", out_dir=other, n_boot=0)
+    assert (other / "notes.txt").read_text() == "precious"
+
+
 def test_no_usable_ratings_names_the_reasons(built, tmp_path):
     study, build = built
     (tmp_path / "empty.json").write_bytes(b"")

@@ -21,9 +21,8 @@ def demo(tmp_path_factory):
     images = tmp_path_factory.mktemp("images")
     # Only the CT prompts, and one prompt's 'soft' images removed, to show gaps are handled.
     run_generation(study, images, only=["ct.*"], progress=False)
-    for rec_dir in (images / "soft" / "ct.malaria.short",):
-        for png in rec_dir.glob("*.png"):
-            png.unlink()
+    for png in (images / "soft" / "ct.malaria.short").glob("*.png"):
+        png.unlink()
     return study, images
 
 
@@ -68,9 +67,14 @@ def test_compare_has_one_row_per_condition(demo, tmp_path):
     make_sheets(study, images, tmp_path, cell=64)
     with Image.open(tmp_path / "compare/ct.lungs.short.png") as sheet:
         assert sheet.width == 2 * 10 + 150 + 6 * 64 + 5 * 6
-        rows = sheet.crop((10 + 150, sheet.height - 10 - 2 * 64 - 6, sheet.width - 10,
-                           sheet.height - 10))
-        assert rows.convert("L").getextrema()[1] > 0
+
+        def lightness(top: int, height: int) -> tuple[int, int]:
+            return sheet.crop((10 + 150, top, sheet.width - 10, top + height)).convert("L").getextrema()
+
+        first_row = sheet.height - 10 - 2 * 64 - 6
+        assert lightness(first_row, 64)[0] < 255 and lightness(first_row + 64 + 6, 64)[0] < 255
+        assert lightness(first_row + 64, 6) == (255, 255)  # the gap between the two rows
+        assert lightness(first_row - 10, 10) == (255, 255)  # no third row above them
 
 
 def test_no_images_is_a_clear_error(tmp_path):

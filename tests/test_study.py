@@ -73,7 +73,7 @@ def test_unknown_generator_parameter_is_reported():
     assert any("conditions[0].params.sise: unknown parameter" in p for p in problems)
 
 
-def test_unknown_style_in_survey_conditions_and_bad_toml():
+def test_unknown_condition_in_survey_settings_and_bad_toml():
     problems = problems_of(BASE + '\n[survey]\nconditions = ["gamma"]\n')
     assert any("survey.conditions: unknown condition 'gamma'" in p for p in problems)
     assert any("not valid TOML" in p for p in problems_of("id = "))
@@ -113,3 +113,8 @@ def test_kather2022_expands_to_the_published_prompts(kather_xlsx):
     assert radiology == ["xray", "mri", "ct"]
     assert {c.generator for c in study.conditions} == {"glide"}
     assert {c.params["guidance"] for c in study.conditions} == {"clip", "classifier-free"}
+
+
+def test_empty_aspect_list_is_an_error_not_the_default():
+    problems = problems_of("aspects = []\n" + BASE)
+    assert any(p.startswith("aspects: at least one aspect is required") for p in problems)

@@ -109,7 +109,8 @@ def test_page_data_leaks_are_caught(folder_build):
 def test_public_text_may_contain_a_condition_name(make_study, tmp_path, monkeypatch):
     path = make_study()
     path.write_text(path.read_text().replace('short = "the lungs"', 'short = "alpha cells"'))
-    _, report = built(path, tmp_path / "b", monkeypatch)
+    study, report = built(path, tmp_path / "b", monkeypatch)
+    assert any("alpha cells" in p.text for p in study.prompts())
     assert report.audit.ok
 
 
@@ -134,3 +135,10 @@ def test_build_fails_and_writes_nothing_when_audit_fails(make_study, tmp_path, m
         build_survey(study, workers=1)
     assert not survey_dir(study).exists() and not (key_dir(study) / "key.json").exists()
     assert not list(survey_dir(study).parent.glob(".survey*"))
+
+
+def test_misshapen_page_data_is_reported_not_a_crash(folder_build):
+    study = folder_build
+    edit_page(study, '"images":{', '"images":{"Abcd1234":7,')
+    with pytest.raises(SurveyError, match="survey data block is not shaped like glidemed's"):
+        audit_blinding(study)

@@ -25,9 +25,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SCHEMA = json.loads((Path(__file__).parent.parent / "glidemed" / "schemas" /
                      "response.schema.json").read_text())
 HOSTILE = '<script>window.pwned=1</script><img src=x onerror=window.pwned=2> & {description}'
+CONSENT = 'consent = "I agree to take part."\n'  # a top-level key: goes before any table
 EXTRA = f"""
-consent = "I agree to take part."
-
 [[styles]]
 key = "hostile"
 label = "Hostile"
@@ -67,9 +66,7 @@ def survey(tmp_path_factory):
     study_path = root / "study" / "study.toml"
     study_path.parent.mkdir()
     text = SMALL_STUDY.format(images_per_prompt=6, images_per_panel=4)
-    study_path.write_text(text.replace('instructions = "Rate the images."',
-                                       'instructions = "Rate the images."' + EXTRA.split("[[styles]]")[0])
-                          + "[[styles]]" + EXTRA.split("[[styles]]")[1])
+    study_path.write_text(CONSENT + text + EXTRA)
     with pytest.MonkeyPatch.context() as mp:
         study = generated(study_path, root / "build", mp)
         report = build_survey(study, workers=1)
@@ -331,7 +328,9 @@ def test_images_load_in_single_file(page, survey):
     assert widths == [32, 32, 32, 32]
 
 
-def test_post_to_investigator_and_download_stays(page, tmp_path, monkeypatch):
+@pytest.fixture
+def collector():
+    """A local HTTP server that accepts POSTed responses: yields (its URL, what it received)."""
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -360,31 +359,62 @@ def test_post_to_investigator_and_download_stays(page, tmp_path, monkeypatch):
     server = HTTPServer(("127.0.0.1", 0), Collect)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        root = tmp_path / "study"
-        root.mkdir()
-        (root / "study.toml").write_text(
-            SMALL_STUDY.format(images_per_prompt=2, images_per_panel=2)
-            + f'\n[survey]\npost_url = "http://127.0.0.1:{server.server_port}/collect"\n')
-        study = generated(root / "study.toml", tmp_path / "build", monkeypatch)
-        report = build_survey(study, workers=1)
-        open_survey(page, report.survey_dir / "index.html", "poster")
-        page.get_by_role("button", name="Start").click()
-        for _ in range(16):
-            page.keyboard.press("1")
-            page.keyboard.press("2")
-            page.keyboard.press("Enter")
-        page.locator("#post-status").filter(has_text="were sent").wait_for(timeout=5000)
-        response = download(page)
-        page.reload()  # back on the last page: the same answers are not sent twice
-        page.locator("#done-screen").wait_for(state="visible")
-        page.get_by_role("button", name="Back").click()
-        page.keyboard.press("Enter")
-        page.locator("#done-screen").wait_for(state="visible")
-        page.wait_for_timeout(300)
+        yield f"http://127.0.0.1:{server.server_port}/collect", received
     finally:
         server.shutdown()
+
+
+def posting_survey(tmp_path, monkeypatch, url: str) -> Path:
+    """A 16-panel single-file survey (no profile, no consent) that POSTs to ``url``."""
+    root = tmp_path / "study"
+    root.mkdir()
+    (root / "study.toml").write_text(
+        SMALL_STUDY.format(images_per_prompt=2, images_per_panel=2)
+        + f'\n[survey]\npost_url = "{url}"\n')
+    study = generated(root / "study.toml", tmp_path / "build", monkeypatch)
+    return build_survey(study, workers=1).survey_dir / "index.html"
+
+
+def test_post_to_investigator_and_download_stays(page, tmp_path, monkeypatch, collector):
+    url, received = collector
+    open_survey(page, posting_survey(tmp_path, monkeypatch, url), "poster")
+    page.get_by_role("button", name="Start").click()
+    for _ in range(16):
+        page.keyboard.press("1")
+        page.keyboard.press("2")
+        page.keyboard.press("Enter")
+    page.locator("#post-status").filter(has_text="were sent").wait_for(timeout=5000)
+    response = download(page)
+    page.reload()  # back on the last page: the same answers are not sent twice
+    page.locator("#done-screen").wait_for(state="visible")
+    page.get_by_role("button", name="Back").click()
+    page.keyboard.press("Enter")
+    page.locator("#done-screen").wait_for(state="visible")
+    page.wait_for_timeout(300)
     assert len(received) == 1 and received[0]["chain"] == response["chain"]
     assert received[0]["complete"] and received[0]["rater"]["id"] == "poster"
+
+
+def test_edited_last_comment_is_posted_again(page, tmp_path, monkeypatch, collector):
+    """Editing the comment just written adds no event, yet the changed answers are sent."""
+    url, received = collector
+    open_survey(page, posting_survey(tmp_path, monkeypatch, url), "editor")
+    page.get_by_role("button", name="Start").click()
+    for pos in range(16):
+        page.keyboard.press("3")
+        page.keyboard.press("0")
+        if pos == 15:
+            page.get_by_label("Comment (optional)").fill("first thought")
+        page.get_by_role("button", name="Next").click()
+    page.locator("#post-status").filter(has_text="were sent").wait_for(timeout=5000)
+    page.get_by_role("button", name="Back").click()
+    page.get_by_label("Comment (optional)").fill("second thought")
+    page.get_by_role("button", name="Next").click()
+    page.locator("#done-screen").wait_for(state="visible")
+    page.locator("#post-status").filter(has_text="were sent").wait_for(timeout=5000)
+    response = download(page)
+    assert len(received) == 2 and received[1]["chain"] == response["chain"]
+    assert received[1]["panels"][-1]["comment"] == "second thought"
 
 
 def test_chain_covers_every_sha256_padding_case(page, survey):

@@ -136,6 +136,7 @@ def test_images_share_format_and_size(make_study, tmp_path, monkeypatch):
         'name = "beta"\ngenerator = "placeholder"\nparams = { size = 32 }',
         'name = "beta"\ngenerator = "placeholder"\nparams = { size = 48 }'))
     study, report = built(path, tmp_path / "b", monkeypatch, image_format="png")
+    assert [c.params["size"] for c in study.conditions] == [32, 48]  # sources do differ
     assert report.encoding.size == 32
     _, data = page(study)
     import base64
@@ -280,3 +281,14 @@ def test_post_url_must_be_http(make_study, tmp_path, monkeypatch):
     study = generated(path, tmp_path / "b", monkeypatch)
     with pytest.raises(SurveyError, match="post_url must be an http"):
         build_survey(study, workers=1)
+
+
+def test_keyboard_hint_follows_the_scale():
+    from bs4 import BeautifulSoup
+
+    from glidemed.survey.render import render_page, survey_context
+
+    data = {"aspects": [{"key": "quality", "label": "Quality", "question": "",
+                         "levels": ["bad", "fair", "good"]}]}
+    page = BeautifulSoup(render_page(survey_context(data, single_file=True)), "html.parser")
+    assert page.select_one("p.hint").get_text().startswith("Keys: 0\u20132 rate")

@@ -66,3 +66,23 @@ def test_token_maker_skips_forbidden_words(monkeypatch):
     draws = iter("xxALPHAxxxxx" "abcdefghijkl")
     monkeypatch.setattr(panels_module.secrets, "choice", lambda alphabet: next(draws))
     assert TokenMaker(set(), ["alpha"])() == "abcdefghijkl"
+
+
+def test_control_without_any_image_is_reported(make_study, tmp_path):
+    (tmp_path / "refs").mkdir()
+    study = load_study(make_study(folder=tmp_path, extra="""
+        [[conditions]]
+        name = "real"
+        generator = "folder"
+        params = { folder = "refs", partial = true }
+
+        [survey]
+        controls = ["real"]
+        """))
+    records = {k: r for k, r in records_for(study).items() if k[0] != "real"}
+    with pytest.raises(SurveyError, match="real: no control images at all"):
+        plan_panels(study, records)
+    plan = plan_panels(study, records, leave_out_missing=True)
+    assert {p.condition for p in plan.panels} == {"alpha", "beta"}
+    assert plan.left_out == [{"prompt_id": "*", "condition": "real",
+                              "reason": "no control images at all"}]

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from glidemed.analysis.tidy import usable_first_ratings
 from glidemed.errors import AnalysisError
 
 DEFAULT_SEED = 2022
@@ -189,7 +190,7 @@ def bootstrap_medians(df: pd.DataFrame, by: str = "style", unit: str = "prompt_m
     missing = [c for c in ("rater", "prompt_id", "aspect", "score", by) if c not in df.columns]
     if missing:
         raise AnalysisError(f"bootstrap: the ratings table lacks column(s) {', '.join(missing)}")
-    data = _usable(df)
+    data = usable_first_ratings(df)
     data = data[data[["rater", "prompt_id", by]].notna().all(axis=1)]
     if data.empty:
         raise AnalysisError(f"bootstrap: no usable ratings with a rater, a prompt and a {by!r}")
@@ -214,15 +215,6 @@ def bootstrap_medians(df: pd.DataFrame, by: str = "style", unit: str = "prompt_m
         rows = _percentile_rows(terms, est, boot, n_boot, seed, level)
         frames.append(rows.assign(aspect=aspect, kind=kinds)[MEDIAN_COLUMNS])
     return pd.concat(frames, ignore_index=True)
-
-
-def _usable(df: pd.DataFrame) -> pd.DataFrame:
-    data = df[df["score"].notna()]
-    if "exclusion" in data.columns:
-        data = data[data["exclusion"].fillna("") == ""]
-    if "repeat" in data.columns:
-        data = data[~data["repeat"].fillna(False).astype(bool)]
-    return data
 
 
 def _weighted_medians(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -269,11 +261,7 @@ def _prompt_median_medians(part: pd.DataFrame, draws: CrossedDraws, by: str, gro
         group_counts = np.bincount(idx.ravel(), weights=w.ravel(), minlength=B * G * len(half))
         return _weighted_medians(group_counts.reshape(B, G, len(half)), half)
 
-    estimate = medians(np.ones((1, len(draws.raters))), np.ones((1, len(draws.prompts))))[0]
-    boot = np.vstack([medians(draws.rater_counts[i:i + _CHUNK].astype(float),
-                              draws.prompt_counts[i:i + _CHUNK].astype(float))
-                      for i in range(0, draws.n_boot, _CHUNK)])
-    return estimate, boot
+    return _on_data_and_draws(medians, draws)
 
 
 def _rating_medians(part: pd.DataFrame, draws: CrossedDraws, by: str, groups: list[str]):
@@ -293,6 +281,13 @@ def _rating_medians(part: pd.DataFrame, draws: CrossedDraws, by: str, groups: li
         counts = np.asarray((onehot.T @ weights.T).T).reshape(len(weights), G, S)
         return _weighted_medians(counts, levels)
 
+    return _on_data_and_draws(medians, draws)
+
+
+def _on_data_and_draws(medians: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                       draws: CrossedDraws) -> tuple[np.ndarray, np.ndarray]:
+    """``medians(rater weights, prompt weights)`` (B x raters, B x prompts -> B x groups) on
+    the data (every weight 1) and on every resample, in blocks of _CHUNK resamples."""
     estimate = medians(np.ones((1, len(draws.raters))), np.ones((1, len(draws.prompts))))[0]
     boot = np.vstack([medians(draws.rater_counts[i:i + _CHUNK].astype(float),
                               draws.prompt_counts[i:i + _CHUNK].astype(float))

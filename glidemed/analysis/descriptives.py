@@ -18,6 +18,7 @@ FACTORS = ("style", "style_group", "condition", "detail", "rater")
 DESCRIPTIVE_COLUMNS = ["by", "level", "aspect", "n", "n_excluded", "median", "q1", "q3", "iqr",
                        "mean"]  # then n_0, n_1, ... one per score level
 PROMPT_KEYS = ["prompt_id", "style", "style_group", "topic", "detail", "condition", "aspect"]
+NONSENSICAL_RULES = ("per_rating", "any_rater")  # see prompt_medians
 
 
 def first_ratings(df: pd.DataFrame) -> pd.DataFrame:
@@ -69,14 +70,10 @@ def _summarise(data: pd.DataFrame, by: str, levels: list[int]) -> pd.DataFrame:
             row.update(median=median, q1=q1, q3=q3, iqr=q3 - q1, mean=scores.mean())
         else:
             row.update(median=np.nan, q1=np.nan, q3=np.nan, iqr=np.nan, mean=np.nan)
-        counts = np.bincount(scores.astype(int), minlength=len(levels)) if len(scores) else \
-            np.zeros(len(levels), dtype=int)
+        counts = np.bincount(scores.astype(int), minlength=len(levels))
         row.update({f"n_{k}": int(counts[k]) for k in levels})
         rows.append(row)
     return pd.DataFrame(rows, columns=DESCRIPTIVE_COLUMNS + [f"n_{k}" for k in levels])
-
-
-NONSENSICAL_RULES = ("per_rating", "any_rater")
 
 
 def prompt_medians(df: pd.DataFrame, nonsensical_rule: str = "per_rating") -> pd.DataFrame:
@@ -106,10 +103,9 @@ def prompt_medians(df: pd.DataFrame, nonsensical_rule: str = "per_rating") -> pd
     out["n_raters"] = out["n_raters"].astype(int)
     if nonsensical_rule == "any_rater" and "nonsensical" in first.columns:
         flagged = first[first["nonsensical"].fillna(False).astype(bool)]
-        zeroed = flagged["exclusion"] == ""  # counted as 0 (zero mode) rather than excluded
-        keys = out[PROMPT_KEYS].apply(tuple, axis=1)
-        as_zero = set(flagged.loc[zeroed, PROMPT_KEYS].apply(tuple, axis=1)) if zeroed.any() else set()
-        dropped = set(flagged.loc[~zeroed, PROMPT_KEYS].apply(tuple, axis=1)) if (~zeroed).any() else set()
-        out.loc[keys.isin(as_zero).to_numpy(), "score"] = 0.0
-        out = out[~keys.isin(dropped).to_numpy()]
+        zeroed = (flagged["exclusion"] == "").to_numpy()  # counted as 0 rather than excluded
+        flagged_keys = pd.MultiIndex.from_frame(flagged[PROMPT_KEYS])
+        keys = pd.MultiIndex.from_frame(out[PROMPT_KEYS])
+        out.loc[keys.isin(flagged_keys[zeroed]), "score"] = 0.0
+        out = out[~keys.isin(flagged_keys[~zeroed])]
     return out[columns].reset_index(drop=True)

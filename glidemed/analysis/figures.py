@@ -26,7 +26,6 @@ import pandas as pd  # noqa: E402
 from glidemed.analysis.descriptives import first_ratings, score_levels  # noqa: E402
 from glidemed.analysis.reliability import rating_matrix, weighted_kappa  # noqa: E402
 from glidemed.analysis.tidy import usable  # noqa: E402
-from glidemed.fileio import write_bytes_atomic  # noqa: E402
 
 FORMATS = ("png", "svg")
 SCORE_COLOURS = ["#b2182b", "#ef8a62", "#f7f7f7", "#67a9cf", "#2166ac"]
@@ -94,7 +93,7 @@ def pairwise_figure(pairwise: pd.DataFrame, unit: str = "prompt_median",
                     ax.text(j, i, _p_text(p), ha="center",
                             va="center", fontsize=6, color="white" if shown[i, j] < 2 else "black")
         ax.set_xticks(range(len(styles)), styles, rotation=60, ha="right")
-        ax.set_yticks(range(len(styles)), styles if ax in axes[:, 0] else [])
+        ax.set_yticks(range(len(styles)), styles if aspect == aspects[0] else [])
         ax.set_title(f"{aspect}, {condition}")
     fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="-log10 p (Holm)")
     return fig
@@ -189,7 +188,8 @@ def write_figures(out_dir: Path, ratings: pd.DataFrame, medians: pd.DataFrame,
                   pairwise: pd.DataFrame, cis: pd.DataFrame | None = None) -> dict[str, bytes]:
     """Draw every figure, write ``<name>.png`` and ``<name>.svg`` into ``out_dir``.
 
-    Returns the PNG bytes by figure name, for embedding in the report.
+    Plain writes: the analysis writes into a temporary folder that it syncs and renames
+    into place as a whole. Returns the PNG bytes by figure name, for embedding in the report.
     """
     makers = {
         "distribution": lambda: distribution_figure(ratings),
@@ -197,6 +197,7 @@ def write_figures(out_dir: Path, ratings: pd.DataFrame, medians: pd.DataFrame,
         "style_medians": lambda: medians_figure(medians, cis),
         "rater_agreement": lambda: agreement_figure(ratings),
     }
+    out_dir.mkdir(parents=True, exist_ok=True)
     pngs = {}
     with plt.rc_context(_RC):
         for name, make in makers.items():
@@ -206,7 +207,7 @@ def write_figures(out_dir: Path, ratings: pd.DataFrame, medians: pd.DataFrame,
                     buffer = io.BytesIO()
                     fig.savefig(buffer, format=fmt,
                                 metadata={"Date": None} if fmt == "svg" else None)
-                    write_bytes_atomic(out_dir / f"{name}.{fmt}", buffer.getvalue())
+                    (out_dir / f"{name}.{fmt}").write_bytes(buffer.getvalue())
                     if fmt == "png":
                         pngs[name] = buffer.getvalue()
             finally:

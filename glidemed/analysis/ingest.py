@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import resources
@@ -30,6 +30,7 @@ import fastjsonschema
 import jsonschema
 import pandas as pd
 
+from glidemed.analysis.tidy import TIDY_COLUMNS, empty_ratings, normalise
 from glidemed.errors import AnalysisError
 from glidemed.fileio import sha256_bytes, sha256_file
 from glidemed.study import Study
@@ -42,7 +43,6 @@ MAX_RESPONSE_BYTES = 20 * 1024 * 1024
 FLAGGED_MODES = ("include", "exclude")
 LEDGER_COLUMNS = ["file", "sha256", "rater", "status", "reason", "n_panels", "n_ratings",
                   "complete", "updated"]
-USED_STATUSES = ("accepted", "partial", "flagged")
 
 
 class Rejected(Exception):
@@ -53,16 +53,15 @@ class Rejected(Exception):
 class _Parsed:
     """A response that passed every check, with what the ledger and the tidy table need."""
 
-    path: Path
+    name: str  # the file as the ledger names it
     sha256: str
     data: dict
     n_panels: int  # panels with at least one rating
     n_ratings: int
     partial_reason: str
-    chain: list[str]
+    chain: list[str]  # hash-chain problems; empty when the chain verifies
     status: str = ""
     reason: str = ""
-    notes: list[str] = field(default_factory=list)
 
     @property
     def rater(self) -> str:
@@ -71,6 +70,12 @@ class _Parsed:
     @property
     def updated(self) -> datetime:
         return _parse_time(self.data["updated"])
+
+    def ledger_row(self) -> dict:
+        return {"file": self.name, "sha256": self.sha256, "rater": self.rater,
+                "status": self.status, "reason": self.reason, "n_panels": self.n_panels,
+                "n_ratings": self.n_ratings, "complete": not self.partial_reason,
+                "updated": self.data["updated"]}
 
 
 def _schema() -> dict:
@@ -96,49 +101,41 @@ def fast_validator() -> Callable[[Any], Any]:
 
 def ingest_responses(study: Study, key: dict, paths: Iterable[str | os.PathLike],
                      flagged: str = "exclude",
-                     max_bytes: int = MAX_RESPONSE_BYTES) -> tuple[pd.DataFrame, pd.DataFrame,
-                                                                   pd.DataFrame]:
+                     max_bytes: int = MAX_RESPONSE_BYTES,
+                     key_name: str = "key") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Read response files (or folders of them) returned for the build described by ``key``.
 
     Returns ``(ratings, ledger, profiles)``: the tidy ratings table (see
     :mod:`glidemed.analysis.tidy`), one ledger row per file (:data:`LEDGER_COLUMNS`), and
     one profile row per rater used (``rater``, then the answers to the profile fields).
+    ``key_name`` (e.g. the key file's path) names the key in error messages.
     """
     if flagged not in FLAGGED_MODES:
         raise AnalysisError(f"--flagged: expected one of {FLAGGED_MODES}, got {flagged!r}")
-    context = _Context.from_key(study, key)
-    files = collect_files(paths)
-    ledger: list[dict] = []
-    parsed: list[_Parsed] = []
-    for path, name in files.items():
+    context = _Context.from_key(study, key, key_name)
+    rows: list[_Parsed | dict] = []  # one per file, in the order collected
+    for path, name in collect_files(paths).items():
         try:
-            item = parse_response(path, context, max_bytes)
-            item.path = Path(name)  # the ledger names files as the user gave them
-            parsed.append(item)
+            rows.append(parse_response(path, context, max_bytes, name))
         except Rejected as exc:
-            ledger.append({"file": name, "sha256": _sha256_or_blank(path),
-                           "rater": "", "status": "rejected", "reason": str(exc),
-                           "n_panels": 0, "n_ratings": 0, "complete": False, "updated": ""})
-    used = _resolve_duplicates(parsed, flagged)
-    for item in parsed:
-        ledger.append({"file": str(item.path), "sha256": item.sha256, "rater": item.rater,
-                       "status": item.status, "reason": item.reason, "n_panels": item.n_panels,
-                       "n_ratings": item.n_ratings, "complete": not item.partial_reason,
-                       "updated": item.data["updated"]})
-    order = {name: i for i, name in enumerate(files.values())}
-    ledger_df = pd.DataFrame(ledger, columns=LEDGER_COLUMNS)
-    ledger_df = ledger_df.sort_values("file", key=lambda s: s.map(order), kind="stable")
-    ratings = _unblind(used, context, flagged)
-    profiles = _profiles(used, study)
-    return ratings, ledger_df.reset_index(drop=True), profiles
+            rows.append({"file": name, "sha256": _sha256_or_blank(path), "rater": "",
+                         "status": "rejected", "reason": str(exc), "n_panels": 0,
+                         "n_ratings": 0, "complete": False, "updated": ""})
+    used = _resolve_duplicates([r for r in rows if isinstance(r, _Parsed)], flagged)
+    ledger = pd.DataFrame([r.ledger_row() if isinstance(r, _Parsed) else r for r in rows],
+                          columns=LEDGER_COLUMNS)
+    return _unblind(used, context, flagged), ledger, _profiles(used, study)
 
 
 def collect_files(paths: Iterable[str | os.PathLike]) -> dict[Path, str]:
     """Every regular file named or inside a named folder (recursively), each once, sorted
     within a folder, with the name the ledger gives it: relative to its named folder, or
-    as given. A path that does not exist is an error."""
+    as given. A name already taken by another file (``r.json`` in both folders ``a`` and
+    ``b``) becomes the path as given (``b/r.json``), else the absolute path. A path that
+    does not exist is an error."""
     seen: dict[Path, str] = {}
     resolved_seen: set[Path] = set()
+    names: set[str] = set()
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -152,6 +149,9 @@ def collect_files(paths: Iterable[str | os.PathLike]) -> dict[Path, str]:
             resolved = p.resolve()
             if resolved not in resolved_seen:
                 resolved_seen.add(resolved)
+                if name in names:
+                    name = str(p) if str(p) not in names else str(resolved)
+                names.add(name)
                 seen[p] = name
     return seen
 
@@ -170,27 +170,30 @@ class _Context:
     prompts: dict[str, Any]
 
     @classmethod
-    def from_key(cls, study: Study, key: dict) -> "_Context":
+    def from_key(cls, study: Study, key: dict, key_name: str = "key") -> "_Context":
         try:
             panels = key["panels"]
             build_hash = key["build_hash"]
             images = {t: frozenset(p["images"]) for t, p in panels.items()}
         except (KeyError, TypeError, AttributeError) as exc:
-            raise AnalysisError(f"key: not a glidemed key (missing {exc})") from None
+            raise AnalysisError(f"{key_name}: not a glidemed key (missing {exc})") from None
         if key.get("study_id") not in (None, study.id):
-            raise AnalysisError(f"key: belongs to study {key.get('study_id')!r}, not {study.id!r}")
+            raise AnalysisError(f"{key_name}: belongs to study {key.get('study_id')!r}, "
+                                f"not {study.id!r}")
         prompts = {p.id: p for p in study.prompts()}
         unknown = sorted({p["prompt_id"] for p in panels.values()} - set(prompts))
         if unknown:
-            raise AnalysisError(f"key: prompt id(s) not in study {study.id!r}: "
+            raise AnalysisError(f"{key_name}: prompt id(s) not in study {study.id!r}: "
                                 f"{', '.join(unknown[:5])} (was the study file changed after the build?)")
         return cls(study, key, build_hash, panels, images,
                    {a.key: len(a.levels) for a in study.aspects},
                    [f.key for f in study.flags], prompts)
 
 
-def parse_response(path: Path, context: _Context, max_bytes: int = MAX_RESPONSE_BYTES) -> _Parsed:
-    """Read and check one response file; raise :class:`Rejected` with the reason."""
+def parse_response(path: Path, context: _Context, max_bytes: int = MAX_RESPONSE_BYTES,
+                   name: str | None = None) -> _Parsed:
+    """Read and check one response file; raise :class:`Rejected` with the reason. ``name``:
+    how the ledger names the file (default: ``path``)."""
     try:
         size = path.stat().st_size
         if size > max_bytes:
@@ -204,7 +207,8 @@ def parse_response(path: Path, context: _Context, max_bytes: int = MAX_RESPONSE_
     _check_build(data, context)
     n_panels, n_ratings, partial = _check_answers(data, context)
     chain = chain_problems(data)
-    return _Parsed(path, sha256_bytes(raw), data, n_panels, n_ratings, partial, chain)
+    return _Parsed(str(path) if name is None else name, sha256_bytes(raw), data, n_panels,
+                   n_ratings, partial, chain)
 
 
 def decode_response(raw: bytes) -> Any:
@@ -243,9 +247,8 @@ def _no_constant(name: str) -> None:
 def check_schema(data: Any) -> None:
     """Raise :class:`Rejected` unless ``data`` is a valid response per the JSON Schema."""
     if not isinstance(data, dict) or "schema" not in data:
-        kind = type(data).__name__ if not isinstance(data, dict) else "JSON object without 'schema'"
-        kind = {"list": "JSON array", "str": "JSON string", "int": "JSON number",
-                "float": "JSON number", "bool": "JSON boolean", "NoneType": "JSON null"}.get(kind, kind)
+        kind = ("JSON object without 'schema'" if isinstance(data, dict)
+                else _JSON_KINDS.get(type(data), type(data).__name__))
         raise Rejected(f"not a glidemed response (a {kind}, expected an object with "
                        f"'schema': '{RESPONSE_SCHEMA}')")
     if data["schema"] != RESPONSE_SCHEMA:
@@ -259,10 +262,13 @@ def check_schema(data: Any) -> None:
     errors = sorted(response_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
     if not errors:  # the two validators disagree: report the compiled one's finding
         raise Rejected(f"does not match the response schema: {_short(fast_message, 160)}")
-    if errors:
-        shown = "; ".join(f"{_where(e)}: {_short_message(e)}" for e in errors[:3])
-        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-        raise Rejected(f"does not match the response schema: {shown}{more}")
+    shown = "; ".join(f"{_where(e)}: {_short_message(e)}" for e in errors[:3])
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    raise Rejected(f"does not match the response schema: {shown}{more}")
+
+
+_JSON_KINDS = {list: "JSON array", str: "JSON string", int: "JSON number", float: "JSON number",
+               bool: "JSON boolean", type(None): "JSON null"}
 
 
 def _check_build(data: dict, context: _Context) -> None:
@@ -341,7 +347,7 @@ def _resolve_duplicates(parsed: list[_Parsed], flagged: str) -> list[_Parsed]:
         by_rater.setdefault(item.rater, []).append(item)
     used = []
     for items in by_rater.values():
-        items.sort(key=lambda p: (bool(p.chain), -p.n_ratings, -p.updated.timestamp(), str(p.path)))
+        items.sort(key=lambda p: (bool(p.chain), -p.n_ratings, -p.updated.timestamp(), p.name))
         kept, others = items[0], items[1:]
         for item in items:
             reasons = []
@@ -356,10 +362,10 @@ def _resolve_duplicates(parsed: list[_Parsed], flagged: str) -> list[_Parsed]:
         for other in others:
             why = _preference(kept, other)
             other.status = "duplicate"
-            other.reason = f"same rater as {kept.path} ({why}), which is used instead" + (
+            other.reason = f"same rater as {kept.name} ({why}), which is used instead" + (
                 f"; {other.reason}" if other.reason else "")
         if others:
-            names = ", ".join(str(o.path) for o in others)
+            names = ", ".join(o.name for o in others)
             kept.reason = "; ".join(filter(None, [kept.reason, f"also returned as {names} (not used)"]))
         used.append(kept)
     return used
@@ -377,8 +383,6 @@ def _preference(kept: _Parsed, other: _Parsed) -> str:
 
 def _unblind(used: list[_Parsed], context: _Context, flagged: str) -> pd.DataFrame:
     """One row per (panel seen, aspect) of the used files, joined with the key and prompts."""
-    from glidemed.analysis.tidy import TIDY_COLUMNS, empty_ratings, normalise
-
     aspects = list(context.levels)
     prompt_rank = {pid: i for i, pid in enumerate(context.prompts)}
     condition_rank = {c: i for i, c in enumerate(context.key.get("conditions", []))}
@@ -425,10 +429,8 @@ def _profiles(used: list[_Parsed], study: Study) -> pd.DataFrame:
     rows = []
     for item in sorted(used, key=lambda p: p.rater):
         profile = item.data["rater"]["profile"]
-        extra = [k for k in profile if k not in keys]
-        row = {"rater": item.rater}
-        row.update({k: profile.get(k) for k in keys + extra})
-        rows.append(row)
+        # fields outside the study's profile are kept; one named 'rater' cannot replace the id
+        rows.append({**{k: profile.get(k) for k in [*keys, *profile]}, "rater": item.rater})
     return pd.DataFrame(rows, columns=["rater"] + keys + sorted(
         {k for r in rows for k in r} - {"rater", *keys}))
 

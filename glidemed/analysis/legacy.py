@@ -3,7 +3,8 @@
 Format: sheet 'raw data', one row per prompt, a 'Prompt' column with the prompt text and
 columns ``<Aspect>_Observer<N>`` (e.g. ``Style_Observer1``, ``Content_Observer3``) holding
 a score or one of the codes 'nonsensical' (the rater judged the prompt nonsensical) and
-'missing' (no rating). Other columns (e.g. the medians) are ignored.
+'missing' (no rating). Other columns (e.g. the medians) are ignored, but a column that
+mentions an observer without that exact form is an error, so no ratings are dropped.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from glidemed.analysis.tidy import TIDY_COLUMNS, apply_nonsensical, normalise
+from glidemed.analysis.tidy import TIDY_COLUMNS, apply_nonsensical, normalise, write_ratings_csv
 from glidemed.errors import AnalysisError
-from glidemed.fileio import atomic_path
 from glidemed.study import Study
 
 SHEET = "raw data"
@@ -33,7 +33,8 @@ def read_legacy_spreadsheet(study: Study, path: Path | str, nonsensical: str = "
     ignored). Raters are 'observer1', 'observer2', ...; panel = prompt id; the condition is
     ``condition`` or the study's first condition; seconds unknown; no repeats.
     'missing' is always excluded (exclusion 'missing'); 'nonsensical' sets the
-    ``nonsensical`` flag and is then excluded or counted as 0 (``nonsensical``).
+    ``nonsensical`` flag and is then treated as ``nonsensical`` says: 'exclude', 'zero' or
+    'paper' (see :func:`glidemed.analysis.tidy.apply_nonsensical`).
     """
     path = Path(path)
     raw = _read_sheet(path)
@@ -100,16 +101,23 @@ def _read_sheet(path: Path) -> pd.DataFrame:
 
 def _rating_columns(raw: pd.DataFrame, aspects: dict, path: Path) -> list[tuple[str, str, int]]:
     """[(column, aspect key (lower case), observer number)] in sheet order."""
-    found = []
+    found, seen = [], {}
     for column in raw.columns:
         match = _RATING_COLUMN.match(column)
         if not match:
+            if "observer" in column.lower():  # e.g. 'Style Observer1', 'Style_Observer1.1'
+                raise AnalysisError(f"{path}: column {column!r} looks like ratings but is not "
+                                    "named <Aspect>_Observer<N>; rename it so it is not lost")
             continue
-        aspect = match.group(1).lower()
+        aspect, observer = match.group(1).lower(), int(match.group(2))
         if aspect not in aspects:
             raise AnalysisError(f"{path}: column {column!r} names no aspect of the study "
                                 f"(aspects: {', '.join(aspects)})")
-        found.append((column, aspect, int(match.group(2))))
+        if (aspect, observer) in seen:  # e.g. 'Style_Observer1' and 'style_observer01'
+            raise AnalysisError(f"{path}: columns {seen[aspect, observer]!r} and {column!r} both "
+                                f"hold observer {observer}'s {aspect} ratings")
+        seen[aspect, observer] = column
+        found.append((column, aspect, observer))
     if not found:
         raise AnalysisError(f"{path}: sheet {SHEET!r} has no <Aspect>_Observer<N> columns")
     return found
@@ -142,16 +150,6 @@ def exclusion_counts(df: pd.DataFrame) -> dict[str, int]:
     """Ratings per exclusion reason, plus 'usable'."""
     counts = df["exclusion"].replace("", "usable").value_counts()
     return {str(k): int(v) for k, v in counts.items()}
-
-
-def write_ratings_csv(df: pd.DataFrame, path: Path) -> None:
-    """Write the tidy table atomically (empty cells for <NA>)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            df.to_csv(tmp, index=False)
-    except OSError as exc:
-        raise AnalysisError(f"{path}: cannot write ratings table ({exc.strerror or exc})") from None
 
 
 def import_ratings(study: Study, spreadsheet: Path, out: Path,

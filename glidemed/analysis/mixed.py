@@ -27,12 +27,12 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, optimize, sparse
 from scipy.special import expit
-from scipy.stats import norm
 from threadpoolctl import threadpool_limits
 
 from glidemed.analysis.design import term_levels, treatment_design
 from glidemed.analysis.formula import Formula, parse_formula
-from glidemed.analysis.results import TABLE_COLUMNS, ModelResult
+from glidemed.analysis.results import TABLE_COLUMNS, Z95, ModelResult, wald_row
+from glidemed.analysis.tidy import usable_first_ratings
 from glidemed.errors import AnalysisError
 
 MAX_SMALL_LEVELS = 3000  # levels of all random factors but the largest (dense Schur block)
@@ -58,6 +58,10 @@ class _Design:
     separated: list[str]  # separation problems found in the data
 
 
+def _label(aspect: str | None) -> str:
+    return f"aspect {aspect!r}" if aspect is not None else "the ratings"
+
+
 def _prepare(df: pd.DataFrame, formula: Formula, aspect: str | None) -> _Design:
     notes: list[str] = []
     data = df
@@ -65,18 +69,15 @@ def _prepare(df: pd.DataFrame, formula: Formula, aspect: str | None) -> _Design:
         data = data[data["aspect"] == aspect]
         if data.empty:
             raise AnalysisError(f"mixed model: no ratings of aspect {aspect!r}")
-    if "repeat" in data.columns:  # quality-control repeats would weigh panels twice
-        data = data[~data["repeat"].fillna(False).astype(bool)]
-    if "exclusion" in data.columns:
-        data = data[data["exclusion"].fillna("") == ""]
-    data = data[data[formula.response].notna()]
+    # usable first ratings: quality-control repeats would weigh panels twice
+    data = usable_first_ratings(data, formula.response)
     needed = list(dict.fromkeys(formula.fixed + formula.random))
     complete = data[needed].notna().all(axis=1)
     if not complete.all():
         notes.append(f"{int((~complete).sum())} rating(s) left out: missing "
                      f"{', '.join(c for c in needed if data[c].isna().any())}")
         data = data[complete]
-    label = f"aspect {aspect!r}" if aspect is not None else "the ratings"
+    label = _label(aspect)
     if data.empty:
         raise AnalysisError(f"mixed model: no usable ratings for {label}")
 
@@ -408,8 +409,8 @@ def fit_clmm(df: pd.DataFrame, formula: str, aspect: str | None, *, strict: bool
     """Fit a cumulative logit mixed model with crossed random intercepts to one aspect.
 
     ``formula`` is R style, e.g. ``score ~ style + detail + (1|rater) + (1|prompt_id)``.
-    Rows of other aspects, excluded ratings (``exclusion`` not empty) and missing scores are
-    left out; unused score levels are removed. Returns a :class:`ModelResult` (model
+    Rows of other aspects, quality-control repeats, excluded ratings (``exclusion`` not
+    empty) and missing scores are left out; unused score levels are removed. Returns a :class:`ModelResult` (model
     'mixed') whose table holds the fixed effects (log cumulative odds ratios, Wald CIs),
     the cut-points (R's convention P(Y <= k) = F(theta_k - x'beta)) and the SD of each
     random effect (CI by a Wald interval on the log scale). Raises AnalysisError on bad
@@ -428,7 +429,7 @@ def _fit(df: pd.DataFrame, formula: str, aspect: str | None, strict: bool) -> Mo
     if not parsed.random:
         raise AnalysisError(f"mixed model: formula {formula!r} has no random term like (1|rater)")
     design = _prepare(df, parsed, aspect)
-    label = f"aspect {aspect!r}" if aspect is not None else "the ratings"
+    label = _label(aspect)
     model = _Laplace(design)
     start = _start_values(model)
     notes = list(design.notes)
@@ -446,8 +447,9 @@ def _fit(df: pd.DataFrame, formula: str, aspect: str | None, strict: bool) -> Mo
     except _InnerFailure:
         par, converged, loglik, hess = start, False, np.nan, None
         message = "the random-effect modes did not converge"
-    boundary = par[model.n_theta + model.p:] <= LOG_SD_BOUNDS[0] + 1e-6
-    cov = _covariance(hess, boundary, model) if hess is not None else None
+    free = _free(model, par)
+    boundary = ~free[model.n_theta + model.p:]
+    cov = _covariance(hess, free) if hess is not None else None
     if cov is None and converged:
         converged, message = False, "the Hessian is not positive definite"
     if not converged:
@@ -477,7 +479,8 @@ def _start_values(model: _Laplace) -> np.ndarray:
     return np.concatenate([alpha, np.zeros(model.p), np.full(len(model.d.groups), np.log(0.5))])
 
 
-def _bounds(model: _Laplace) -> list[tuple[float | None, float | None]]:
+def _param_bounds(model: _Laplace) -> list[tuple[float | None, float | None]]:
+    """Search bounds of the parameters: only the log SDs are bounded."""
     return ([(None, None)] * (model.n_theta + model.p)
             + [LOG_SD_BOUNDS] * len(model.d.groups))
 
@@ -492,12 +495,14 @@ def _optimise(model: _Laplace, start: np.ndarray):
             return np.inf, np.zeros_like(par)
         return -value, -grad
 
-    res = optimize.minimize(objective, start, jac=True, method="L-BFGS-B", bounds=_bounds(model),
+    res = optimize.minimize(objective, start, jac=True, method="L-BFGS-B",
+                            bounds=_param_bounds(model),
                             options={"maxiter": MAX_ITER, "ftol": 1e-13, "gtol": 1e-7, "maxcor": 20})
     return res.x, bool(res.success) or _small_gradient(model, res.x), str(res.message)
 
 
 def _free(model: _Laplace, par: np.ndarray) -> np.ndarray:
+    """Parameters off the boundary: all but the log SDs at their lower bound (SD = 0)."""
     free = np.ones(len(par), bool)
     free[model.n_theta + model.p:] = par[model.n_theta + model.p:] > LOG_SD_BOUNDS[0] + 1e-6
     return free
@@ -548,10 +553,9 @@ def _polish(model: _Laplace, par, hess, converged, message):
     return par, hess, converged, message
 
 
-def _covariance(hess: np.ndarray, boundary: np.ndarray, model: _Laplace) -> np.ndarray | None:
-    """Inverse Hessian over the free parameters (NaN rows for SDs on the boundary)."""
-    free = np.ones(len(hess), bool)
-    free[model.n_theta + model.p:] = ~boundary
+def _covariance(hess: np.ndarray, free: np.ndarray) -> np.ndarray | None:
+    """Inverse Hessian over the ``free`` parameters (NaN rows for SDs on the boundary);
+    None when it is not positive definite."""
     Hf = hess[np.ix_(free, free)]
     try:
         np.linalg.cholesky(Hf)
@@ -571,7 +575,6 @@ def _suggest_drop(design: _Design, par: np.ndarray, model: _Laplace) -> str:
 
 
 def _table(model: _Laplace, par: np.ndarray, cov: np.ndarray | None, boundary: np.ndarray) -> pd.DataFrame:
-    z = norm.ppf(0.975)
     alpha, beta, log_sd = model.split(par)
     theta = model.thresholds(alpha)
     k, p = model.n_theta, model.p
@@ -581,22 +584,15 @@ def _table(model: _Laplace, par: np.ndarray, cov: np.ndarray | None, boundary: n
     theta_se = np.sqrt(np.diag(J @ cov[:k, :k] @ J.T))
     beta_se = np.sqrt(np.diag(cov[k:k + p, k:k + p]))
     log_sd_se = np.sqrt(np.diag(cov[k + p:, k + p:]))
-    rows = []
-    with np.errstate(over="ignore"):  # an odds ratio may overflow to inf (separation)
-        odds = np.exp(np.column_stack([beta, beta - z * beta_se, beta + z * beta_se]))
-    for name, est, se, (ratio, ratio_low, ratio_high) in zip(model.d.names, beta, beta_se, odds):
-        low, high = est - z * se, est + z * se
-        rows.append({"term": name, "kind": "effect", "estimate": est, "se": se, "ci_low": low,
-                     "ci_high": high, "p": 2 * norm.sf(abs(est / se)), "odds_ratio": ratio,
-                     "or_ci_low": ratio_low, "or_ci_high": ratio_high})
+    rows = [wald_row(name, "effect", est, se) for name, est, se in zip(model.d.names, beta, beta_se)]
     levels = model.d.levels
     for j, (est, se) in enumerate(zip(theta, theta_se)):
         rows.append({"term": f"{levels[j]}|{levels[j + 1]}", "kind": "cutpoint", "estimate": est,
-                     "se": se, "ci_low": est - z * se, "ci_high": est + z * se})
+                     "se": se, "ci_low": est - Z95 * se, "ci_high": est + Z95 * se})
     for j, name in enumerate(model.d.group_names):
         sd = 0.0 if boundary[j] else float(np.exp(log_sd[j]))
         se = np.nan if boundary[j] else sd * log_sd_se[j]
         rows.append({"term": f"sd({name})", "kind": "random_sd", "estimate": sd, "se": se,
-                     "ci_low": np.nan if boundary[j] else np.exp(log_sd[j] - z * log_sd_se[j]),
-                     "ci_high": np.nan if boundary[j] else np.exp(log_sd[j] + z * log_sd_se[j])})
+                     "ci_low": np.nan if boundary[j] else np.exp(log_sd[j] - Z95 * log_sd_se[j]),
+                     "ci_high": np.nan if boundary[j] else np.exp(log_sd[j] + Z95 * log_sd_se[j])})
     return pd.DataFrame(rows, columns=TABLE_COLUMNS).astype({c: float for c in TABLE_COLUMNS[2:]})

@@ -70,6 +70,8 @@ def run_tests(df: pd.DataFrame, unit: str = "prompt_median", zero_method: str = 
     data = _unit_table(df, unit, nonsensical_rule)
     styles = _levels(df, "style")
     conditions = _levels(df, "condition")
+    styles_per_group = df.groupby("style_group", sort=False, observed=True)["style"].nunique()
+    multi_style_groups = [g for g, k in styles_per_group.items() if k > 1]
     tests, pairs = [], []
     for aspect in _levels(df, "aspect"):
         for condition in conditions:
@@ -78,7 +80,7 @@ def run_tests(df: pd.DataFrame, unit: str = "prompt_median", zero_method: str = 
             base = {"unit": unit, "aspect": aspect, "condition": condition}
             tests.append({**base, **_kruskal(groups)})
             pairs.extend({**base, **row} for row in _pairwise(part, groups))
-            tests.extend({**base, **row} for row in _group_tests(df, part))
+            tests.extend({**base, **row} for row in _group_tests(part, multi_style_groups))
             tests.append({**base, **_detail_test(part, unit, zero_method)})
         tests.extend({"unit": unit, "aspect": aspect, "condition": "all", **row}
                      for row in _condition_tests(data[data["aspect"] == aspect], conditions,
@@ -128,10 +130,10 @@ def cliffs_delta(a: np.ndarray, b: np.ndarray) -> float:
     return float((greater - less) / (len(a) * len(b)))
 
 
-def _mann_whitney(a: np.ndarray, b: np.ndarray) -> tuple[float, float] | str:
-    """(U of a, p) or the reason it cannot be tested."""
+def _mann_whitney(a: np.ndarray, b: np.ndarray, no_data: str) -> tuple[float, float] | str:
+    """(U of a, p) or the reason it cannot be tested (``no_data`` when a group is empty)."""
     if not len(a) or not len(b):
-        return "a group has no data"
+        return no_data
     both = np.concatenate([a, b])
     if np.all(both == both[0]):
         return "all values identical"
@@ -147,10 +149,9 @@ def _pairwise(part: pd.DataFrame, groups: dict[str, np.ndarray]) -> list[dict]:
         row = {"a": a, "b": b, "n_a": len(x), "n_b": len(y),
                "median_a": np.median(x) if len(x) else np.nan,
                "median_b": np.median(y) if len(y) else np.nan}
-        result = _mann_whitney(x, y)
+        result = _mann_whitney(x, y, f"no data for {a if not len(x) else b}")
         if isinstance(result, str):
-            reason = f"no data for {a if not len(x) else b}" if result.startswith("a group") else result
-            row.update(_not_testable(reason))
+            row.update(_not_testable(result))
         else:
             row.update(u=result[0], p_mw=result[1], cliffs_delta=cliffs_delta(x, y), status=OK,
                        reason="")
@@ -207,19 +208,17 @@ def p_adjust_bh(p: np.ndarray) -> np.ndarray:
     return out
 
 
-def _group_tests(df: pd.DataFrame, part: pd.DataFrame) -> list[dict]:
-    """Each style group holding more than one style against the rest."""
-    styles_per_group = df.groupby("style_group", sort=False, observed=True)["style"].nunique()
+def _group_tests(part: pd.DataFrame, groups: list[str]) -> list[dict]:
+    """Each of ``groups`` (the style groups holding more than one style) against the rest."""
     rows = []
-    for group in [g for g, k in styles_per_group.items() if k > 1]:
+    for group in groups:
         inside = part["style_group"] == group
         x, y = part.loc[inside, "score"].to_numpy(float), part.loc[~inside, "score"].to_numpy(float)
         row = {"test": "mannwhitney_group", "comparison": f"{group} vs rest", "n": len(x) + len(y),
                "effect_measure": "cliffs_delta", "zero_method": ""}
-        result = _mann_whitney(x, y)
+        result = _mann_whitney(x, y, "no data in the group or the rest")
         if isinstance(result, str):
-            reason = "no data in the group or the rest" if result.startswith("a group") else result
-            row.update(_not_testable(reason))
+            row.update(_not_testable(result))
         else:
             row.update(statistic=result[0], p=result[1], effect_size=cliffs_delta(x, y),
                        status=OK, reason="")

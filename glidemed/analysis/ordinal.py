@@ -15,17 +15,13 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from statsmodels.miscmodels.ordinal_model import OrderedModel
 
-from glidemed.analysis.descriptives import first_ratings
 from glidemed.analysis.design import treatment_design
 from glidemed.analysis.formula import DEFAULT_FORMULA, parse_formula
-from glidemed.analysis.results import TABLE_COLUMNS, ModelResult
-from glidemed.analysis.tidy import usable
+from glidemed.analysis.results import TABLE_COLUMNS, ModelResult, wald_row
+from glidemed.analysis.tidy import usable_first_ratings
 from glidemed.errors import AnalysisError
-
-Z95 = stats.norm.ppf(0.975)
 
 
 class QuasiSeparationWarning(UserWarning):
@@ -36,13 +32,14 @@ def fit_ordinal(df: pd.DataFrame, formula: str = DEFAULT_FORMULA, aspect: str = 
                 maxiter: int = 2000) -> ModelResult:
     """Fit ``formula`` (e.g. 'score ~ style + detail + condition') to the usable first ratings
     of ``aspect``. Terms with a single level are dropped with a note; score levels nobody used
-    are removed; quasi-separation and non-convergence are noted (and warned)."""
+    are removed; non-convergence is noted, quasi-separation noted and warned
+    (QuasiSeparationWarning)."""
     started = time.perf_counter()
     parsed = parse_formula(formula, list(df.columns))
     if parsed.is_mixed:
         raise AnalysisError(f"--model {formula!r}: random terms need the mixed model "
                             "(glidemed.analysis.mixed.fit_clmm); fit_ordinal fits fixed effects only")
-    data = usable(first_ratings(df))
+    data = usable_first_ratings(df)
     data = data[data["aspect"] == aspect]
     if data.empty:
         raise AnalysisError(f"aspect {aspect!r}: no usable ratings to model")
@@ -161,9 +158,7 @@ def _table(res, model: OrderedModel, effects: pd.Index, used: list[int]) -> pd.D
     except (ValueError, np.linalg.LinAlgError):  # singular information matrix
         cov = np.full((len(params), len(params)), np.nan)
     k = len(effects)
-    rows = []
-    for i, name in enumerate(effects):
-        rows.append(_row(name, "effect", params[i], np.sqrt(cov[i, i])))
+    rows = [wald_row(name, "effect", params[i], np.sqrt(cov[i, i])) for i, name in enumerate(effects)]
     raw = params[k:]
     cuts = np.asarray(model.transform_threshold_params(params), float)[1:-1]
     # theta_j = raw_0 + sum_{i=1..j} exp(raw_i): Jacobian of the thresholds on the raw params
@@ -173,17 +168,5 @@ def _table(res, model: OrderedModel, effects: pd.Index, used: list[int]) -> pd.D
         jac[j, 1:j + 1] = np.exp(raw[1:j + 1])
     cut_cov = jac @ cov[k:, k:] @ jac.T
     for j, cut in enumerate(cuts):
-        rows.append(_row(f"{used[j]}|{used[j + 1]}", "cutpoint", cut, np.sqrt(cut_cov[j, j])))
+        rows.append(wald_row(f"{used[j]}|{used[j + 1]}", "cutpoint", cut, np.sqrt(cut_cov[j, j])))
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
-
-
-def _row(term: str, kind: str, estimate: float, se: float) -> dict:
-    low, high = estimate - Z95 * se, estimate + Z95 * se
-    p = 2 * stats.norm.sf(abs(estimate / se)) if se > 0 else np.nan
-    row = {"term": term, "kind": kind, "estimate": estimate, "se": se, "ci_low": low,
-           "ci_high": high, "p": p}
-    if kind == "effect":
-        row.update(odds_ratio=np.exp(estimate), or_ci_low=np.exp(low), or_ci_high=np.exp(high))
-    else:
-        row.update(odds_ratio=np.nan, or_ci_low=np.nan, or_ci_high=np.nan)
-    return row

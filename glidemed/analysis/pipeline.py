@@ -26,10 +26,11 @@ from glidemed.analysis.formula import DEFAULT_FORMULA, Formula, parse_formula
 from glidemed.analysis.ingest import FLAGGED_MODES, LEDGER_COLUMNS, ingest_responses
 from glidemed.analysis.nonparametric import UNITS, run_tests
 from glidemed.analysis.reliability import reliability_table
-from glidemed.analysis.report import AnalysisResults, render_report
-from glidemed.analysis.results import ModelResult
+from glidemed.analysis.report import MAIN_DESCRIPTIVES, AnalysisResults, render_report
+from glidemed.analysis.results import TABLE_COLUMNS, ModelResult
 from glidemed.analysis.tidy import apply_nonsensical, read_ratings_csv, usable
 from glidemed.errors import AnalysisError
+from glidemed.fileio import sha256_file
 from glidemed.paths import analysis_dir, key_dir, responses_dir
 from glidemed.study import Study
 
@@ -57,7 +58,7 @@ def run_analysis(study: Study, responses: Iterable[str | os.PathLike] | None = N
     if n_boot < 0:
         raise AnalysisError(f"--bootstrap: expected a number of resamples >= 0, got {n_boot}")
     out = Path(out_dir) if out_dir is not None else analysis_dir(study)
-    _check_out_dir(out)
+    _check_out_dir(out, ratings)
     df, ledger, profiles, source = _load(study, responses, ratings, key, nonsensical, flagged)
     df = apply_nonsensical(df, nonsensical)
     formula = parse_formula(model, [str(c) for c in df.columns])
@@ -68,26 +69,29 @@ def run_analysis(study: Study, responses: Iterable[str | os.PathLike] | None = N
     return write_outputs(results, out)
 
 
-def _load(study: Study, responses, ratings, key, nonsensical: str, flagged: str):
-    flags = [f.key for f in study.flags]
-    empty_ledger = pd.DataFrame(columns=LEDGER_COLUMNS)
-    if isinstance(ratings, pd.DataFrame):
-        return ratings, empty_ledger, pd.DataFrame(columns=["rater"]), "a ratings table"
+def _load(study: Study, responses, ratings, key, nonsensical: str, flagged: str
+          ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
+    """(ratings, ledger, profiles, what was analysed in words); a ratings table has no
+    ledger and no profiles."""
     if ratings is not None:
+        no_ledger, no_profiles = pd.DataFrame(columns=LEDGER_COLUMNS), pd.DataFrame(columns=["rater"])
+        if isinstance(ratings, pd.DataFrame):
+            return ratings, no_ledger, no_profiles, "a ratings table"
         path = Path(ratings)
         if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
             from glidemed.analysis.legacy import read_legacy_spreadsheet
 
             df = read_legacy_spreadsheet(study, path, nonsensical)
-            return df, empty_ledger, pd.DataFrame(columns=["rater"]), f"spreadsheet {path.name}"
-        return (read_ratings_csv(path, flags), empty_ledger, pd.DataFrame(columns=["rater"]),
-                f"ratings table {path.name}")
+            return df, no_ledger, no_profiles, f"spreadsheet {path.name}"
+        df = read_ratings_csv(path, [f.key for f in study.flags])
+        return df, no_ledger, no_profiles, f"ratings table {path.name}"
     if isinstance(key, dict):
-        key_data = key
+        key_data, key_name = key, "key"
     else:
         from glidemed.survey.key import load_key
 
-        key_data = load_key(Path(key) if key is not None else key_dir(study) / "key.json")
+        key_path = Path(key) if key is not None else key_dir(study) / "key.json"
+        key_data, key_name = load_key(key_path), str(key_path)
     paths = list(responses or [])
     if not paths:
         default = responses_dir(study)
@@ -95,7 +99,8 @@ def _load(study: Study, responses, ratings, key, nonsensical: str, flagged: str)
             raise AnalysisError(f"{default}: no responses given and this folder does not exist; "
                                 "name the response files or folders to analyse")
         paths = [default]
-    df, ledger, profiles = ingest_responses(study, key_data, paths, flagged=flagged)
+    df, ledger, profiles = ingest_responses(study, key_data, paths, flagged=flagged,
+                                            key_name=key_name)
     return df, ledger, profiles, f"{len(ledger)} response file(s)"
 
 
@@ -121,7 +126,7 @@ def analyse(study: Study, df: pd.DataFrame, ledger: pd.DataFrame, profiles: pd.D
         ratings=df, ledger=ledger, profiles=profiles, descriptives=descriptives,
         medians=medians, tests=tests, pairwise=pairwise, models=models,
         reliability=reliability, median_cis=median_cis, counts=counts,
-        versions=software_versions(), methods=_methods(options, counts, n_raters),
+        versions=software_versions(), methods=_methods(options),
         model_text=model_text, notes=_notes(counts, ledger) + notes)
 
 
@@ -199,7 +204,7 @@ def _counts(df: pd.DataFrame, ledger: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def _methods(options: dict, counts: dict, n_raters: int) -> list[str]:
+def _methods(options: dict) -> list[str]:
     zero = {"exclude": "excluded", "zero": "counted as score 0",
             "paper": "counted as score 0 for every rater once any rater flagged the prompt, "
                      "as in the seed study's analysis"}[options["nonsensical"]]
@@ -297,8 +302,6 @@ def write_outputs(results: AnalysisResults, out: Path) -> dict:
 
 def build_summary(results: AnalysisResults, folder: Path) -> dict:
     """The JSON summary: counts, every test, every model, reliability and output hashes."""
-    from glidemed.fileio import sha256_file
-
     outputs = {p.relative_to(folder).as_posix(): sha256_file(p)
                for p in sorted(folder.rglob("*")) if p.is_file()}
     return _clean({
@@ -319,8 +322,6 @@ def build_summary(results: AnalysisResults, folder: Path) -> dict:
 
 
 def _model_table(models: list[tuple[str, ModelResult]]) -> pd.DataFrame:
-    from glidemed.analysis.results import TABLE_COLUMNS
-
     frames = [m.table.assign(role=role, model=m.model, aspect=m.aspect, formula=m.formula)
               for role, m in models]
     columns = ["role", "model", "aspect", "formula", *TABLE_COLUMNS]
@@ -331,7 +332,7 @@ def _model_table(models: list[tuple[str, ModelResult]]) -> pd.DataFrame:
 
 def _latex(name: str, table: pd.DataFrame) -> str:
     if name == "descriptives":
-        table = table[table["by"].isin(["all", "style", "style_group", "condition", "detail"])]
+        table = table[table["by"].isin(MAIN_DESCRIPTIVES)]
     return table.to_latex(index=False, escape=True, na_rep="", float_format="%.4g",
                           longtable=len(table) > 40, caption=name.replace("_", " "),
                           label=f"tab:{name}")
@@ -347,16 +348,26 @@ def _clean(value: Any) -> Any:
         return None
     if isinstance(value, (np.bool_, bool)):
         return bool(value)
-    if isinstance(value, (np.integer,)):
+    if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, (float, np.floating)):
         return float(value) if math.isfinite(value) else None
     return value
 
 
-def _check_out_dir(out: Path) -> None:
-    """Refuse to replace a folder that holds something other than a glidemed analysis."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "summary.json").is_file())):
+def _check_out_dir(out: Path, ratings: Any = None) -> None:
+    """Refuse to replace a folder that holds something other than a glidemed analysis.
+
+    Besides an earlier analysis (it has summary.json), a folder holding only the
+    ``ratings.csv`` being analysed is replaced, as ``glidemed import-ratings`` leaves it:
+    the analysis writes that table again.
+    """
+    if not out.exists() or (out / "summary.json").is_file():
+        return
+    contents = list(out.iterdir()) if out.is_dir() else None
+    only_these_ratings = (isinstance(ratings, (str, os.PathLike)) and contents == [out / "ratings.csv"]
+                          and Path(ratings).resolve() == contents[0].resolve())
+    if contents is None or (contents and not only_these_ratings):
         raise AnalysisError(f"{out}: exists and is not a glidemed analysis folder (no summary.json); "
                             "choose a new or empty folder with --out")
 

@@ -27,6 +27,8 @@ FIGURE_CAPTIONS = {
     "rater_agreement": "Quadratic-weighted Cohen's kappa between each pair of raters.",
 }
 MAX_ROWS = 500  # per table in the page; the CSV files hold every row
+# Descriptives shown in the page and in descriptives.tex; descriptives.csv has every 'by'.
+MAIN_DESCRIPTIVES = ["all", "style", "style_group", "condition", "detail"]
 
 
 @dataclass
@@ -45,7 +47,7 @@ class AnalysisResults:
     medians: pd.DataFrame
     tests: pd.DataFrame
     pairwise: pd.DataFrame
-    models: list[tuple[str, ModelResult]]  # (role: 'primary' | 'sensitivity' | 'model', result)
+    models: list[tuple[str, ModelResult]]  # (role: 'primary' | 'sensitivity', result)
     reliability: pd.DataFrame
     median_cis: pd.DataFrame  # bootstrap CIs of style medians and differences
     counts: dict[str, Any]
@@ -76,8 +78,7 @@ def report_context(results: AnalysisResults) -> dict[str, Any]:
         ("excluded ratings", _by_status(counts["exclusions"]) or "none"),
     ]
     descriptives = results.descriptives
-    main = descriptives[descriptives["by"].isin(["all", "style", "style_group", "condition",
-                                                 "detail"])]
+    main = descriptives[descriptives["by"].isin(MAIN_DESCRIPTIVES)]
     comments = results.ratings
     comments = comments[comments["comment"].fillna("") != ""]
     comments = comments.drop_duplicates(["rater", "panel", "repeat"])[

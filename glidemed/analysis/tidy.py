@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from glidemed.errors import AnalysisError
+from glidemed.fileio import atomic_path
 
 # Fixed columns, in order; one boolean column per study flag (e.g. 'nonsensical') follows.
 TIDY_COLUMNS = [
@@ -29,6 +30,7 @@ NONSENSICAL_MODES = ("exclude", "zero", "paper")
 
 
 def empty_ratings(flags: list[str]) -> pd.DataFrame:
+    """A tidy table without rows (the columns and dtypes of :func:`normalise`)."""
     return pd.DataFrame({c: pd.Series(dtype=_dtype(c)) for c in TIDY_COLUMNS + flags})
 
 
@@ -83,6 +85,21 @@ def usable(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["score"].notna() & (df["exclusion"] == "")]
 
 
+def usable_first_ratings(df: pd.DataFrame, response: str = "score") -> pd.DataFrame:
+    """Rows to model: not a quality-control repeat, not excluded, with a ``response``.
+
+    Unlike ``usable(first_ratings(df))`` this also takes a table without the 'repeat' or
+    'exclusion' column (one made by hand or by another tool), which then counts as all
+    first ratings, none excluded.
+    """
+    keep = df[response].notna()
+    if "exclusion" in df.columns:
+        keep &= df["exclusion"].fillna("") == ""
+    if "repeat" in df.columns:
+        keep &= ~df["repeat"].fillna(False).astype(bool)
+    return df[keep]
+
+
 def read_ratings_csv(path: Path, flags: list[str]) -> pd.DataFrame:
     try:
         df = pd.read_csv(path, dtype={"rater": str, "panel": str, "exclusion": str, "comment": str},
@@ -93,3 +110,13 @@ def read_ratings_csv(path: Path, flags: list[str]) -> pd.DataFrame:
         return normalise(df, flags)
     except (AnalysisError, ValueError, TypeError) as exc:
         raise AnalysisError(f"{path}: {exc}") from None
+
+
+def write_ratings_csv(df: pd.DataFrame, path: Path) -> None:
+    """Write the tidy table atomically (empty cells for <NA>); read it back with
+    :func:`read_ratings_csv`."""
+    try:
+        with atomic_path(path) as tmp:
+            df.to_csv(tmp, index=False)
+    except OSError as exc:
+        raise AnalysisError(f"{path}: cannot write ratings table ({exc.strerror or exc})") from None

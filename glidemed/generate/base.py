@@ -44,9 +44,12 @@ class Generator(Protocol):
     """An image source. Construct with (condition, context); then call ``render``.
 
     ``render`` yields each job with its image and a dict of extra manifest fields (may
-    be empty), in any order, as soon as it is ready, so the runner can save it at once. ``describe`` returns what
-    the manifest records about the generator (resolved parameters, checkpoint hashes,
-    software versions). ``batch_size`` is how many jobs ``render`` is best given at once.
+    be empty; a batching generator sets 'seconds' to each image's share of the batch),
+    in any order, as soon as it is ready, so the runner can save it at once.
+    ``describe`` returns what the manifest records about the generator (resolved
+    parameters, checkpoint hashes, software versions). ``batch_size`` is how many jobs
+    ``render`` is best given at once. The class also has a static ``check_params``
+    (see ``registry``) that study validation calls without constructing it.
     """
 
     batch_size: int
@@ -57,5 +60,7 @@ class Generator(Protocol):
 
 
 def chunked(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), max(1, size)):
-        yield items[start:start + max(1, size)]
+    """Consecutive slices of ``items`` of at most ``size`` (at least 1) each."""
+    size = max(1, size)
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

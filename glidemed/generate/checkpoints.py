@@ -11,9 +11,9 @@ checkpoint's name.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import os
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from glidemed.errors import GenerationError
-from glidemed.fileio import sha256_file
+from glidemed.fileio import atomic_path, sha256_file
 
 ENV_VAR = "GLIDEMED_CHECKPOINT_DIR"
 
@@ -56,10 +56,13 @@ def checkpoint_dir(explicit: str | os.PathLike | None = None) -> Path:
 def file_name(name: str) -> str:
     """The file a known checkpoint name is cached under, e.g. 'clip/image-enc' -> 'clip_image_enc.pt'."""
     if name not in MODEL_URLS:
-        raise GenerationError(f"unknown checkpoint name {name!r} "
-                              f"(known: {', '.join(MODEL_URLS)}; or give a file name ending "
-                              f"in {', '.join(CHECKPOINT_SUFFIXES)})")
+        raise GenerationError(_unknown_name(name))
     return MODEL_URLS[name].rsplit("/", 1)[-1]
+
+
+def _unknown_name(name: str) -> str:
+    return (f"unknown checkpoint name {name!r} (known: {', '.join(MODEL_URLS)}; or a file "
+            f"name ending in {', '.join(CHECKPOINT_SUFFIXES)})")
 
 
 def is_file_reference(ref: str) -> bool:
@@ -72,8 +75,7 @@ def check_reference(ref: object) -> str | None:
     if not isinstance(ref, str) or not ref:
         return f"expected a checkpoint name or file name, got {ref!r}"
     if ref not in MODEL_URLS and not is_file_reference(ref):
-        return (f"unknown checkpoint name {ref!r} (known: {', '.join(MODEL_URLS)}; or a file "
-                f"name ending in {', '.join(CHECKPOINT_SUFFIXES)})")
+        return _unknown_name(ref)
     return None
 
 
@@ -163,12 +165,11 @@ def download(url: str, dest: Path, *, timeout: float = 60.0, chunk_size: int = 1
              progress: Callable[[int, int | None], None] | None = None) -> Path:
     """Fetch ``url`` into ``dest`` safely; raise GenerationError on any failure.
 
-    The body goes to ``dest.part`` and is renamed only after the HTTP status was 200,
-    the content type was not HTML and the byte count equals Content-Length. Any failure
-    removes the partial file.
+    The body goes to a temporary file beside ``dest`` that is renamed only after the
+    HTTP status was 200, the content type was not HTML and the byte count equals
+    Content-Length. Any failure removes the temporary file.
     """
     dest = Path(dest)
-    part = dest.with_name(dest.name + ".part")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -191,17 +192,15 @@ def download(url: str, dest: Path, *, timeout: float = 60.0, chunk_size: int = 1
                                       "(no Content-Length), so a complete download cannot be "
                                       "told from a truncated one")
             received = 0
-            with open(part, "wb") as handle:
-                while block := response.read(chunk_size):
-                    handle.write(block)
-                    received += len(block)
-                    if progress:
-                        progress(received, expected)
-                handle.flush()
-                os.fsync(handle.fileno())
-            if received != expected:
-                raise GenerationError(f"{what} failed: got {received} of {expected} bytes")
-        os.replace(part, dest)
+            with atomic_path(dest) as part:
+                with open(part, "wb") as handle:
+                    while block := response.read(chunk_size):
+                        handle.write(block)
+                        received += len(block)
+                        if progress:
+                            progress(received, expected)
+                if received != expected:
+                    raise GenerationError(f"{what} failed: got {received} of {expected} bytes")
         return dest
     except urllib.error.HTTPError as exc:
         raise GenerationError(f"{what} failed: HTTP status {exc.code} {exc.reason}") from None
@@ -209,16 +208,11 @@ def download(url: str, dest: Path, *, timeout: float = 60.0, chunk_size: int = 1
         reason = getattr(exc, "reason", None) or exc
         raise GenerationError(f"{what} failed: {reason}. Without network, copy the file "
                               f"into {dest.parent} by hand") from None
-    finally:
-        with contextlib.suppress(OSError):
-            part.unlink()
 
 
 def fetch_missing(folder: Path, names: tuple[str, ...] = SAMPLING_NAMES,
                   progress: bool = True) -> list[str]:
     """Download the named release checkpoints missing from ``folder``; return their names."""
-    import sys
-
     from tqdm import tqdm
 
     fetched = []

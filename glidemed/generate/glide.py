@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import pickle
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from glidemed.errors import GenerationError
 from glidemed.fileio import sha256_file
 from glidemed.generate import checkpoints
 from glidemed.generate.base import GeneratorContext, ImageJob
+from glidemed.generate.registry import type_problem, unknown_or_mistyped
 from glidemed.study import Condition
 
 GUIDANCE_MODES = ("classifier-free", "clip")
@@ -81,23 +83,9 @@ RESPACING = re.compile(r"^(ddim[1-9][0-9]*|fast27|[1-9][0-9]*(,[1-9][0-9]*)*)$")
 INSTALL_HINT = "install the extra with: pip install -e '.[glide]'"
 
 
-def _type_problem(key: str, value: Any, types: Any) -> str | None:
-    allowed = types if isinstance(types, tuple) else (types,)
-    if isinstance(value, bool) and bool not in allowed:
-        return f"{key}: expected {' or '.join(t.__name__ for t in allowed)}, got {value!r}"
-    if not isinstance(value, allowed):
-        return f"{key}: expected {' or '.join(t.__name__ for t in allowed)}, got {value!r}"
-    return None
-
-
 def check_params(params: dict) -> list[str]:
     """Problems with a 'glide' condition's parameters, each as 'key: problem' (no torch)."""
-    problems = []
-    for key, value in params.items():
-        if key not in TYPES:
-            problems.append(f"{key}: unknown parameter (allowed: {', '.join(sorted(TYPES))})")
-        elif problem := _type_problem(key, value, TYPES[key]):
-            problems.append(problem)
+    problems = unknown_or_mistyped(params, TYPES)
     if problems:
         return problems
     p = {**DEFAULTS, **params}
@@ -126,7 +114,7 @@ def check_params(params: dict) -> list[str]:
             elif option not in MODEL_OPTIONS:
                 problems.append(f"{key}.{option}: unknown model option "
                                 f"(allowed: {', '.join(sorted(MODEL_OPTIONS))})")
-            elif problem := _type_problem(f"{key}.{option}", value, MODEL_OPTIONS[option]):
+            elif problem := type_problem(f"{key}.{option}", value, MODEL_OPTIONS[option]):
                 problems.append(problem)
     for key in CHECKPOINT_PARAMS:
         if problem := checkpoints.check_reference(p[key]):
@@ -329,14 +317,18 @@ class GlideGenerator:
         if not jobs:
             return
         torch = self.torch
+        started = time.perf_counter()
         try:
             images = self.sample([job.prompt.text for job in jobs], [job.seed for job in jobs])
         except torch.cuda.OutOfMemoryError:
             raise GenerationError(f"CUDA ran out of memory with a batch of {len(jobs)} image(s) "
                                   f"in condition {self.condition.name!r}; use a smaller batch "
                                   "(--batch-size or the condition's batch_size)") from None
+        # The whole batch is made at once: each image's share of its time, for the manifest.
+        share = {"seconds": round((time.perf_counter() - started) / len(jobs), 4),
+                 "batch_size": len(jobs)}
         for job, image in zip(jobs, images):
-            yield job, image, {}
+            yield job, image, share
 
     def sample(self, texts: list[str], seeds: list[int]) -> list:
         """PIL images for ``texts``, image i drawn from the noise stream of ``seeds[i]``."""

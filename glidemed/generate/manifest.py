@@ -23,6 +23,9 @@ def manifest_dir(images_dir: Path) -> Path:
 
 
 def record_key(record: dict) -> Key:
+    """The image a record describes; KeyError/TypeError/ValueError for an unusable record."""
+    if not (isinstance(record["file"], str) and isinstance(record["sha256"], str)):
+        raise TypeError("file and sha256 must be strings")
     return (record["condition"], record["prompt_id"], int(record["index"]))
 
 
@@ -39,7 +42,7 @@ def load_manifest(images_dir: Path) -> dict[Key, dict]:
                     record = json.loads(line)
                     key = record_key(record)
                 except (ValueError, KeyError, TypeError):
-                    continue  # a line cut short by a crash; its image is re-made
+                    continue  # a line cut short by a crash (or edited): its image is re-made
                 old = records.get(key)
                 if old is None or record.get("created", "") >= old.get("created", ""):
                     records[key] = record
@@ -47,7 +50,7 @@ def load_manifest(images_dir: Path) -> dict[Key, dict]:
 
 
 class ManifestWriter:
-    """Appends records to one manifest file, syncing each to disk."""
+    """Appends records to one manifest file: each flushed at once, synced by ``sync``."""
 
     def __init__(self, images_dir: Path, tag: str):
         self.path = manifest_dir(images_dir) / f"{tag}.jsonl"

@@ -7,10 +7,11 @@ import random
 from PIL import Image, ImageDraw
 
 from glidemed.generate.base import GeneratorContext, ImageJob
-from glidemed.generate.registry import unknown_params
+from glidemed.generate.registry import unknown_or_mistyped
 from glidemed.study import Condition
 
 PARAMS = {"size": int}
+DEFAULT_SIZE = 256
 
 
 class PlaceholderGenerator:
@@ -23,12 +24,12 @@ class PlaceholderGenerator:
     batch_size = 16
 
     def __init__(self, condition: Condition, context: GeneratorContext):
-        self.size = int(condition.params.get("size", 256))
+        self.size = int(condition.params.get("size", DEFAULT_SIZE))
 
     @staticmethod
     def check_params(params: dict) -> list[str]:
-        problems = unknown_params(params, PARAMS)
-        size = params.get("size", 256)
+        problems = unknown_or_mistyped(params, PARAMS)
+        size = params.get("size", DEFAULT_SIZE)
         if isinstance(size, int) and not 8 <= size <= 2048:
             problems.append(f"size: expected 8..2048 pixels, got {size}")
         return problems

@@ -27,21 +27,20 @@ def check_params(name: str, params: dict) -> list[str]:
     return generator_class(name).check_params(params)
 
 
-def unknown_params(params: dict, allowed: dict) -> list[str]:
+def unknown_or_mistyped(params: dict, allowed: dict) -> list[str]:
     """Problems for keys of ``params`` that are not in ``allowed`` or have the wrong type."""
     problems = []
     for key, value in params.items():
         if key not in allowed:
             problems.append(f"{key}: unknown parameter (allowed: {', '.join(sorted(allowed))})")
-        elif not isinstance(value, allowed[key]) or (isinstance(value, bool)
-                                                      and bool not in _as_tuple(allowed[key])):
-            problems.append(f"{key}: expected {_names(allowed[key])}, got {value!r}")
+        elif problem := type_problem(key, value, allowed[key]):
+            problems.append(problem)
     return problems
 
 
-def _as_tuple(types) -> tuple:
-    return types if isinstance(types, tuple) else (types,)
-
-
-def _names(types) -> str:
-    return " or ".join(t.__name__ for t in _as_tuple(types))
+def type_problem(key: str, value, types) -> str | None:
+    """'key: expected T, got value' when ``value`` is not of ``types`` (a bool is no number)."""
+    allowed = types if isinstance(types, tuple) else (types,)
+    if isinstance(value, allowed) and (bool in allowed or not isinstance(value, bool)):
+        return None
+    return f"{key}: expected {' or '.join(t.__name__ for t in allowed)}, got {value!r}"

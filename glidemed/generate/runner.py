@@ -14,7 +14,7 @@ from pathlib import Path
 
 from glidemed import __version__
 from glidemed.errors import GenerationError
-from glidemed.fileio import describe_os_error, sha256_file, write_bytes_atomic
+from glidemed.fileio import describe_os_error, sha256_bytes, sha256_file, write_bytes_atomic
 from glidemed.generate.base import GeneratorContext, ImageJob, chunked
 from glidemed.generate.manifest import Key, ManifestWriter, load_manifest
 from glidemed.generate.registry import generator_class
@@ -48,7 +48,7 @@ class RunReport:
     planned: int = 0  # jobs selected by the filters and the shard
     skipped: int = 0  # already present and verified
     made: int = 0
-    remade: list[str] = field(default_factory=list)  # present but missing or corrupt on disk
+    remade: list[str] = field(default_factory=list)  # recorded, but missing or corrupt on disk
     out_dir: Path = Path()
 
 
@@ -65,10 +65,11 @@ def plan_jobs(study: Study, conditions: list[str] | None = None, only: list[str]
     if unknown:
         raise GenerationError(f"--condition: unknown condition(s) {', '.join(unknown)} in "
                               f"{study.path} (known: {', '.join(c.name for c in study.conditions)})")
+    prompts = study.prompts()
     jobs = []
     group = 0
     for condition in study.conditions:
-        for prompt in study.prompts():
+        for prompt in prompts:
             in_shard = group % shard.count == shard.index - 1
             group += 1
             if not in_shard or (conditions and condition.name not in conditions):
@@ -125,17 +126,11 @@ def run_generation(study: Study, out_dir: Path, *, conditions: list[str] | None 
         manifest = load_manifest(out_dir)
     except OSError as exc:
         raise describe_os_error(exc, out_dir, "the images folder") from None
-    todo = []
-    for job in jobs:
-        record = manifest.get(job.key)
-        if is_verified(record, out_dir):
-            report.skipped += 1
-        else:
-            if record is not None:
-                report.remade.append(record["file"])
-            todo.append(job)
+    todo = [job for job in jobs if not is_verified(manifest.get(job.key), out_dir)]
+    report.skipped = len(jobs) - len(todo)
     if limit is not None:
         todo = todo[:limit]
+    report.remade = [manifest[job.key]["file"] for job in todo if job.key in manifest]
     if not todo:
         return report
     base_versions = software_versions()
@@ -145,10 +140,12 @@ def run_generation(study: Study, out_dir: Path, *, conditions: list[str] | None 
         raise describe_os_error(exc, out_dir, "the manifest in") from None
     with writer, tqdm(total=len(todo), unit="img", file=sys.stderr, disable=not progress,
                       desc=f"generate {study.id}") as bar:
-        for condition_name in dict.fromkeys(job.condition.name for job in todo):
-            condition_jobs = [job for job in todo if job.condition.name == condition_name]
-            generator = generator_class(condition_jobs[0].condition.generator)(
-                condition_jobs[0].condition, context)
+        by_condition: dict[str, list[ImageJob]] = {}
+        for job in todo:
+            by_condition.setdefault(job.condition.name, []).append(job)
+        for condition_jobs in by_condition.values():
+            condition = condition_jobs[0].condition
+            generator = generator_class(condition.generator)(condition, context)
             described = generator.describe()
             versions = {**base_versions, **described.get("versions", {})}
             for batch in chunked(condition_jobs, generator.batch_size):
@@ -178,7 +175,7 @@ def _save(job: ImageJob, image, info: dict, out_dir: Path, writer: ManifestWrite
             "generator": job.condition.generator,
             "params": described.get("params", {}),
             "file": job.relpath,
-            "sha256": hashlib.sha256(data).hexdigest(),
+            "sha256": sha256_bytes(data),
             "width": image.width,
             "height": image.height,
             "seconds": round(seconds, 4),
@@ -191,7 +188,7 @@ def _save(job: ImageJob, image, info: dict, out_dir: Path, writer: ManifestWrite
         raise describe_os_error(exc, path, "image") from None
 
 
-def verified_images(study: Study, images_dir: Path) -> dict[Key, dict]:
+def verified_images(images_dir: Path) -> dict[Key, dict]:
     """Manifest records whose files are present and intact, for later stages."""
     return {key: rec for key, rec in load_manifest(images_dir).items()
             if is_verified(rec, images_dir)}

@@ -15,9 +15,9 @@ import pandas as pd
 
 from glidemed.errors import AnalysisError
 from glidemed.simulate.params import (
-    PAPER_DEFAULTS,
     AspectDefaults,
     SimParams,
+    aspect_defaults,
     check_params,
     default_effect,
 )
@@ -61,7 +61,7 @@ def _lookup(effects: dict[str, float], aspect: str, names: list[str]) -> float |
 
 def _cutpoints(aspect: str, n_levels: int) -> np.ndarray:
     """The paper's cut-points; for another number of levels, evenly spread over their range."""
-    cuts = np.array(PAPER_DEFAULTS.get(aspect, PAPER_DEFAULTS["content"]).cutpoints)
+    cuts = np.array(aspect_defaults(aspect).cutpoints)
     if n_levels == len(cuts) + 1:
         return cuts
     return np.linspace(cuts[0], cuts[-1], n_levels - 1)
@@ -114,17 +114,17 @@ def build_model(study: Study, params: SimParams | None = None, n_prompts: int | 
     panel_condition = np.tile(np.arange(len(conditions)), len(prompts))
     fixed = np.zeros((len(panel_prompt), len(aspects)))
     for j, aspect in enumerate(aspects):
-        base = PAPER_DEFAULTS.get(aspect, PAPER_DEFAULTS["content"])
+        base = aspect_defaults(aspect)
         per_prompt = np.array([
-            _style_effect(params.effects, aspect, p) + _detail_effect(params.effects, aspect,
-                                                                      p.detail, base)
+            _style_effect(params.effects, aspect, p.style, p.style_group)
+            + _detail_effect(params.effects, aspect, p.detail, base)
             for p in prompts])
         per_condition = np.array([_lookup(params.effects, aspect, [f"condition:{c}"]) or 0.0
                                   for c in conditions])
         fixed[:, j] = per_prompt[panel_prompt] + per_condition[panel_condition]
     cutpoints = [np.asarray(params.cutpoints, float) if params.cutpoints is not None
                  else _cutpoints(a, n_levels[a]) for a in aspects]
-    defaults = [PAPER_DEFAULTS.get(a, PAPER_DEFAULTS["content"]) for a in aspects]
+    defaults = [aspect_defaults(a) for a in aspects]
     rater_sd = np.array([params.rater_sd if params.rater_sd is not None else d.rater_sd
                          for d in defaults])
     prompt_sd = np.array([params.prompt_sd if params.prompt_sd is not None else d.prompt_sd
@@ -136,14 +136,12 @@ def build_model(study: Study, params: SimParams | None = None, n_prompts: int | 
 
 def style_effect(study: Study, params: SimParams, aspect: str, style: str) -> float:
     """The latent effect of ``style`` on ``aspect``: set in ``params``, else the default."""
-    entry = study.style(style)
-    value = _lookup(params.effects, aspect, [f"style:{style}", f"style:{entry.style_group}"])
-    return default_effect(aspect, style, entry.style_group) if value is None else value
+    return _style_effect(params.effects, aspect, style, study.style(style).style_group)
 
 
-def _style_effect(effects: dict[str, float], aspect: str, prompt: Prompt) -> float:
-    value = _lookup(effects, aspect, [f"style:{prompt.style}", f"style:{prompt.style_group}"])
-    return default_effect(aspect, prompt.style, prompt.style_group) if value is None else value
+def _style_effect(effects: dict[str, float], aspect: str, style: str, group: str) -> float:
+    value = _lookup(effects, aspect, [f"style:{style}", f"style:{group}"])
+    return default_effect(aspect, style, group) if value is None else value
 
 
 def _detail_effect(effects: dict[str, float], aspect: str, detail: str,
@@ -257,6 +255,8 @@ def simulate_ratings(study: Study, n_raters: int, n_prompts: int | None = None,
 
 
 def ratings_from_sessions(model: Model, sessions: list[Session]) -> pd.DataFrame:
+    """The tidy table of ``sessions``: one row per place reached x aspect, repeats included;
+    a blank answer is a <NA> score with exclusion 'missing'."""
     from glidemed.analysis.tidy import TIDY_COLUMNS, normalise
 
     n_aspects = len(model.aspects)

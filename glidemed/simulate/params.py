@@ -154,9 +154,14 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def aspect_defaults(aspect: str) -> AspectDefaults:
+    """The paper's values for ``aspect``; an aspect the paper did not rate takes 'content'."""
+    return PAPER_DEFAULTS.get(aspect, PAPER_DEFAULTS["content"])
+
+
 def default_effect(aspect: str, style: str, group: str) -> float:
     """The default latent style effect of ``style`` (in ``group``) on ``aspect``."""
-    table = PAPER_DEFAULTS.get(aspect, PAPER_DEFAULTS["content"]).styles
+    table = aspect_defaults(aspect).styles
     if style in table:
         return table[style]
     radiology = [table[s] for s in RADIOLOGY_STYLES]

@@ -28,8 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from glidemed.errors import SurveyError
+from glidemed.generate.manifest import load_manifest
+from glidemed.paths import images_dir, key_dir, survey_dir
 from glidemed.study import Study
-from glidemed.survey.key import TOKEN_RE
+from glidemed.survey.key import KEY_FILENAME, TOKEN_RE, load_key
 from glidemed.survey.render import ASSETS, PUBLIC_FIELDS, TEMPLATE, asset_text, public_strings, template_dir
 
 DATA_OPEN = '<script type="application/json" id="survey-data">'
@@ -240,6 +242,7 @@ def audit_survey(study: Study, survey_dir: Path, key: dict, records: dict) -> Au
     if not index.is_file():
         return AuditReport([f"{index}: missing"])
     files = sorted(p for p in survey_dir.rglob("*") if p.is_file())
+    shipped = {name: asset_text(name) for name in ASSETS}
     report.files = len(files)
     asset_images: dict[str, bytes] = {}
     for path in files:
@@ -248,10 +251,10 @@ def audit_survey(study: Study, survey_dir: Path, key: dict, records: dict) -> Au
         if rel == "index.html":
             continue
         if rel in (f"assets/{a}" for a in ASSETS):
+            original = shipped[rel.split("/")[1]]
             text = path.read_text(encoding="utf-8", errors="replace")
-            shipped = asset_text(rel.split("/")[1])
-            if text != shipped:
-                leak(rel, scanner.find(text, exempt=shipped))
+            if text != original:
+                leak(rel, scanner.find(text, exempt=original))
         elif IMAGE_NAME.match(rel):
             asset_images[rel] = path.read_bytes()
         else:
@@ -261,8 +264,8 @@ def audit_survey(study: Study, survey_dir: Path, key: dict, records: dict) -> Au
     data_text, chrome = _between(html, DATA_OPEN, "</script>")
     for name, (start, end) in INLINE.items():
         inline, chrome = _between(chrome, start, end)
-        if inline is not None and inline != asset_text(name):
-            leak(f"index.html (inline {name})", scanner.find(inline, exempt=asset_text(name)))
+        if inline is not None and inline != shipped[name]:
+            leak(f"index.html (inline {name})", scanner.find(inline, exempt=shipped[name]))
     template = (template_dir() / TEMPLATE).read_text(encoding="utf-8")
     leak("index.html", scanner.find(chrome, exempt=template))
     if re.search(r"data:[a-z]+/[a-z0-9.+-]+[;,]", chrome, re.IGNORECASE):
@@ -274,6 +277,10 @@ def audit_survey(study: Study, survey_dir: Path, key: dict, records: dict) -> Au
         data = json.loads(data_text)
     except ValueError as exc:
         report.problems.append(f"index.html: survey data block is not JSON ({exc})")
+        return report
+    if not _page_shaped(data):
+        report.problems.append("index.html: survey data block is not shaped like glidemed's "
+                               "(an object with a list of panel objects and image sources as text)")
         return report
 
     prompt_texts = [p.text for p in study.prompts()]
@@ -327,6 +334,15 @@ def audit_survey(study: Study, survey_dir: Path, key: dict, records: dict) -> Au
     return report
 
 
+def _page_shaped(data) -> bool:
+    """Whether page data has the structure the audit walks (a hand-edited page may not)."""
+    if not isinstance(data, dict):
+        return False
+    panels, images = data.get("panels", []), data.get("images", {})
+    return (isinstance(panels, list) and all(isinstance(p, dict) for p in panels)
+            and isinstance(images, dict) and all(isinstance(s, str) for s in images.values()))
+
+
 def _collect(value, where: str, out: list, public: set[str], report: AuditReport) -> None:
     """Strings and numbers of the page data to scan; public fields are checked, not scanned."""
     if isinstance(value, dict):
@@ -346,7 +362,7 @@ def _collect(value, where: str, out: list, public: set[str], report: AuditReport
 
 def _public(item, name: str, subkeys, out: list, public: set[str], report: AuditReport) -> None:
     def check(text, where: str) -> None:
-        if isinstance(text, str) and text.strip() not in public and text not in public and text:
+        if isinstance(text, str) and text and text.strip() not in public:
             report.problems.append(f"index.html ({where}): text not from the study: {text[:80]!r}")
             out.append((where, text))
         elif not isinstance(text, str):
@@ -370,10 +386,6 @@ def _public(item, name: str, subkeys, out: list, public: set[str], report: Audit
 
 def audit_blinding(study: Study) -> AuditReport:
     """Audit build/<study>/survey/ with the key and manifest; raise SurveyError on any leak."""
-    from glidemed.generate.manifest import load_manifest
-    from glidemed.paths import images_dir, key_dir, survey_dir
-    from glidemed.survey.key import KEY_FILENAME, load_key
-
     folder = survey_dir(study)
     if not (folder / "index.html").is_file():
         raise SurveyError(f"{folder}: no built survey; run `glidemed build {study.id}` first")

@@ -19,12 +19,13 @@ from urllib.parse import urlsplit
 
 from glidemed import __version__, paths
 from glidemed.errors import SurveyError
-from glidemed.fileio import atomic_path, describe_os_error, sha256_bytes, sha256_file
+from glidemed.fileio import (atomic_path, describe_os_error, sha256_bytes, sha256_file,
+                             write_bytes_atomic, write_text_atomic)
 from glidemed.generate.runner import verified_images
 from glidemed.study import Study
 from glidemed.survey.audit import AuditReport, audit_survey, raise_on_problems
 from glidemed.survey.images import EXTENSION, MIME, Encoding, common_size, encode_all, encode_image
-from glidemed.survey.key import KEY_FILENAME, KEY_SCHEMA, key_problems, load_key
+from glidemed.survey.key import KEY_FILENAME, KEY_SCHEMA, key_problems, key_text, load_key
 from glidemed.survey.panels import PanelPlan, plan_panels
 from glidemed.survey.render import ASSETS, asset_text, page_data, render_page, survey_context
 
@@ -61,16 +62,7 @@ def build_survey(study: Study, *, single_file: bool = True, image_format: str | 
     out_dir = Path(out_dir or paths.survey_dir(study))
     key_folder = Path(key_folder or paths.key_dir(study))
     key_path = key_folder / KEY_FILENAME
-    if not images_root.is_dir():
-        raise SurveyError(f"{images_root}: no images; run `glidemed generate {study.id}` first")
-    records = verified_images(study, images_root)
-    old_key = None
-    if key_path.exists() and not new_tokens:
-        old_key = load_key(key_path)
-        if old_key["study_id"] != study.id:
-            raise SurveyError(f"{key_path}: key of study {old_key['study_id']!r}, not {study.id!r}")
-    plan = plan_panels(study, records, old_key, leave_out_missing=leave_out_missing)
-
+    # the options first: a mistake there should not wait for every image to be hashed
     settings = study.survey
     if settings.post_url and urlsplit(settings.post_url).scheme not in ("http", "https"):
         raise SurveyError(f"{study.path}: survey.post_url must be an http(s) address, "
@@ -81,16 +73,24 @@ def build_survey(study: Study, *, single_file: bool = True, image_format: str | 
     quality = image_quality or settings.image_quality
     if not 1 <= quality <= 100:
         raise SurveyError(f"image quality {quality}: expected 1..100")
+    if not images_root.is_dir():
+        raise SurveyError(f"{images_root}: no images; run `glidemed generate {study.id}` first")
+    records = verified_images(images_root)
+    old_key = None
+    if key_path.exists() and not new_tokens:
+        old_key = load_key(key_path)
+        if old_key["study_id"] != study.id:
+            raise SurveyError(f"{key_path}: key of study {old_key['study_id']!r}, not {study.id!r}")
+    plan = plan_panels(study, records, old_key, leave_out_missing=leave_out_missing)
+
     used = [im.record for panel in plan.panels for im in panel.images]
     encoding = Encoding(fmt, quality, common_size(used, image_size or settings.image_size))
-
-    files = list(dict.fromkeys(im.record["file"] for p in plan.panels for im in p.images))
+    files = list(dict.fromkeys(record["file"] for record in used))
     encoded = dict(zip(files, encode_all([images_root / f for f in files], encoding, workers)))
     image_bytes = {im.token: encoded[im.record["file"]] for p in plan.panels for im in p.images}
     examples = []
     for example in settings.examples:
-        data = encode_image(study.folder / example.file,
-                            Encoding(fmt, quality, encoding.size))
+        data = encode_image(study.folder / example.file, encoding)
         token = "x" + sha256_bytes(data)[:15]
         image_bytes[token] = data
         examples.append({"aspect": example.aspect, "level": example.level,
@@ -115,21 +115,21 @@ def build_survey(study: Study, *, single_file: bool = True, image_format: str | 
         raise SurveyError(f"{key_path}: internal error, invalid key: {'; '.join(problems)}")
     tmp = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.tmp")
     try:
-        _write_folder(tmp, html, image_bytes if not single_file else {}, fmt, single_file)
+        written = _write_folder(tmp, html, image_bytes, fmt, single_file)
         audit = audit_survey(study, tmp, key, records)
         raise_on_problems(out_dir, audit)
-        size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
+        size = sum(len(data) for data in written.values())
         kept = _keep_previous_key(key_path, build_hash)
+        # the key is renamed into place right after the survey, so each matches the other
         with atomic_path(key_path) as key_tmp:
-            key_tmp.write_text(json.dumps(key, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
-                               encoding="utf-8")
+            key_tmp.write_text(key_text(key), encoding="utf-8")
             _swap(tmp, out_dir)
         report = BuildReport(out_dir, key_path, build_hash, len(plan.panels), len(image_bytes),
                              size, single_file, encoding, plan.left_out, audit=audit)
         if kept:
             report.warnings.append(f"the previous build's key was kept as {kept}: responses "
                                    "to that build need it")
-        _write_build_manifest(key_folder / BUILD_FILENAME, study, report, out_dir,
+        _write_build_manifest(key_folder / BUILD_FILENAME, study, report, written,
                               leave_out_missing, new_tokens)
     except OSError as exc:
         raise describe_os_error(exc, out_dir, "the survey") from None
@@ -173,24 +173,27 @@ def _keep_previous_key(key_path: Path, build_hash: str) -> Path | None:
     name = old_hash[:16] if re.fullmatch(r"[0-9a-f]{64}", old_hash) else sha256_bytes(data)[:16]
     target = key_path.parent / "previous" / f"key-{name}.json"
     if not target.exists():
-        with atomic_path(target) as tmp:
-            tmp.write_bytes(data)
+        write_bytes_atomic(target, data)
     return target
 
 
 def _write_folder(folder: Path, html: str, images: dict[str, bytes], fmt: str,
-                  single_file: bool) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+                  single_file: bool) -> dict[str, bytes]:
+    """Write the survey into a fresh ``folder``; return its files' bytes by relative path.
+
+    A single file embeds the images in the page; a folder gets them and the scripts in assets/.
+    """
+    files = {}
     if not single_file:
-        assets = folder / "assets"
-        assets.mkdir()
-        for name in ASSETS:
-            (assets / name).write_text(asset_text(name), encoding="utf-8")
-        for token, data in images.items():
-            (assets / f"{token}.{EXTENSION[fmt]}").write_bytes(data)
-    # index.html last: its presence marks a complete folder
-    (folder / "index.html").write_text(html, encoding="utf-8")
+        files.update({f"assets/{name}": asset_text(name).encode("utf-8") for name in ASSETS})
+        files.update({f"assets/{token}.{EXTENSION[fmt]}": data for token, data in images.items()})
+    files["index.html"] = html.encode("utf-8")  # written last: it marks a complete folder
+    shutil.rmtree(folder, ignore_errors=True)
+    for rel, data in files.items():
+        target = folder / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return files
 
 
 def _swap(new: Path, final: Path) -> None:
@@ -202,7 +205,7 @@ def _swap(new: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _write_build_manifest(path: Path, study: Study, report: BuildReport, survey: Path,
+def _write_build_manifest(path: Path, study: Study, report: BuildReport, files: dict[str, bytes],
                           leave_out_missing: bool, new_tokens: bool) -> None:
     manifest = {
         "schema": "glidemed-build/1",
@@ -217,9 +220,7 @@ def _write_build_manifest(path: Path, study: Study, report: BuildReport, survey:
         "images": report.images,
         "size_bytes": report.size_bytes,
         "left_out": report.left_out,
-        "files": {p.relative_to(survey).as_posix(): sha256_file(p)
-                  for p in sorted(survey.rglob("*")) if p.is_file()},
+        "files": {rel: sha256_bytes(data) for rel, data in files.items()},
     }
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    write_text_atomic(path, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 

@@ -10,6 +10,7 @@ import io
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -68,15 +69,13 @@ def common_size(records: list[dict], requested: int = 0) -> int:
     return min(min(int(r["width"]), int(r["height"])) for r in records)
 
 
-def _encode_one(args: tuple[str, Encoding]) -> bytes:
-    return encode_image(*args)
-
-
 def encode_all(paths: list[Path], encoding: Encoding, workers: int | None = None) -> list[bytes]:
-    """Encode ``paths`` in order, on up to ``workers`` processes (default: all cores)."""
+    """Encode ``paths`` in order, on up to ``workers`` processes (default: all cores).
+
+    Fewer than 64 images are encoded in this process: starting workers would cost more.
+    """
     workers = workers or os.cpu_count() or 1
-    jobs = [(str(p), encoding) for p in paths]
-    if workers == 1 or len(jobs) < 64:
-        return [_encode_one(job) for job in jobs]
+    if workers == 1 or len(paths) < 64:
+        return [encode_image(path, encoding) for path in paths]
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(_encode_one, jobs, chunksize=32))
+        return list(pool.map(encode_image, paths, repeat(encoding), chunksize=32))

@@ -31,7 +31,12 @@ def write_key(path: str | Path, key: dict) -> None:
     problems = key_problems(key)
     if problems:
         raise SurveyError(f"{path}: refusing to write an invalid key: {'; '.join(problems)}")
-    write_text_atomic(path, json.dumps(key, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    write_text_atomic(path, key_text(key))
+
+
+def key_text(key: dict) -> str:
+    """The key as written to key.json."""
+    return json.dumps(key, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def key_problems(key: object) -> list[str]:

@@ -67,8 +67,9 @@ def plan_panels(study: Study, records: dict, old_key: dict | None = None, *,
 
     ``records`` are verified manifest records by (condition, prompt_id, index). A panel
     of a rated condition needs all ``images_per_prompt`` images; a control condition gets
-    a panel for each prompt that has at least one of its (real) images. Missing images raise one SurveyError listing all of them, unless
-    ``leave_out_missing``, which leaves those panels out and reports them.
+    a panel for each prompt that has at least one of its (real) images. Missing images
+    raise one SurveyError listing all of them, unless ``leave_out_missing``, which leaves
+    those panels out and reports them.
     """
     conditions = survey_conditions(study)
     old_panels = (old_key or {}).get("panels", {})
@@ -98,6 +99,8 @@ def plan_panels(study: Study, records: dict, old_key: dict | None = None, *,
             panels.append(PlannedPanel(token, prompt, condition, control, images))
         if control and not any(p.condition == condition for p in panels):
             missing.append(f"{condition}: no control images at all")
+            left_out.append({"prompt_id": "*", "condition": condition,
+                             "reason": "no control images at all"})
     if missing and not leave_out_missing:
         shown = "; ".join(missing[:50]) + (f"; ... and {len(missing) - 50} more"
                                            if len(missing) > 50 else "")

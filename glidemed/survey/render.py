@@ -108,7 +108,8 @@ def survey_context(data: dict, *, single_file: bool) -> dict:
     - ``data_json``: page_data as JSON safe inside <script> (``<``, ``>``, ``&`` escaped);
     - ``inline_js`` / ``inline_css``: the assets' text for a single file, else None;
     - ``js_href`` / ``css_href``: asset paths for a hosted folder;
-    - ``csp``: the page's Content-Security-Policy.
+    - ``csp``: the page's Content-Security-Policy;
+    - ``top_key``: the highest score a digit key sets (the keyboard hint).
     """
     data_json = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     data_json = (data_json.replace("<", "\\u003c").replace(">", "\\u003e")
@@ -120,6 +121,7 @@ def survey_context(data: dict, *, single_file: bool) -> dict:
         "js_href": "assets/survey.js",
         "css_href": "assets/survey.css",
         "csp": _csp(data.get("post_url", "")),
+        "top_key": min(9, max(len(a["levels"]) for a in data["aspects"]) - 1),
     }
 
 

@@ -281,15 +281,16 @@
   }
 
   function postResponse() {
-    // Sent once per new set of answers: revisiting the last page does not send it again.
-    if (!DATA.post_url || !window.fetch || state.postedEvents === state.events.length) return;
-    var sentEvents = state.events.length;
+    // Sent once per set of answers (named by the chain head, which an edited comment also
+    // changes): revisiting the last page does not send the same answers again.
+    if (!DATA.post_url || !window.fetch || state.postedHead === heads.head) return;
+    var sentHead = heads.head;
     var status = document.getElementById("post-status");
     status.textContent = "Sending your responses...";
     fetch(DATA.post_url, {method: "POST", headers: {"Content-Type": "application/json"},
                           body: JSON.stringify(buildResponse())})
       .then(function (r) {
-        if (r.ok) { state.postedEvents = sentEvents; save(); }
+        if (r.ok) { state.postedHead = sentHead; save(); }
         status.textContent = r.ok ? "Your responses were sent. Please also download the file."
           : "Sending failed (" + r.status + "). Please download the file and e-mail it.";
       })
@@ -422,7 +423,6 @@
     $("prompt").textContent = panel.text;
     var grid = $("grid");
     grid.textContent = "";
-    grid.className = "grid n" + entry.images.length;
     entry.images.forEach(function (token, i) {
       var alt = "Image " + (i + 1) + " of " + entry.images.length;
       var button = el("button", {type: "button", "class": "thumb", "aria-label": "Enlarge image " + (i + 1)});
@@ -507,8 +507,7 @@
     save();
     try { window.localStorage.removeItem(LAST_RATER); } catch (e) { /* nothing to forget */ }
     state = null;
-    $("start-form").reset();
-    $("rater-id").value = "";
+    $("start-form").reset();  // empties the rater ID too, even one taken from ?rater=
     showScreen("start-screen");
     $("rater-id").focus();
   }
