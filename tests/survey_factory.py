@@ -16,6 +16,16 @@ CHROMIUM_HINT = ("Debian chromium not found at /usr/bin/chromium; install it wit
                  "`apt-get install -y chromium` to run the browser tests")
 
 
+# A condition of real reference images for some prompts (folder generator), as TOML that
+# make_study's ``extra`` takes (indented like the rest of such snippets).
+CONTROL_CONDITION = """
+        [[conditions]]
+        name = "real"
+        generator = "folder"
+        params = { folder = "refs", partial = true }
+"""
+
+
 def generated(study_path: Path, build_dir: Path, monkeypatch) -> Study:
     """Load the study with outputs under ``build_dir`` and generate its images."""
     monkeypatch.setenv("GLIDEMED_BUILD_DIR", str(build_dir))

@@ -9,7 +9,7 @@ import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
 from PIL import Image
-from survey_factory import built, generated
+from survey_factory import CONTROL_CONDITION, built, generated
 
 from glidemed.cli import main
 from glidemed.errors import SurveyError
@@ -156,12 +156,7 @@ def test_controls_and_examples(make_study, tmp_path, monkeypatch):
     Image.new("RGB", (40, 40), (200, 10, 10)).save(refs / "ref-a.png")
     Image.new("RGB", (40, 40), (10, 200, 10)).save(folder / "level4.png")
     (refs / "images.csv").write_text("file,prompt_id\nref-a.png,xray.lungs.short\n")
-    path = make_study(folder=folder, extra="""
-        [[conditions]]
-        name = "real"
-        generator = "folder"
-        params = { folder = "refs", partial = true }
-
+    path = make_study(folder=folder, extra=CONTROL_CONDITION + """
         [survey]
         conditions = ["alpha"]
         controls = ["real"]

@@ -9,6 +9,7 @@ from glidemed.study import load_study
 from glidemed.survey import panels as panels_module
 from glidemed.survey.key import TOKEN_RE
 from glidemed.survey.panels import TokenMaker, plan_panels, survey_conditions
+from survey_factory import CONTROL_CONDITION
 
 
 def records_for(study, skip=()):
@@ -70,12 +71,7 @@ def test_token_maker_skips_forbidden_words(monkeypatch):
 
 def test_control_without_any_image_is_reported(make_study, tmp_path):
     (tmp_path / "refs").mkdir()
-    study = load_study(make_study(folder=tmp_path, extra="""
-        [[conditions]]
-        name = "real"
-        generator = "folder"
-        params = { folder = "refs", partial = true }
-
+    study = load_study(make_study(folder=tmp_path, extra=CONTROL_CONDITION + """
         [survey]
         controls = ["real"]
         """))
