@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -312,6 +313,8 @@ def _check_study(study: Study, errors: list[str]) -> None:
                       f"got {settings.image_format!r}")
     if not 1 <= settings.image_quality <= 100:
         errors.append(f"survey.image_quality: expected 1..100, got {settings.image_quality}")
+    if settings.post_url and urlsplit(settings.post_url).scheme not in ("http", "https"):
+        errors.append(f"survey.post_url: expected an http(s) address, got {settings.post_url!r}")
     aspects = {a.key: a for a in study.aspects}
     for i, example in enumerate(settings.examples):
         aspect = aspects.get(example.aspect)

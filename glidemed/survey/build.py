@@ -15,7 +15,6 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from glidemed import __version__, paths
 from glidemed.errors import SurveyError
@@ -64,9 +63,6 @@ def build_survey(study: Study, *, single_file: bool = True, image_format: str | 
     key_path = key_folder / KEY_FILENAME
     # the options first: a mistake there should not wait for every image to be hashed
     settings = study.survey
-    if settings.post_url and urlsplit(settings.post_url).scheme not in ("http", "https"):
-        raise SurveyError(f"{study.path}: survey.post_url must be an http(s) address, "
-                          f"got {settings.post_url!r}")
     fmt = image_format or settings.image_format
     if fmt not in MIME:
         raise SurveyError(f"image format {fmt!r}: expected jpeg, png or webp")
