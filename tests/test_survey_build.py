@@ -126,7 +126,6 @@ def test_missing_images_listed_or_left_out(make_study, tmp_path, monkeypatch):
 
 def test_no_images_at_all(make_study, tmp_path, monkeypatch):
     monkeypatch.setenv("GLIDEMED_BUILD_DIR", str(tmp_path / "b"))
-    from glidemed.study import load_study
     with pytest.raises(SurveyError, match="glidemed generate small"):
         build_survey(load_study(make_study()))
 
