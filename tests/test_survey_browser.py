@@ -375,15 +375,21 @@ def posting_survey(tmp_path, monkeypatch, url: str) -> Path:
     return build_survey(study, workers=1).survey_dir / "index.html"
 
 
+def rate_until_sent(page, digits: str, advance) -> None:
+    """Start, rate all 16 panels by typing ``digits`` (one per aspect), moving on with
+    ``advance(position)``, and wait until the page reports the POST."""
+    page.get_by_role("button", name="Start").click()
+    for pos in range(16):
+        for digit in digits:
+            page.keyboard.press(digit)
+        advance(pos)
+    page.locator("#post-status").filter(has_text="were sent").wait_for(timeout=5000)
+
+
 def test_post_to_investigator_and_download_stays(page, tmp_path, monkeypatch, collector):
     url, received = collector
     open_survey(page, posting_survey(tmp_path, monkeypatch, url), "poster")
-    page.get_by_role("button", name="Start").click()
-    for _ in range(16):
-        page.keyboard.press("1")
-        page.keyboard.press("2")
-        page.keyboard.press("Enter")
-    page.locator("#post-status").filter(has_text="were sent").wait_for(timeout=5000)
+    rate_until_sent(page, "12", lambda pos: page.keyboard.press("Enter"))
     response = download(page)
     page.reload()  # back on the last page: the same answers are not sent twice
     page.locator("#done-screen").wait_for(state="visible")
@@ -399,14 +405,13 @@ def test_edited_last_comment_is_posted_again(page, tmp_path, monkeypatch, collec
     """Editing the comment just written adds no event, yet the changed answers are sent."""
     url, received = collector
     open_survey(page, posting_survey(tmp_path, monkeypatch, url), "editor")
-    page.get_by_role("button", name="Start").click()
-    for pos in range(16):
-        page.keyboard.press("3")
-        page.keyboard.press("0")
+
+    def comment_last_then_next(pos: int) -> None:
         if pos == 15:
             page.get_by_label("Comment (optional)").fill("first thought")
         page.get_by_role("button", name="Next").click()
-    page.locator("#post-status").filter(has_text="were sent").wait_for(timeout=5000)
+
+    rate_until_sent(page, "30", comment_last_then_next)
     page.get_by_role("button", name="Back").click()
     page.get_by_label("Comment (optional)").fill("second thought")
     page.get_by_role("button", name="Next").click()
