@@ -51,12 +51,16 @@ detailed = "the heart, an organ of muscle cells"
 """
 
 
-@pytest.fixture
-def kather_xlsx() -> Path:
-    """The published ratings of the seed study (kept outside the repository)."""
+def require_kather_xlsx() -> Path:
+    """The published ratings of the seed study (kept outside the repository), or a skip."""
     if not KATHER_XLSX.is_file():
         pytest.skip(f"seed study ratings not found at {KATHER_XLSX}")
     return KATHER_XLSX
+
+
+@pytest.fixture(scope="session")
+def kather_xlsx() -> Path:
+    return require_kather_xlsx()
 
 
 @pytest.fixture

@@ -25,11 +25,8 @@ REFERENCE = json.loads((Path(__file__).parent / "reference" / "kather2022_stats.
 
 
 @pytest.fixture(scope="module")
-def paper():
-    from conftest import KATHER_XLSX
-    if not KATHER_XLSX.is_file():
-        pytest.skip(f"seed study ratings not found at {KATHER_XLSX}")
-    return read_legacy_spreadsheet(load_study("kather2022"), KATHER_XLSX, nonsensical="zero")
+def paper(kather_xlsx):
+    return read_legacy_spreadsheet(load_study("kather2022"), kather_xlsx, nonsensical="zero")
 
 
 @pytest.mark.parametrize("unit", ["prompt_median", "rating"])

@@ -25,11 +25,8 @@ RULES = ["per_rating", "any_rater"]
 
 
 @pytest.fixture(scope="module")
-def ratings():
-    from conftest import KATHER_XLSX
-    if not KATHER_XLSX.is_file():
-        pytest.skip(f"seed study ratings not found at {KATHER_XLSX}")
-    return read_legacy_spreadsheet(load_study("kather2022"), KATHER_XLSX, nonsensical="zero")
+def ratings(kather_xlsx):
+    return read_legacy_spreadsheet(load_study("kather2022"), kather_xlsx, nonsensical="zero")
 
 
 @pytest.mark.parametrize("rule", RULES)
@@ -52,9 +49,8 @@ def test_each_radiology_style_differs_from_each_other_style(ratings, rule):
     assert worst["style"] < 0.05 and worst["content"] < 0.05, worst
 
 
-def test_any_rater_rule_reproduces_the_papers_matrix(ratings):
-    from conftest import KATHER_XLSX
-    sheet = pd.read_excel(KATHER_XLSX, sheet_name="matrix_nonsensical_as_zero")
+def test_any_rater_rule_reproduces_the_papers_matrix(ratings, kather_xlsx):
+    sheet = pd.read_excel(kather_xlsx, sheet_name="matrix_nonsensical_as_zero")
     columns = [c for c in sheet.columns if c != "prompt"]  # style, content per image style
     medians = prompt_medians(ratings, "any_rater")
     for i, style in enumerate(STYLES):
@@ -73,11 +69,10 @@ def test_per_rating_rule_differs_from_the_sheet_only_where_an_observer_flagged(r
     assert len(differ) == 10 and (differ["score_paper"] == 0).all()  # 5 prompts x 2 aspects
 
 
-def test_paper_mode_reproduces_the_papers_matrix_in_the_tidy_table(ratings):
+def test_paper_mode_reproduces_the_papers_matrix_in_the_tidy_table(ratings, kather_xlsx):
     """--nonsensical paper applies the sheet's rule to the ratings, so every later
     analysis (tests, bootstrap, models) sees the same data as the paper's medians."""
-    from conftest import KATHER_XLSX
-    sheet = pd.read_excel(KATHER_XLSX, sheet_name="matrix_nonsensical_as_zero")
+    sheet = pd.read_excel(kather_xlsx, sheet_name="matrix_nonsensical_as_zero")
     columns = [c for c in sheet.columns if c != "prompt"]
     medians = prompt_medians(apply_nonsensical(ratings, "paper"), "per_rating")
     for i, style in enumerate(STYLES):

@@ -12,11 +12,11 @@ from bs4 import BeautifulSoup
 from glidemed.analysis.pipeline import run_analysis
 from glidemed.study import load_study
 from response_factory import make_key, make_response, write_json
+from survey_factory import ARGS, CHROMIUM, CHROMIUM_HINT
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDY = load_study(ROOT / "surveys" / "demo" / "study.toml")
 KEY = make_key(STUDY)
-CHROMIUM = Path("/usr/bin/chromium")
 # Each payload sets window.__pwned if any script it carries ever runs.
 PAYLOADS = [
     "<script>window.__pwned = 'script'</script>",
@@ -120,15 +120,14 @@ def test_tables_match_csv(report):
 @pytest.mark.browser
 def test_no_script_runs_in_chromium(report):
     if not CHROMIUM.exists():
-        pytest.skip("Debian chromium not installed at /usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
+        pytest.skip(CHROMIUM_HINT)
+    sync_playwright = pytest.importorskip("playwright.sync_api",
+                                          reason="pip install playwright").sync_playwright
 
     out, _, _, _ = report
     dialogs = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
             page = browser.new_page()
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
