@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# torch comes first so that a pinned build (CPU, or a given CUDA) is the one used.
+TORCH ?= torch torchvision
 STUDY ?= demo
 RESPONSES ?= build/$(STUDY)/responses
 
@@ -12,6 +14,7 @@ env: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
