@@ -63,6 +63,10 @@ def generate(study, conditions, only, limit, shard, out, device, batch_size, che
         click.echo(f"re-made {len(report.remade)} missing or corrupt image(s): "
                    + ", ".join(report.remade[:10]) + (" ..." if len(report.remade) > 10 else ""),
                    err=True)
+    if report.blanked:
+        click.echo(f"warning: {len(report.blanked)} image(s) blanked by the model's safety "
+                   "checker, recorded as blanked in the manifest: " + ", ".join(report.blanked[:10])
+                   + (" ..." if len(report.blanked) > 10 else ""), err=True)
     click.echo(f"{report.made} image(s) made, {report.skipped} already present, "
                f"{report.planned} planned -> {report.out_dir}")
 
