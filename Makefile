@@ -16,6 +16,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -e '.[test]'
+	# CITATION.cff is validated with cffconvert, which pins jsonschema<4 but runs on 4.
+	$(BIN)/pip install --quiet --no-deps cffconvert==2.0.0
 	touch $@
 
 # GLIDE needs torch and glide-text2im (from its git repository): only for generating.

@@ -152,13 +152,20 @@ def audit_blinding(study) -> None:
 @click.option("--responses/--no-responses", default=True, show_default=True,
               help="Include the raw response files.")
 @click.option("--pseudonymize", is_flag=True, help="Replace rater ids by R01, R02, ... throughout.")
-def archive(study, out, images, responses, pseudonymize) -> None:
-    """Write one zip with everything needed to check the study's results."""
-    from glidemed.archive import archive_study
+@click.option("--responses-from", type=click.Path(path_type=Path),
+              help="Folder holding the analysed response files [where the analysis read them].")
+@click.option("--seal-key", is_flag=True,
+              help="Write the key to its own zip (under embargo); the archive records its SHA-256.")
+def archive(study, out, images, responses, pseudonymize, responses_from, seal_key) -> None:
+    """Write one zip (an RO-Crate) with everything needed to check the study's results."""
+    from glidemed.archive import archive_study, sealed_key_path
 
     path = archive_study(load_study(study), out, images=images, responses=responses,
-                         pseudonymize=pseudonymize)
+                         pseudonymize=pseudonymize, responses_from=responses_from,
+                         seal_key=seal_key)
     click.echo(f"archive written: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    if seal_key:
+        click.echo(f"key sealed in: {sealed_key_path(path)} (keep it under embargo)")
 
 
 @main.command("import-ratings")
@@ -219,16 +226,22 @@ def analyze(study, responses, ratings, key, out, model, nonsensical, flagged, n_
 @main.command()
 @click.argument("archive_file", metavar="ARCHIVE", type=click.Path(exists=True, path_type=Path))
 @click.option("--hashes-only", is_flag=True, help="Check hashes without re-running the analysis.")
-def verify(archive_file, hashes_only) -> None:
-    """Check an archive's hashes and re-run its analysis; exit 1 on any difference."""
+@click.option("--key", "key_zip", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The sealed key zip, once released: checked against the archive, then used.")
+def verify(archive_file, hashes_only, key_zip) -> None:
+    """Check an archive's hashes, records and RO-Crate, re-run its analysis; exit 1 on any
+    difference."""
     from glidemed.archive import verify_archive
     from glidemed.errors import GlidemedError
 
-    report = verify_archive(archive_file, rerun=not hashes_only)
-    for line in report.hash_problems + report.differences:
+    report = verify_archive(archive_file, rerun=not hashes_only, key=key_zip)
+    found = report.hash_problems + report.differences
+    for line in found[:20]:
         click.echo(line)
-    if report.note:
-        click.echo(report.note)
+    if len(found) > 20:
+        click.echo(f"... and {len(found) - 20} more")
+    for line in report.summary():
+        click.echo(line)
     if not report.ok:
         raise GlidemedError(f"{archive_file}: {len(report.hash_problems)} hash problem(s), "
                             f"{len(report.differences)} difference(s) in the re-run analysis")

@@ -32,6 +32,10 @@ DEFAULT_LEVELS = [
     "perfectly correct",
 ]
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+ORCID_URL = "https://orcid.org/"
+ORCID_PATTERN = re.compile(r"^(?:https://orcid\.org/)?(\d{4}-\d{4}-\d{4}-\d{3}[\dX])$")
+SPDX_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*$")
+DOI_PATTERN = re.compile(r"^10\.\d{4,9}/\S+$")
 SURVEYS_DIR = Path("surveys")
 STUDY_FILENAME = "study.toml"
 
@@ -125,6 +129,37 @@ class SurveySettings:
 
 
 @dataclass(frozen=True)
+class Author:
+    """An author of the archived study (its citation, RO-Crate and Zenodo metadata)."""
+
+    family_names: str
+    given_names: str = ""
+    orcid: str = ""  # https://orcid.org/0000-0002-1825-0097 or the bare 16 digits
+    affiliation: str = ""
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_names} {self.family_names}".strip()
+
+    @property
+    def orcid_url(self) -> str:
+        return f"{ORCID_URL}{orcid_digits(self.orcid)}" if self.orcid else ""
+
+
+@dataclass(frozen=True)
+class ArchiveMetadata:
+    """The optional ``[archive]`` table: how the deposited archive is described and cited."""
+
+    title: str = ""  # default: the study's title
+    description: str = ""
+    license: str = "CC-BY-4.0"  # an SPDX identifier
+    keywords: list[str] = field(default_factory=list)
+    version: str = ""
+    doi: str = ""  # of the deposit, once known (e.g. Zenodo's reserved DOI)
+    authors: list[Author] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Study:
     id: str
     title: str
@@ -139,6 +174,7 @@ class Study:
     aspects: list[Aspect] = field(default_factory=list)
     flags: list[Flag] = field(default_factory=list)
     survey: SurveySettings = field(default_factory=SurveySettings)
+    archive: ArchiveMetadata = field(default_factory=ArchiveMetadata)
     path: Path = field(default=Path(STUDY_FILENAME), compare=False)
 
     @property
@@ -260,6 +296,40 @@ def _check_keys(items: list, attr: str, where: str, errors: list[str]) -> None:
         seen.add(key)
 
 
+def orcid_digits(orcid: str) -> str:
+    """``0000-0002-1825-0097`` from an ORCID iD given bare or as its URL ('' if malformed)."""
+    match = ORCID_PATTERN.match(orcid.strip())
+    return match.group(1) if match else ""
+
+
+def _orcid_checksum_ok(digits: str) -> bool:
+    """ISO 7064 11,2 check digit of an ORCID iD."""
+    total = 0
+    for char in digits.replace("-", "")[:-1]:
+        total = (total + int(char)) * 2
+    check = (12 - total % 11) % 11
+    return digits[-1] == ("X" if check == 10 else str(check))
+
+
+def _check_archive(meta: ArchiveMetadata, errors: list[str]) -> None:
+    if not SPDX_PATTERN.match(meta.license):
+        errors.append(f"archive.license: expected an SPDX identifier such as 'CC-BY-4.0', "
+                      f"got {meta.license!r}")
+    if meta.doi and not DOI_PATTERN.match(meta.doi):
+        errors.append(f"archive.doi: expected a DOI such as '10.5281/zenodo.123', got {meta.doi!r}")
+    for i, author in enumerate(meta.authors):
+        if not author.family_names.strip():
+            errors.append(f"archive.authors[{i}].family_names: must not be empty")
+        if author.orcid:
+            digits = orcid_digits(author.orcid)
+            if not digits:
+                errors.append(f"archive.authors[{i}].orcid: expected an ORCID iD such as "
+                              f"'https://orcid.org/0000-0002-1825-0097', got {author.orcid!r}")
+            elif not _orcid_checksum_ok(digits):
+                errors.append(f"archive.authors[{i}].orcid: {author.orcid!r} fails the ORCID "
+                              "check digit (a typo?)")
+
+
 def _check_study(study: Study, errors: list[str]) -> None:
     from glidemed.generate.registry import GENERATORS, check_params
 
@@ -315,6 +385,7 @@ def _check_study(study: Study, errors: list[str]) -> None:
         errors.append(f"survey.image_quality: expected 1..100, got {settings.image_quality}")
     if settings.post_url and urlsplit(settings.post_url).scheme not in ("http", "https"):
         errors.append(f"survey.post_url: expected an http(s) address, got {settings.post_url!r}")
+    _check_archive(study.archive, errors)
     aspects = {a.key: a for a in study.aspects}
     for i, example in enumerate(settings.examples):
         aspect = aspects.get(example.aspect)

@@ -48,11 +48,13 @@ def run_analysis(study: Study, responses: Iterable[str | os.PathLike] | None = N
                  ratings: str | os.PathLike | pd.DataFrame | None = None,
                  key: str | os.PathLike | dict | None = None, model: str = DEFAULT_FORMULA,
                  nonsensical: str = "exclude", flagged: str = "exclude", n_boot: int = 1000,
-                 seed: int = 0) -> dict:
+                 seed: int = 0, provenance: dict | None = None) -> dict:
     """Analyse ``responses`` (files or folders; default build/<study>/responses) unblinded
     with ``key`` (default build/<study>/key/key.json), or an existing ``ratings`` table
     (tidy CSV, the paper's spreadsheet, or a DataFrame). Writes every output into
-    ``out_dir`` (default build/<study>/analysis) and returns the summary dict."""
+    ``out_dir`` (default build/<study>/analysis) and returns the summary dict.
+    ``provenance`` (``created``, ``versions``) replaces the run's own, so that ``verify``
+    can render a re-run's report exactly as the archived one was rendered."""
     if flagged not in FLAGGED_MODES:
         raise AnalysisError(f"--flagged: expected one of {FLAGGED_MODES}, got {flagged!r}")
     if n_boot < 0:
@@ -66,7 +68,17 @@ def run_analysis(study: Study, responses: Iterable[str | os.PathLike] | None = N
         raise AnalysisError(f"no usable ratings in {source}: {_ledger_digest(ledger)}")
     results = analyse(study, df, ledger, profiles, source, formula, nonsensical, flagged,
                       n_boot, seed)
+    results.inputs = _inputs(study, responses, ratings)
+    if provenance:
+        results.created, results.versions = provenance["created"], provenance["versions"]
     return write_outputs(results, out)
+
+
+def _inputs(study: Study, responses, ratings) -> dict[str, list[str]]:
+    """Where the analysed files were read (absolute paths): ``glidemed archive`` looks there."""
+    if ratings is not None:
+        return {"ratings": [] if isinstance(ratings, pd.DataFrame) else [str(Path(ratings).resolve())]}
+    return {"responses": [str(Path(p).resolve()) for p in (responses or [responses_dir(study)])]}
 
 
 def _load(study: Study, responses, ratings, key, nonsensical: str, flagged: str
@@ -317,6 +329,7 @@ def build_summary(results: AnalysisResults, folder: Path) -> dict:
         "models": [{"role": role, **m.summary()} for role, m in results.models],
         "reliability": results.reliability.to_dict(orient="records"),
         "bootstrap_medians": results.median_cis.to_dict(orient="records"),
+        "inputs": results.inputs,
         "outputs": outputs,
     })
 

@@ -56,6 +56,7 @@ class AnalysisResults:
     model_text: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     figures: dict[str, bytes] = field(default_factory=dict)  # PNG bytes by name
+    inputs: dict[str, Any] = field(default_factory=dict)  # where the responses were read
 
 
 def render_report(results: AnalysisResults) -> str:
