@@ -180,7 +180,7 @@ def _stable_names(rows: list[dict], chosen: dict[int, Path]
     ledger order (so a re-run names them alike); else as ``NNN-<file name>`` in ledger order,
     recording the ledger name."""
     names = [row["file"] for row in rows]
-    plain = all(not unsafe_name(n) and not n.startswith(".") for n in names)
+    plain = all(not unsafe_name(n) for n in names)
     if plain and names == sorted(names) and len(set(names)) == len(names):
         return {f"responses/{n}": chosen[i] for i, n in enumerate(names)}, {}
     width = len(str(len(rows)))
