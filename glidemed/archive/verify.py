@@ -262,10 +262,9 @@ def _rerun_and_compare(root: Path, report: VerifyReport, renamed: dict[str, str]
     if not study_files or not (archived / "summary.json").is_file():
         report.note = "no study file or analysis summary in the archive: nothing to re-run"
         return
-    if not responses.is_dir() and (archived / "ledger.csv").is_file() and _ledger_rows(archived):
+    if not responses.is_dir():
         report.note = "responses were left out of this archive: hashes checked, analysis not re-run"
         return
-    responses.mkdir(exist_ok=True)
     study = load_study(study_files[0])
     summary_label = "analysis/summary.json"
     archived_summary = _load_json(archived / "summary.json", summary_label)
@@ -313,11 +312,6 @@ def _matplotlib_version() -> str:
     from importlib import metadata
 
     return metadata.version("matplotlib")
-
-
-def _ledger_rows(folder: Path) -> int:
-    with open(folder / "ledger.csv", encoding="utf-8", errors="replace") as handle:
-        return max(sum(1 for _ in handle) - 1, 0)
 
 
 def _load_json(path: Path, label: str) -> dict:
