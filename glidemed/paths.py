@@ -41,3 +41,13 @@ def sheets_dir(study: Study) -> Path:
 def responses_dir(study: Study) -> Path:
     """Where returned response files are collected by default."""
     return study_build_dir(study) / "responses"
+
+
+def received_dir(study: Study) -> Path:
+    """Where `glidemed serve` stores every accepted response, one folder per rater."""
+    return responses_dir(study) / "received"
+
+
+def server_dir(study: Study) -> Path:
+    """Secrets of `glidemed serve` (invitation tokens, admin token); never served."""
+    return study_build_dir(study) / "server"

@@ -41,6 +41,7 @@ RESPONSE_SCHEMA = "glidemed-response/1"
 # is not a response, and is rejected without being read.
 MAX_RESPONSE_BYTES = 20 * 1024 * 1024
 FLAGGED_MODES = ("include", "exclude")
+SERVER_LOG = "server.log"  # written by glidemed serve into the responses folder
 LEDGER_COLUMNS = ["file", "sha256", "rater", "status", "reason", "n_panels", "n_ratings",
                   "complete", "updated"]
 
@@ -146,6 +147,8 @@ def collect_files(paths: Iterable[str | os.PathLike]) -> dict[Path, str]:
         else:
             raise AnalysisError(f"{path}: no such response file or folder")
         for p, name in found:
+            if path.is_dir() and name == SERVER_LOG:
+                continue  # glidemed serve's log of refused requests, not a response
             resolved = p.resolve()
             if resolved not in resolved_seen:
                 resolved_seen.add(resolved)
@@ -202,13 +205,25 @@ def parse_response(path: Path, context: _Context, max_bytes: int = MAX_RESPONSE_
         raw = path.read_bytes()
     except OSError as exc:
         raise Rejected(f"cannot read file: {exc.strerror or exc}") from None
-    data = decode_response(raw)
+    return check_response(raw, context, str(path) if name is None else name)
+
+
+def response_context(study: Study, key: dict, key_name: str = "key") -> _Context:
+    """What :func:`check_response` checks a response against (built once per key)."""
+    return _Context.from_key(study, key, key_name)
+
+
+def check_response(raw: bytes, context: _Context, name: str, data: Any = None) -> _Parsed:
+    """Every check of one response's bytes (JSON, schema, build, answers, chain): the
+    same for a file given to ``analyze`` and a body POSTed to ``glidemed serve``.
+    ``data``: ``raw`` already decoded by :func:`decode_response`. Raises :class:`Rejected`
+    with the reason."""
+    data = decode_response(raw) if data is None else data
     check_schema(data)
     _check_build(data, context)
     n_panels, n_ratings, partial = _check_answers(data, context)
     chain = chain_problems(data)
-    return _Parsed(str(path) if name is None else name, sha256_bytes(raw), data, n_panels,
-                   n_ratings, partial, chain)
+    return _Parsed(name, sha256_bytes(raw), data, n_panels, n_ratings, partial, chain)
 
 
 def decode_response(raw: bytes) -> Any:
