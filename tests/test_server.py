@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import resource
-import signal
 import socket
 from pathlib import Path
 
@@ -17,7 +15,7 @@ from bs4 import BeautifulSoup
 from click.testing import CliRunner
 from conftest import SMALL_STUDY
 from response_factory import make_response
-from server_factory import LOOPBACK, ServedSurvey
+from server_factory import LOOPBACK, ServedSurvey, limit_file_size
 from survey_factory import generated
 
 from glidemed.analysis.ingest import ingest_responses
@@ -280,17 +278,11 @@ def test_admin_page_shows_progress_without_unblinding(fresh, tmp_path):
     assert " 403 " in "\n".join(log_lines(fresh))
 
 
-def _limit_file_size():
-    """Files of at most 4 kB, as on a full disk (writes fail, the process lives on)."""
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
-
-
 def test_full_disk_answers_507_and_stores_nothing_partial(fresh):
     study, key = fresh["study"], fresh["key"]
     response = make_response(study, key, "hal", seed=7)
     assert len(json.dumps(response)) > 4096
-    with ServedSurvey(fresh["path"], fresh["build"], preexec=_limit_file_size) as server:
+    with ServedSurvey(fresh["path"], fresh["build"], preexec=limit_file_size) as server:
         reply = post(server, response)
         assert reply.status_code == 507 and "disk is full" in reply.json()["error"]
         assert reply.headers["retry-after"]
