@@ -5,6 +5,7 @@ Only 127.0.0.1 is ever used. The process is stopped by its pid.
 
 from __future__ import annotations
 
+import copy
 import os
 import resource
 import signal
@@ -15,6 +16,9 @@ import time
 from pathlib import Path
 
 import httpx
+from response_factory import rechain
+
+from glidemed.survey.chain import replay
 
 LOOPBACK = "127.0.0.1"
 
@@ -29,6 +33,26 @@ def limit_file_size():
     """Files of at most 4 kB, as on a full disk (writes fail, the process lives on)."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+
+def partial_save(final: dict, n_events: int, step: int) -> dict:
+    """The save the page sends after the first ``n_events`` answers of ``final`` (updated
+    ``step`` seconds after 10:00)."""
+    response = copy.deepcopy(final)
+    response["events"] = response["events"][:n_events]
+    answers = replay(response["events"])
+    panels = []
+    for panel in response["panels"]:
+        if panel["position"] in answers:
+            given = answers[panel["position"]]
+            panel["ratings"] = {a: given["ratings"].get(a) for a in panel["ratings"]}
+            panel["flags"] = {f: bool(given["flags"].get(f)) for f in panel["flags"]}
+            panel["comment"] = given["comment"]
+            panels.append(panel)
+    response.update(panels=panels, complete=False, completed=None,
+                    updated=f"2026-01-02T{10 + step // 3600:02d}:{step // 60 % 60:02d}:"
+                            f"{step % 60:02d}Z")
+    return rechain(response)
 
 
 class ServedSurvey:

@@ -3,7 +3,6 @@ count and time); afterwards `analyze` accounts for every rater and nothing is lo
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 import threading
@@ -13,8 +12,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from conftest import SMALL_STUDY
-from response_factory import rechain
-from server_factory import ServedSurvey
+from server_factory import ServedSurvey, partial_save
 from survey_factory import generated
 
 from glidemed.cli import main
@@ -22,32 +20,13 @@ from glidemed.fileio import sha256_bytes
 from glidemed.paths import analysis_dir, received_dir
 from glidemed.simulate import simulate_study
 from glidemed.survey.build import build_survey
-from glidemed.survey.chain import replay
 from glidemed.survey.key import load_key
 
 pytestmark = pytest.mark.slow
 
 RATERS = 50
-SAVES = 6  # per rater: partial saves after 1/6, 2/6, ... of the answers, then the complete file
+SAVES = 4  # per rater: partial saves after 0, 1/4, 2/4, 3/4 of the answers (+1), then the complete file
 DEADLINE_S = 60
-
-
-def partial(final: dict, n_events: int, minute: int) -> dict:
-    """The save the page sends after the first ``n_events`` answers of ``final``."""
-    response = copy.deepcopy(final)
-    response["events"] = response["events"][:n_events]
-    answers = replay(response["events"])
-    panels = []
-    for panel in response["panels"]:
-        if panel["position"] in answers:
-            given = answers[panel["position"]]
-            panel["ratings"] = {a: given["ratings"].get(a) for a in panel["ratings"]}
-            panel["flags"] = {f: bool(given["flags"].get(f)) for f in panel["flags"]}
-            panel["comment"] = given["comment"]
-            panels.append(panel)
-    response.update(panels=panels, complete=False, completed=None,
-                    updated=f"2026-01-02T10:{minute:02d}:00Z")
-    return rechain(response)
 
 
 def test_fifty_raters_at_once_lose_nothing(tmp_path, monkeypatch):
@@ -62,7 +41,7 @@ def test_fifty_raters_at_once_lose_nothing(tmp_path, monkeypatch):
     bodies = {}
     for final in finals:
         n = len(final["events"])
-        saves = [partial(final, 1 + n * i // SAVES, i) for i in range(SAVES - 1)] + [final]
+        saves = [partial_save(final, 1 + n * i // SAVES, i) for i in range(SAVES - 1)] + [final]
         bodies[final["rater"]["id"]] = [json.dumps(r).encode() for r in saves]
     replies: dict[str, list[int]] = {rater: [] for rater in bodies}
     failures: list[str] = []
