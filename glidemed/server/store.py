@@ -121,7 +121,7 @@ class ResponseStore:
         except Rejected as exc:
             raise Refused(422, str(exc)) from None
         if parsed.chain:
-            raise Refused(422, f"hash chain does not verify: {'; '.join(parsed.chain)}")
+            raise Refused(422, f"tamper evidence does not verify: {'; '.join(parsed.chain)}")
         rater = parsed.rater
         folder = rater_folder(rater)
         with self._lock(folder):
