@@ -7,6 +7,8 @@ from pathlib import Path
 
 from glidemed.study import Study
 
+SERVER_LOG = "server.log"  # glidemed serve's log of refusals, in the responses folder
+
 
 def build_root() -> Path:
     """The folder holding all outputs; ``GLIDEMED_BUILD_DIR`` overrides ``build``."""

@@ -36,6 +36,7 @@ from glidemed.analysis.integrity import integrity_problems
 from glidemed.analysis.tidy import TIDY_COLUMNS, empty_ratings, normalise
 from glidemed.errors import AnalysisError
 from glidemed.fileio import sha256_bytes, sha256_file
+from glidemed.paths import SERVER_LOG
 from glidemed.study import Study
 from glidemed.survey.chain import chain_problems
 
@@ -44,7 +45,6 @@ RESPONSE_SCHEMA = "glidemed-response/1"
 # is not a response, and is rejected without being read.
 MAX_RESPONSE_BYTES = 20 * 1024 * 1024
 FLAGGED_MODES = ("include", "exclude")
-SERVER_LOG = "server.log"  # written by glidemed serve into the responses folder
 LEDGER_COLUMNS = ["file", "sha256", "rater", "status", "reason", "n_panels", "n_ratings",
                   "complete", "updated"]
 

@@ -18,7 +18,7 @@ from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 from glidemed import paths
-from glidemed.analysis.ingest import MAX_RESPONSE_BYTES, SERVER_LOG
+from glidemed.analysis.ingest import MAX_RESPONSE_BYTES
 from glidemed.errors import GlidemedError
 from glidemed.server.secrets import admin_token, load_invitations
 from glidemed.server.store import Refused, ResponseStore
@@ -133,7 +133,7 @@ def load_site(study: Study, config: ServerConfig) -> SurveySite:
     store = ResponseStore(study, key, str(key_path), paths.received_dir(study),
                           load_invitations(secrets_dir))
     return SurveySite(study, config, _served_page(data), files, store, admin_token(secrets_dir),
-                      responses / SERVER_LOG)
+                      responses / paths.SERVER_LOG)
 
 
 def _page_data(index: Path) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -127,13 +128,16 @@ class ResponseStore:
         with self._lock(folder):
             stored = self._hashes.setdefault(folder, set())
             now = datetime.now(timezone.utc)
-            if parsed.sha256 in stored:
-                name = next(p.name for p in (self.received / folder).glob(f"*-{parsed.sha256}.json"))
+            earlier = (sorted((self.received / folder).glob(f"*-{parsed.sha256}.json"))
+                       if parsed.sha256 in stored else [])
+            if earlier:
+                name = earlier[0].name
                 status = 200
-            else:
+            else:  # new bytes (or a stored file since removed by hand: stored again)
                 name = f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{parsed.sha256}.json"
                 try:
                     write_bytes_atomic(self.received / folder / name, raw)
+                    _sync_folder(self.received / folder)  # the rename survives a power cut
                 except OSError as exc:
                     if exc.errno in DISK_FULL:
                         raise Refused(507, "the server's disk is full; the response was not "
@@ -158,6 +162,14 @@ class ResponseStore:
         # the best file so far, by the duplicate rule's main criterion (most ratings)
         entry.panels_rated = max(entry.panels_rated, parsed.n_panels)
         entry.finished = entry.finished or not parsed.partial_reason
+
+
+def _sync_folder(folder: Path) -> None:
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
 
 
 def _rater_of(data) -> str | None:
