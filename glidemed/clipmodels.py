@@ -43,6 +43,7 @@ class LoadedClip:
     std: tuple[float, float, float]
     identity: dict
     device: Any
+    logit_scale: float = 100.0  # the model's learned temperature, exp(logit_scale)
     _model: Any = field(repr=False, default=None)
     _tokenize: Callable[[list[str]], dict] = field(repr=False, default=None)
     _to_pixels: Callable[[Any], Any] = field(repr=False, default=None)
@@ -196,7 +197,8 @@ def _load_open_clip(spec: str, name: str, folder: Path | None, device: str | Non
     return LoadedClip(spec=spec, library="open_clip", image_size=size,
                       mean=tuple(float(v) for v in model.visual.image_mean),
                       std=tuple(float(v) for v in model.visual.image_std),
-                      identity=_identity(spec, "open_clip", folder), device=dev, _model=model,
+                      identity=_identity(spec, "open_clip", folder), device=dev,
+                      logit_scale=float(model.logit_scale.detach().exp()), _model=model,
                       _tokenize=tokenize, _to_pixels=transforms.Compose(steps))
 
 
@@ -206,7 +208,9 @@ def _load_transformers(spec: str, name: str, folder: Path | None, device: str | 
                             "(config.json) can read this folder")
     import torch
     from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # glidemed shows its own progress
     dev = _resolve_device(device)
     try:
         model = CLIPModel.from_pretrained(name).to(dev)
@@ -240,5 +244,6 @@ def _load_transformers(spec: str, name: str, folder: Path | None, device: str | 
     return LoadedClip(spec=spec, library="transformers", image_size=size,
                       mean=tuple(float(v) for v in processor.image_mean),
                       std=tuple(float(v) for v in processor.image_std),
-                      identity=_identity(spec, "transformers", folder), device=dev, _model=model,
+                      identity=_identity(spec, "transformers", folder), device=dev,
+                      logit_scale=float(model.logit_scale.detach().exp()), _model=model,
                       _tokenize=tokenize, _to_pixels=to_pixels)
