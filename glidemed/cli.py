@@ -197,7 +197,11 @@ def import_ratings(study, spreadsheet, nonsensical, out) -> None:
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Bootstrap resamples for confidence intervals.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the bootstrap.")
-def analyze(study, responses, ratings, key, out, model, nonsensical, flagged, n_boot, seed) -> None:
+@click.option("--scores", type=click.Path(path_type=Path),
+              help="Automated scores to compare with the ratings [build/<study>/scores/scores.csv "
+                   "when present].")
+def analyze(study, responses, ratings, key, out, model, nonsensical, flagged, n_boot, seed,
+            scores) -> None:
     """Analyse returned response files (files or folders) [build/<study>/responses]."""
     from glidemed.analysis.pipeline import run_analysis
     from glidemed.paths import analysis_dir
@@ -206,7 +210,8 @@ def analyze(study, responses, ratings, key, out, model, nonsensical, flagged, n_
     if ratings is not None and responses:
         raise click.UsageError("give either response files or --ratings, not both")
     summary = run_analysis(loaded, list(responses), out, ratings=ratings, key=key, model=model,
-                           nonsensical=nonsensical, flagged=flagged, n_boot=n_boot, seed=seed)
+                           nonsensical=nonsensical, flagged=flagged, n_boot=n_boot, seed=seed,
+                           scores=scores)
     files = summary["counts"]["files"]
     if files:
         click.echo("response files: " + ", ".join(f"{n} {s}" for s, n in files.items())
