@@ -41,3 +41,8 @@ def sheets_dir(study: Study) -> Path:
 def responses_dir(study: Study) -> Path:
     """Where returned response files are collected by default."""
     return study_build_dir(study) / "responses"
+
+
+def scores_dir(study: Study) -> Path:
+    """Automated scores of the images (glidemed score), read by glidemed analyze."""
+    return study_build_dir(study) / "scores"
