@@ -282,3 +282,25 @@ def test_guided_scheduler_restores_the_step(torch_one_thread, clip_dirs):
         assert "step" in vars(scheduler)
     assert "step" not in vars(scheduler)
     assert dataclasses.is_dataclass(cg.GuidanceSettings)
+
+
+def test_clip_folder_relative_to_the_study(tmp_path, clip_dirs):
+    assert cg.resolve_clip_spec("local-dir:models/x", tmp_path) == f"local-dir:{tmp_path}/models/x"
+    assert cg.resolve_clip_spec("local-dir:/abs/x", tmp_path) == "local-dir:/abs/x"
+    (tmp_path / "plip").mkdir()
+    assert cg.resolve_clip_spec("plip", tmp_path) == str(tmp_path / "plip")
+    assert cg.resolve_clip_spec("vinid/plip", tmp_path) == "vinid/plip"  # a hub id
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "oc").symlink_to(clip_dirs["open_clip"])
+    guide = cg.load_guide({"clip": "local-dir:models/oc"}, "cpu", "s", tmp_path)
+    assert guide.describe()["clip"] == "local-dir:models/oc"  # as the study names it
+
+
+def test_audit_knows_the_guidance_values():
+    from glidemed.survey.audit import forbidden_terms
+
+    study = study_with('{ clip = "local-dir:/models/biomedclip", text = "H&E slide of {description}" }')
+    terms = {t.text: t.what for t in forbidden_terms(study, {"panels": {}}, {})}
+    assert terms["local-dir:/models/biomedclip"] == "parameter value (clip_guidance.clip)"
+    assert terms["biomedclip"] == "parameter value (clip_guidance.clip)"
+    assert "h&e slide of {description}" in terms

@@ -22,12 +22,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from glidemed.errors import GenerationError
 from glidemed.generate.registry import type_problem
 
 PARAM = "clip_guidance"
+LOCAL_DIR = "local-dir:"  # open_clip's prefix for a model folder, as in glidemed score
 LOSSES = ("spherical", "cosine")
 NUMBER = (int, float)
 # Keys of the clip_guidance table, their types and defaults (None: required).
@@ -267,14 +269,28 @@ def _modules(clip) -> list:
     return found
 
 
-def load_guide(table: dict, device, where: str) -> ClipGuide:
-    """The ClipGuide of a condition's ``clip_guidance`` table, its CLIP loaded on ``device``."""
+def load_guide(table: dict, device, where: str, study_folder: Path | None = None) -> ClipGuide:
+    """The ClipGuide of a condition's ``clip_guidance`` table, its CLIP loaded on ``device``
+    (a relative folder in ``clip`` is taken relative to the study file's folder)."""
     import time
 
     settings = GuidanceSettings.from_table(table, where)
     started = time.perf_counter()
-    clip = load_guidance_clip(settings.clip, device, where)
+    clip = load_guidance_clip(resolve_clip_spec(settings.clip, study_folder), device, where)
     return ClipGuide(settings, clip, time.perf_counter() - started)
+
+
+def resolve_clip_spec(spec: str, study_folder: Path | None) -> str:
+    """``spec`` with a relative model folder made relative to the study's folder."""
+    if study_folder is None:
+        return spec
+    if spec.startswith(LOCAL_DIR):
+        path = Path(spec[len(LOCAL_DIR):]).expanduser()
+        return spec if path.is_absolute() else f"{LOCAL_DIR}{Path(study_folder) / path}"
+    path = Path(spec).expanduser()
+    if not path.is_absolute() and (Path(study_folder) / path).is_dir():
+        return str(Path(study_folder) / path)
+    return spec  # an absolute folder, or a hub id
 
 
 def load_guidance_clip(spec: str, device, where: str):
