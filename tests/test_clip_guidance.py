@@ -258,6 +258,7 @@ def test_x0_matches_the_schedulers_own(torch_one_thread, name, prediction_type):
     sample = torch.randn(2, 4, 8, 8, generator=g) * float(scheduler.init_noise_sigma)
     for timestep in scheduler.timesteps:
         output = torch.randn(2, 4, 8, 8, generator=g)
+        scheduler.scale_model_input(sample, timestep)  # as pipelines do before the model
         a, b = cg._x0_coefficients(scheduler, timestep, sample)
         result = scheduler.step(output, timestep, sample, generator=torch.Generator().manual_seed(1))
         assert torch.allclose(a * sample + b * output, result.pred_original_sample, atol=1e-4)

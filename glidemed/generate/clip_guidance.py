@@ -241,14 +241,17 @@ class ClipGuide:
         """The guided x̂₀: ``x0`` minus the gradient of the loss of ``decode(x0)``.
 
         ``decode`` maps x̂₀ (any shape, e.g. latents) to pixels N×3×H×W in [0, 1] and must
-        be differentiable. Only ``x0``'s gradient is computed; nothing is kept afterwards.
+        be differentiable. Only ``x0``'s gradient is computed, one image at a time (so the
+        VAE's and CLIP's activations of one image are alive at once); nothing is kept.
         """
         torch = self.torch
+        gradients = []
         with torch.enable_grad():
-            leaf = x0.detach().float().requires_grad_(True)
-            loss = self.loss(decode(leaf), text_embeddings, generators).sum()
-            (gradient,) = torch.autograd.grad(loss, leaf)
-        return (x0.detach().float() - gradient).to(x0.dtype)
+            for i, generator in enumerate(generators):
+                leaf = x0[i:i + 1].detach().float().requires_grad_(True)
+                loss = self.loss(decode(leaf), text_embeddings[i:i + 1], [generator]).sum()
+                gradients.append(torch.autograd.grad(loss, leaf)[0])
+        return (x0.detach().float() - torch.cat(gradients)).to(x0.dtype)
 
     def describe(self) -> dict:
         """The guidance parameters and the CLIP's identity, for each image's manifest record."""
