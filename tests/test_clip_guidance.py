@@ -305,3 +305,15 @@ def test_audit_knows_the_guidance_values():
     assert terms["local-dir:/models/biomedclip"] == "parameter value (clip_guidance.clip)"
     assert terms["biomedclip"] == "parameter value (clip_guidance.clip)"
     assert "h&e slide of {description}" in terms
+
+
+def test_medclip_study_is_valid_with_four_conditions():
+    from glidemed.study import load_study
+
+    study = load_study("kather2022-medclip")
+    assert [c.generator for c in study.conditions] == ["glide", "glide", "glide", "diffusers"]
+    assert [c.params.get("guidance") for c in study.conditions[:2]] == ["classifier-free", "clip"]
+    guided = [c.params["clip_guidance"]["clip"] for c in study.conditions if "clip_guidance" in c.params]
+    assert guided == ["local-dir:models/biomedclip"] * 2
+    assert len(study.prompts()) == 272
+    assert [p.text for p in study.prompts()] == [p.text for p in load_study("kather2022").prompts()]
