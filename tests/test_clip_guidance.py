@@ -10,54 +10,22 @@ import dataclasses
 
 import pytest
 import tiny_clip
+from guidance_factory import HISTO, XRAY, study_toml, torch_one_thread  # noqa: F401
 
 from glidemed.errors import GenerationError, StudyError
 from glidemed.generate import clip_guidance as cg
 from glidemed.study import parse_study
 
-STUDY = """
-id = "g"
-title = "t"
-instructions = "i"
-consent = "c"
-seed = 1
-images_per_prompt = 1
-images_per_panel = 1
-
+CONDITION = """
 [[conditions]]
 name = "guided"
 generator = "glide"
 params = {{ clip_guidance = {table} }}
-
-[[styles]]
-key = "histo"
-label = "Histopathology"
-template = "A histopathological image of {{description}}"
-
-[[styles]]
-key = "xray"
-label = "X-ray"
-template = "An x-ray image of {{description}}"
-
-[[topics]]
-key = "lungs"
-short = "the lungs"
-detailed = "the lungs, organs in the chest"
 """
 
 
 def study_with(table: str):
-    return parse_study(STUDY.format(table=table), "study.toml")
-
-
-@pytest.fixture(scope="module")
-def torch_one_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield torch
-    torch.set_num_threads(threads)
+    return parse_study(study_toml(CONDITION.format(table=table), HISTO + XRAY), "study.toml")
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import textwrap
 
 import numpy as np
 import pytest
 import tiny_clip
 import tiny_pipelines
+from guidance_factory import study_toml, torch_one_thread  # noqa: F401
 
 from glidemed.errors import GenerationError
 from glidemed.generate import diffusers_pipeline as dp
@@ -24,15 +24,7 @@ SEEDS = [1, 2, 3]
 # Strong enough to move a tiny random-weight CLIP's similarity in a few steps.
 SCALE = 2000.0
 
-STUDY = """
-id = "dg"
-title = "t"
-instructions = "i"
-consent = "c"
-seed = 5
-images_per_prompt = 2
-images_per_panel = 1
-
+CONDITION = """
 [[conditions]]
 name = "sd"
 generator = "diffusers"
@@ -43,30 +35,14 @@ steps = 4
 guidance_scale = 7.5
 batch_size = 2
 clip_guidance = {{ clip = "local-dir:models/clip", scale = {scale}, cutouts = 4 }}
-
-[[styles]]
-key = "histo"
-label = "Histopathology"
-template = "A histopathological image of {{description}}"
-
-[[topics]]
-key = "lungs"
-short = "the lungs"
-detailed = "the lungs, organs in the chest"
 """
 
 
 @pytest.fixture(scope="module", autouse=True)
-def offline_single_thread():
-    import torch
-
-    mp = pytest.MonkeyPatch()
-    mp.setenv("HF_HUB_OFFLINE", "1")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    mp.undo()
+def offline(torch_one_thread):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +51,8 @@ def study(tmp_path_factory):
     tiny_pipelines.save_tiny_sd(folder / "models" / "sd")
     tiny_clip.save_tiny_open_clip(folder / "models" / "clip")
     path = folder / "study.toml"
-    path.write_text(textwrap.dedent(STUDY.format(scale=SCALE)), encoding="utf-8")
+    path.write_text(study_toml(CONDITION.format(scale=SCALE), images_per_prompt=2),
+                    encoding="utf-8")
     return load_study(path)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tiny_clip
+from guidance_factory import torch_one_thread  # noqa: F401
 from PIL import Image
 
 from glidemed.generate import glide
@@ -27,16 +28,6 @@ TEXT = "An x-ray image of the lungs"
 SEEDS = [3, 4, 5, 6]
 # Strong enough to move a tiny random-weight CLIP's similarity in four steps.
 SCALE = 20000.0
-
-
-@pytest.fixture(scope="module")
-def torch_one_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield torch
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -143,6 +143,13 @@ def guidance_text(settings: GuidanceSettings, study, prompt) -> str:
     return template.replace("{description}", getattr(topic, prompt.detail))
 
 
+def batch_texts(guide: "ClipGuide | None", study, jobs) -> list[str] | None:
+    """The guidance text of each job's prompt, or None for a condition without guidance."""
+    if guide is None:
+        return None
+    return [guidance_text(guide.settings, study, job.prompt) for job in jobs]
+
+
 def cutout_seed(image_seed: int) -> int:
     """The seed of an image's cutout generator: apart from its noise stream, fixed by its seed."""
     digest = hashlib.sha256(f"cutouts:{image_seed}".encode()).digest()
@@ -250,7 +257,12 @@ class ClipGuide:
             for i, generator in enumerate(generators):
                 leaf = x0[i:i + 1].detach().float().requires_grad_(True)
                 loss = self.loss(decode(leaf), text_embeddings[i:i + 1], [generator]).sum()
-                gradients.append(torch.autograd.grad(loss, leaf)[0])
+                gradient = torch.autograd.grad(loss, leaf)[0]
+                if not bool(torch.isfinite(gradient).all()):
+                    raise GenerationError(
+                        f"{PARAM}: the guidance gradient is not finite (in half precision the "
+                        "decoder or CLIP may overflow); use dtype = \"float32\" or \"bfloat16\"")
+                gradients.append(gradient)
         return (x0.detach().float() - torch.cat(gradients)).to(x0.dtype)
 
     def describe(self) -> dict:

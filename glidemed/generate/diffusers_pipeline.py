@@ -417,9 +417,7 @@ class DiffusersGenerator:
         torch = self.torch
         started = time.perf_counter()
         try:
-            guide_texts = None if self.guide is None else [
-                clip_guidance.guidance_text(self.guide.settings, self.study, job.prompt)
-                for job in jobs]
+            guide_texts = clip_guidance.batch_texts(self.guide, self.study, jobs)
             results = self.sample([job.prompt.text for job in jobs], [job.seed for job in jobs],
                                   guide_texts)
         except torch.cuda.OutOfMemoryError:
