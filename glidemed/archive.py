@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import json
 import math
+import os
 import tempfile
 import zipfile
 from collections import Counter
@@ -136,7 +137,7 @@ def _pseudonymized(study: Study, files: dict, scratch: Path, options: dict) -> d
         new_files[f"responses/{target.name}"] = target
     analysis_out = scratch / "analysis"
     run_analysis(study, [responses_out], analysis_out, key=key_dir(study) / "key.json",
-                 **_rerun_options(analysis_dir(study), options))
+                 **_rerun_options(analysis_dir(study), {**options, "pseudonymized": True}))
     for path in sorted(analysis_out.rglob("*")):
         if path.is_file():
             new_files[f"analysis/{path.relative_to(analysis_out).as_posix()}"] = path
@@ -164,7 +165,9 @@ def _rerun_options(analysis_folder: Path, override: dict, label: str = "") -> di
             raise GlidemedError(f"{label or summary_path}: not a readable analysis summary "
                                 f"({exc}); cannot tell how to re-run the analysis") from None
     names = {"model": "model", "nonsensical": "nonsensical", "flagged": "flagged",
-             "bootstrap": "n_boot", "seed": "seed"}  # summary.json name -> run_analysis name
+             "bootstrap": "n_boot", "seed": "seed",
+             "pseudonymized": "pseudonymized",
+             "allow_simulated": "allow_simulated"}  # summary.json name -> run_analysis name
     options = {names[k]: v for k, v in recorded.items() if k in names}
     options.update(override)
     return options
@@ -239,7 +242,10 @@ def verify_archive(path: Path, rerun: bool = True) -> VerifyReport:
         root = Path(scratch)
         # only what the re-run reads: images and the survey are large and already hashed
         archive.extractall(root, members=[n for n in names if n.split("/", 1)[0] in RERUN_FOLDERS])
-        _rerun_and_compare(root, report, label=str(path))
+        try:
+            _rerun_and_compare(root, report, label=str(path))
+        except GlidemedError as exc:  # name the archive's members, not the scratch folder
+            raise GlidemedError(f"{path}: " + exc.message.replace(f"{root}{os.sep}", "")) from None
     return report
 
 

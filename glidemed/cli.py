@@ -63,6 +63,10 @@ def generate(study, conditions, only, limit, shard, out, device, batch_size, che
         click.echo(f"re-made {len(report.remade)} missing or corrupt image(s): "
                    + ", ".join(report.remade[:10]) + (" ..." if len(report.remade) > 10 else ""),
                    err=True)
+    if report.blanked:
+        click.echo(f"warning: {len(report.blanked)} image(s) blanked by the model's safety "
+                   "checker, recorded as blanked in the manifest: " + ", ".join(report.blanked[:10])
+                   + (" ..." if len(report.blanked) > 10 else ""), err=True)
     click.echo(f"{report.made} image(s) made, {report.skipped} already present, "
                f"{report.planned} planned -> {report.out_dir}")
 
@@ -193,15 +197,17 @@ def import_ratings(study, spreadsheet, nonsensical, out) -> None:
               show_default=True, help="Ratings flagged nonsensical: leave out, count as 0, or (paper) "
                                      "count every rating of a prompt any rater flagged as 0.")
 @click.option("--flagged", type=click.Choice(["include", "exclude"]), default="exclude",
-              show_default=True, help="Files whose hash chain does not verify: use or leave out.")
+              show_default=True, help="Flagged files (chain or plan does not verify): use or leave out.")
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Bootstrap resamples for confidence intervals.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the bootstrap.")
 @click.option("--scores", type=click.Path(path_type=Path),
               help="Automated scores to compare with the ratings [build/<study>/scores/scores.csv "
                    "when present].")
+@click.option("--allow-simulated", is_flag=True,
+              help="Analyse simulated response files together with real ones.")
 def analyze(study, responses, ratings, key, out, model, nonsensical, flagged, n_boot, seed,
-            scores) -> None:
+            scores, allow_simulated) -> None:
     """Analyse returned response files (files or folders) [build/<study>/responses]."""
     from glidemed.analysis.pipeline import run_analysis
     from glidemed.paths import analysis_dir
@@ -211,11 +217,16 @@ def analyze(study, responses, ratings, key, out, model, nonsensical, flagged, n_
         raise click.UsageError("give either response files or --ratings, not both")
     summary = run_analysis(loaded, list(responses), out, ratings=ratings, key=key, model=model,
                            nonsensical=nonsensical, flagged=flagged, n_boot=n_boot, seed=seed,
-                           scores=scores)
+                           scores=scores, allow_simulated=allow_simulated)
     files = summary["counts"]["files"]
     if files:
         click.echo("response files: " + ", ".join(f"{n} {s}" for s, n in files.items())
                    + " (reasons in ledger.csv)")
+    for model in summary["models"]:
+        for note in model["notes"]:
+            if "separation" in note:
+                click.echo(f"note: {model['role']} {model['model']} model, aspect "
+                           f"{model['aspect']!r}: {note}", err=True)
     counts = summary["counts"]
     click.echo(f"{counts['raters']} rater(s), {counts['usable_ratings']} usable of "
                f"{counts['ratings']} ratings -> {out or analysis_dir(loaded)}/report.html")

@@ -335,6 +335,23 @@ def test_safety_checker_off_by_default_and_blanked_images_recorded(make_study, m
     assert flag is None and np.array_equal(pixels(out / passed["file"]), np.asarray(image, dtype=int))
 
 
+def test_cli_warns_of_blanked_images(make_study, models, tmp_path):
+    if not (models / "sd-flags-all").exists():
+        tiny_pipelines.save_tiny_sd(models / "sd-flags-all", safety_checker=True)
+    path = make_study(extra="""
+        [[conditions]]
+        name = "on"
+        generator = "diffusers"
+        params = { model = "models/sd-flags-all", steps = 2, safety_checker = true }
+        """)
+    result = CliRunner(env={"HF_HUB_OFFLINE": "1"}).invoke(
+        main, ["generate", str(path), "--condition", "on", "--only", "*.short", "--out",
+               str(tmp_path / "out"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert ("warning: 2 image(s) blanked by the model's safety checker, recorded as blanked in "
+            "the manifest: on/xray.lungs.short/00.png, on/xray.lungs.short/01.png") in result.output
+
+
 def test_safety_checker_asked_of_a_pipeline_without_one(make_study):
     study = load_study(make_study())
     with pytest.raises(GenerationError, match="safety_checker = true, but the pipeline in .* "
@@ -421,8 +438,9 @@ def test_hub_id_offline_names_the_folder_to_copy_to(make_study, tmp_path, monkey
     def broken(repo):
         raise OSError("404 Client Error: Repository Not Found")
 
-    with pytest.raises(GenerationError, match="cannot fetch 'CompVis/x' from the Hugging Face "
-                                              "hub: 404 Client Error"):
+    with pytest.raises(GenerationError, match="model 'CompVis/x': no folder .*CompVis/x, and "
+                                              "fetching it from the Hugging Face hub failed: "
+                                              "404 Client Error"):
         dp.locate_model("CompVis/x", study.folder, where, online=lambda: True, download=broken)
     # A copied hub folder is used as is, with the study unchanged.
     (study.folder / "CompVis").mkdir()
@@ -497,3 +515,18 @@ def test_sigkill_mid_batch_leaves_complete_images_and_resumes(make_study, tmp_pa
     lines = [json.loads(line) for p in (out / "manifest").glob("*.jsonl")
              for line in p.read_text().splitlines()]
     assert len(lines) == 8 and {r["generator"] for r in lines} == {"diffusers"}
+
+
+def test_kather2022_sd_study_loads_without_its_model_folder(tmp_path):
+    from conftest import ROOT
+
+    study = load_study(ROOT / "surveys" / "kather2022-sd")
+    assert len(study.prompts()) == 272
+    assert [c.generator for c in study.conditions] == ["glide", "diffusers"]
+    assert study.prompts() == load_study(ROOT / "surveys" / "kather2022").prompts()
+    sd = study.condition("sd15")
+    folder = (study.folder / sd.params["model"]).resolve()
+    if folder.exists():
+        pytest.skip(f"{folder} holds a model here")
+    output = _cli_fails(study.path, tmp_path, "--condition", "sd15")
+    assert f"copy the saved pipeline into {folder}" in output

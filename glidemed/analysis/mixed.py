@@ -259,7 +259,23 @@ class _Laplace:
     def _factor(A, B, C) -> np.ndarray:
         """Cholesky factor of the Schur complement S = A - B C^-1 B'."""
         S = A - (B / C) @ B.T
-        return np.linalg.cholesky(S) if S.size else S
+        if not S.size:
+            return S
+        try:
+            return np.linalg.cholesky(S)
+        except np.linalg.LinAlgError:
+            pass
+        # S = I + ... is positive definite in exact arithmetic; at extreme SDs rounding can
+        # cost that. A symmetric, slightly regularised S keeps the fit going; if even that
+        # fails, this point of the likelihood cannot be evaluated.
+        S = (S + S.T) / 2
+        jitter = 1e-10 * max(1.0, float(np.max(np.abs(np.diag(S)))))
+        for _ in range(6):
+            try:
+                return np.linalg.cholesky(S + jitter * np.eye(len(S)))
+            except np.linalg.LinAlgError:
+                jitter *= 100
+        raise _InnerFailure()
 
     def _solve(self, blocks, L, rhs: np.ndarray) -> np.ndarray:
         """H^-1 rhs by the Schur complement; rhs is q or q x P."""

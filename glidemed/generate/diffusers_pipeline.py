@@ -170,8 +170,8 @@ def locate_model(model: str, study_folder: Path, where: str,
     try:
         return Path(download(model)).resolve(), model
     except Exception as exc:  # noqa: BLE001  (hub errors have many types; all end here)
-        raise GenerationError(f"{where}: cannot fetch {model!r} from the Hugging Face hub: "
-                              f"{_one_line(exc)}") from None
+        raise GenerationError(f"{where}: model {model!r}: no folder {folder}, and fetching it "
+                              f"from the Hugging Face hub failed: {_one_line(exc)}") from None
 
 
 def read_model_index(folder: Path, where: str) -> dict:
