@@ -261,8 +261,16 @@ def test_clip_folder_relative_to_the_study(tmp_path, clip_dirs):
     assert cg.resolve_clip_spec("vinid/plip", tmp_path) == "vinid/plip"  # a hub id
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "oc").symlink_to(clip_dirs["open_clip"])
-    guide = cg.load_guide({"clip": "local-dir:models/oc"}, "cpu", "s", tmp_path)
+    study = parse_study(study_toml(CONDITION.format(table='{ clip = "local-dir:models/oc" }')),
+                        tmp_path / "study.toml")
+    guide = cg.load_guide({"clip": "local-dir:models/oc"}, "cpu", "s", study)
     assert guide.describe()["clip"] == "local-dir:models/oc"  # as the study names it
+    assert guide.describe()["clip_identity"]["folder"] == str(tmp_path / "models" / "oc")
+    # A template for a style the study does not have is refused, not silently unused.
+    with pytest.raises(GenerationError, match=r"clip_guidance.text names unknown style\(s\) "
+                                              r"hist \(the study's styles: histo\)"):
+        cg.load_guide({"clip": "local-dir:models/oc", "text": {"hist": "a {description}"}},
+                      "cpu", "s", study)
 
 
 def test_audit_knows_the_guidance_values():

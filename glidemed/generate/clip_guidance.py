@@ -284,14 +284,21 @@ def _modules(clip) -> list:
     return found
 
 
-def load_guide(table: dict, device, where: str, study_folder: Path | None = None) -> ClipGuide:
+def load_guide(table: dict, device, where: str, study=None) -> ClipGuide:
     """The ClipGuide of a condition's ``clip_guidance`` table, its CLIP loaded on ``device``
     (a relative folder in ``clip`` is taken relative to the study file's folder)."""
     import time
 
     settings = GuidanceSettings.from_table(table, where)
+    if study is not None and isinstance(settings.text, dict):
+        unknown = sorted(set(settings.text) - {style.key for style in study.styles})
+        if unknown:
+            raise GenerationError(f"{where}: {PARAM}.text names unknown style(s) "
+                                  f"{', '.join(unknown)} (the study's styles: "
+                                  f"{', '.join(style.key for style in study.styles)})")
     started = time.perf_counter()
-    clip = load_guidance_clip(resolve_clip_spec(settings.clip, study_folder), device, where)
+    folder = None if study is None else study.folder
+    clip = load_guidance_clip(resolve_clip_spec(settings.clip, folder), device, where)
     return ClipGuide(settings, clip, time.perf_counter() - started)
 
 

@@ -286,7 +286,7 @@ class DiffusersGenerator:
             if problem := clip_guidance.scheduler_problem(self.scheduler):
                 raise GenerationError(f"{where}: {problem}")
             self.guide = clip_guidance.load_guide(p["clip_guidance"], self.device, where,
-                                                  context.study.folder)
+                                                  context.study)
 
     # -- loading -----------------------------------------------------------------------
 

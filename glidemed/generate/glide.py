@@ -224,7 +224,7 @@ class GlideGenerator:
         if p["clip_guidance"] is not None:
             self.guide = clip_guidance.load_guide(
                 p["clip_guidance"], self.device,
-                f"{context.study.path}: condition {condition.name!r}", context.study.folder)
+                f"{context.study.path}: condition {condition.name!r}", context.study)
 
     # -- loading -------------------------------------------------------------------
 
