@@ -201,10 +201,13 @@ def import_ratings(study, spreadsheet, nonsensical, out) -> None:
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Bootstrap resamples for confidence intervals.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the bootstrap.")
+@click.option("--scores", type=click.Path(path_type=Path),
+              help="Automated scores to compare with the ratings [build/<study>/scores/scores.csv "
+                   "when present].")
 @click.option("--allow-simulated", is_flag=True,
               help="Analyse simulated response files together with real ones.")
 def analyze(study, responses, ratings, key, out, model, nonsensical, flagged, n_boot, seed,
-            allow_simulated) -> None:
+            scores, allow_simulated) -> None:
     """Analyse returned response files (files or folders) [build/<study>/responses]."""
     from glidemed.analysis.pipeline import run_analysis
     from glidemed.paths import analysis_dir
@@ -214,7 +217,7 @@ def analyze(study, responses, ratings, key, out, model, nonsensical, flagged, n_
         raise click.UsageError("give either response files or --ratings, not both")
     summary = run_analysis(loaded, list(responses), out, ratings=ratings, key=key, model=model,
                            nonsensical=nonsensical, flagged=flagged, n_boot=n_boot, seed=seed,
-                           allow_simulated=allow_simulated)
+                           scores=scores, allow_simulated=allow_simulated)
     files = summary["counts"]["files"]
     if files:
         click.echo("response files: " + ", ".join(f"{n} {s}" for s, n in files.items())
@@ -384,3 +387,40 @@ def invite(study, raters_file, count, base_url) -> None:
     report = run_invite(server_dir(load_study(study)), base_url, ids, count)
     click.echo(f"{len(report.new)} rater(s) invited, {len(report.kept)} already invited "
                f"(links kept) -> {report.links_file}")
+
+
+@main.command()
+@STUDY
+@click.option("--clip", "clips", multiple=True, metavar="[NAME=]MODEL",
+              help="CLIP model (repeatable): local-dir:PATH (open_clip folder), a transformers "
+                   "CLIPModel folder, or a hub id when online; NAME names its metrics.")
+@click.option("--reference", type=click.Path(path_type=Path),
+              help="Folder of real images with images.csv (as the folder generator): CMMD, "
+                   "and FID/KID with --fid, per condition and style.")
+@click.option("--fid", is_flag=True, help="Also FID and KID against --reference (needs "
+                                          "--inception-weights).")
+@click.option("--inception-weights", type=click.Path(path_type=Path),
+              help="Inception weights file for FID/KID (pt_inception-2015-12-05-6726825d.pth).")
+@click.option("--images", type=click.Path(path_type=Path), help="Images folder [build/<study>/images].")
+@click.option("--out", type=click.Path(path_type=Path), help="Output folder [build/<study>/scores].")
+@click.option("--device", help="Torch device, e.g. cuda, cpu [cuda when available].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Images per forward pass.")
+@click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=200, show_default=True,
+              help="Bootstrap resamples of the set metrics' intervals.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the bootstrap.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+def score(study, clips, reference, fid, inception_weights, images, out, device, batch_size,
+          n_boot, seed, progress) -> None:
+    """Automated scores of the images (CLIPScore, zero-shot style, retrieval, CMMD, FID/KID)."""
+    from glidemed.scores.run import run_scoring
+
+    report = run_scoring(load_study(study), list(clips), images_dir=images, out_dir=out,
+                         reference=reference, fid=fid, inception_weights=inception_weights,
+                         device=device, batch_size=batch_size, n_boot=n_boot, seed=seed,
+                         progress=progress)
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"{report.images} image(s) and {report.reference} reference image(s) scored "
+               f"({report.embedded} new embedding(s)): {report.rows} score(s), {report.set_rows} "
+               f"set score(s) -> {report.out_dir}")

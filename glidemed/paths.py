@@ -53,3 +53,8 @@ def received_dir(study: Study) -> Path:
 def server_dir(study: Study) -> Path:
     """Secrets of `glidemed serve` (invitation tokens, admin token); never served."""
     return study_build_dir(study) / "server"
+
+
+def scores_dir(study: Study) -> Path:
+    """Automated scores of the images (glidemed score), read by glidemed analyze."""
+    return study_build_dir(study) / "scores"
