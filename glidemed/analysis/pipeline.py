@@ -50,14 +50,17 @@ def run_analysis(study: Study, responses: Iterable[str | os.PathLike] | None = N
                  key: str | os.PathLike | dict | None = None, model: str = DEFAULT_FORMULA,
                  nonsensical: str = "exclude", flagged: str = "exclude", n_boot: int = 1000,
                  seed: int = 0, pseudonymized: bool = False,
-                 allow_simulated: bool = False) -> dict:
+                 allow_simulated: bool = False,
+                 scores: str | os.PathLike | None = None) -> dict:
     """Analyse ``responses`` (files or folders; default build/<study>/responses) unblinded
     with ``key`` (default build/<study>/key/key.json), or an existing ``ratings`` table
     (tidy CSV, the paper's spreadsheet, or a DataFrame). Writes every output into
     ``out_dir`` (default build/<study>/analysis) and returns the summary dict.
     ``pseudonymized``: the responses' rater ids were replaced (see ingest_responses);
     ``allow_simulated``: mix simulated and real response files (refused otherwise).
-    When no rating is usable, the ledger is still written (see :func:`write_ledger_only`)."""
+    When no rating is usable, the ledger is still written (see :func:`write_ledger_only`).
+    With automated ``scores`` (default build/<study>/scores/scores.csv when present) it adds
+    their agreement with the ratings (analysis/agreement.py)."""
     if flagged not in FLAGGED_MODES:
         raise AnalysisError(f"--flagged: expected one of {FLAGGED_MODES}, got {flagged!r}")
     if n_boot < 0:
@@ -73,6 +76,12 @@ def run_analysis(study: Study, responses: Iterable[str | os.PathLike] | None = N
         raise AnalysisError(f"no usable ratings in {source}: {_ledger_digest(ledger)}{written}")
     results = analyse(study, df, ledger, profiles, source, formula, nonsensical, flagged,
                       n_boot, seed)
+    from glidemed.analysis.agreement import agreement_section
+
+    section = agreement_section(study, df, scores, key if ratings is None else None,
+                                ratings is None, n_boot, seed, results.notes)
+    if section is not None:
+        results.sections.append(section)
     if pseudonymized:
         results.options["pseudonymized"] = True
     if allow_simulated:
@@ -307,6 +316,13 @@ def write_outputs(results: AnalysisResults, out: Path) -> dict:
         cis = cis[cis["kind"] == "median"].rename(columns={"term": "style"})
         results.figures = write_figures(tmp / "figures", results.ratings, results.medians,
                                         results.pairwise, cis)
+        for section in results.sections:
+            for name, table in section.tables.items():
+                (tmp / f"{name}.csv").write_text(table.to_csv(index=False), encoding="utf-8")
+                (tmp / f"{name}.tex").write_text(_latex(name, table), encoding="utf-8")
+            for name, (png, svg, _) in section.figures.items():
+                (tmp / "figures" / f"{name}.png").write_bytes(png)
+                (tmp / "figures" / f"{name}.svg").write_bytes(svg)
         (tmp / "report.html").write_text(render_report(results), encoding="utf-8")
         summary = build_summary(results, tmp)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False),
@@ -340,6 +356,7 @@ def build_summary(results: AnalysisResults, folder: Path) -> dict:
         "models": [{"role": role, **m.summary()} for role, m in results.models],
         "reliability": results.reliability.to_dict(orient="records"),
         "bootstrap_medians": results.median_cis.to_dict(orient="records"),
+        **{section.name: section.summary for section in results.sections},
         "outputs": outputs,
     })
 

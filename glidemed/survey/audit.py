@@ -84,13 +84,13 @@ def forbidden_terms(study: Study, key: dict, records: dict) -> list[Term]:
         add(cond.generator, "generator name", 1)
     param_values: dict[str, set[str]] = {}
     for params in [c.params for c in study.conditions] + [r.get("params", {}) for r in records.values()]:
-        for name, value in params.items():
+        for name, value in flat_params(params):
             param_values.setdefault(name, set()).add(json.dumps(value))
             if isinstance(value, str):
                 add(value, f"parameter value ({name})")
                 add(Path(value).name, f"parameter value ({name})")
     for cond in study.conditions:  # numbers only where they tell conditions apart
-        for name, value in cond.params.items():
+        for name, value in flat_params(cond.params):
             if isinstance(value, (int, float)) and not isinstance(value, bool) \
                     and len(param_values.get(name, ())) > 1:
                 add(value, f"parameter value ({name})")
@@ -105,6 +105,18 @@ def forbidden_terms(study: Study, key: dict, records: dict) -> list[Term]:
         for file in panel["images"].values():
             add(file, "image file of the key")
     return [Term(text, what) for text, what in terms.items()]
+
+
+def flat_params(params: dict, prefix: str = ""):
+    """(dotted name, value) of every leaf of nested parameter tables (e.g. clip_guidance.clip)."""
+    for name, value in params.items():
+        if isinstance(value, dict):
+            yield from flat_params(value, f"{prefix}{name}.")
+        elif isinstance(value, list):
+            for item in value:
+                yield f"{prefix}{name}", item
+        else:
+            yield f"{prefix}{name}", value
 
 
 class Scanner:
