@@ -40,7 +40,6 @@ RECOMMEND_COLUMNS = ["style", "aspect", "best_metric", "oriented_tau_b", "ci_low
                      "excludes_zero", "runner_up"]
 COVARIATE = "automated"  # the standardised score's column in the models
 MIN_RATERS_MIXED = 3
-_BLOCK = 512  # columns of the pair matrices built at once (bounds memory)
 
 
 def metric_direction(metric: str) -> int:
@@ -66,13 +65,27 @@ def _tie_pairs(values: np.ndarray, W: np.ndarray) -> np.ndarray:
 
 
 def weighted_kendall_tau_b(x: np.ndarray, y: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """Kendall's tau-b of the samples in which row i appears W[b, i] times (one per row of W)."""
+    """Kendall's tau-b of the samples in which row i appears W[b, i] times (one per row of W).
+
+    O(B n K) for K distinct values of y (a rating has few): with the rows sorted by x, the
+    copies of rows with a smaller and with a larger x are counted per value of y by
+    cumulative sums, read at the first and last row of each run of tied x.
+    """
     x, y, W = np.asarray(x, float), np.asarray(y, float), np.atleast_2d(np.asarray(W, float))
+    order = np.argsort(x, kind="stable")
+    xs, ys = x[order], y[order]
+    Wt = np.ascontiguousarray(W.T[order])  # rows x resamples: row gathers are contiguous
+    new_run = np.r_[True, xs[1:] != xs[:-1]]
+    starts = np.flatnonzero(new_run)
+    run = np.cumsum(new_run) - 1
+    first, last = starts[run], np.r_[starts[1:], len(xs)][run] - 1
     S = np.zeros(len(W))
-    for j in range(0, len(x), _BLOCK):
-        cols = slice(j, j + _BLOCK)
-        A = np.sign(x[:, None] - x[None, cols]) * np.sign(y[:, None] - y[None, cols])
-        S += ((W @ A) * W[:, cols]).sum(1)
+    for level in np.unique(ys):
+        at_level = Wt * (ys == level)[:, None]
+        inclusive = np.cumsum(at_level, axis=0)
+        below = inclusive[first] - at_level[first]  # copies with smaller x at this level
+        above = inclusive[-1] - inclusive[last]  # and with larger x
+        S += np.einsum("ib,ib->b", Wt * np.sign(ys - level)[:, None], below - above)
     S /= 2
     N = W.sum(1)
     n0 = N * (N - 1) / 2
