@@ -100,6 +100,22 @@ def test_model_with_the_score_as_covariate_matches_r_clmm():
         assert table.set_index("style").loc[style, "kendall_tau_b"] == pytest.approx(tau)
 
 
+def test_fixed_model_with_few_raters_matches_r_clm():
+    from glidemed.analysis.ordinal import fit_ordinal
+
+    ref = json.loads((REFERENCE / "agreement_simulated.json").read_text())["clm"]
+    df = pd.read_csv(REFERENCE / "agreement_simulated.csv")
+    df = df.assign(aspect="style", exclusion="")
+    fit = fit_ordinal(df, "score ~ automated + style", "style")
+    effects = fit.table.set_index("term")
+    assert effects.loc["automated", "estimate"] == pytest.approx(ref["beta"]["automated"], abs=1e-4)
+    assert effects.loc["automated", "se"] == pytest.approx(ref["se"]["automated"], rel=1e-3)
+    assert fit.loglik == pytest.approx(ref["loglik"], abs=1e-4)
+    few = df[df["rater"].isin(["r00", "r01"])]
+    models, _ = model_table(few, ["good"])
+    assert models.iloc[0]["model"] == "fixed" and "(1|" not in models.iloc[0]["formula"]
+
+
 def test_constant_score_gets_a_note_not_a_crash():
     df = simulate_agreement(seed=4, n_raters=3, n_topics=3)
     df["flat"] = 1.0
