@@ -48,37 +48,43 @@ def run_analysis(study: Study, responses: Iterable[str | os.PathLike] | None = N
                  ratings: str | os.PathLike | pd.DataFrame | None = None,
                  key: str | os.PathLike | dict | None = None, model: str = DEFAULT_FORMULA,
                  nonsensical: str = "exclude", flagged: str = "exclude", n_boot: int = 1000,
-                 seed: int = 0, scores: str | os.PathLike | None = None) -> dict:
+                 seed: int = 0, pseudonymized: bool = False,
+                 scores: str | os.PathLike | None = None) -> dict:
     """Analyse ``responses`` (files or folders; default build/<study>/responses) unblinded
     with ``key`` (default build/<study>/key/key.json), or an existing ``ratings`` table
     (tidy CSV, the paper's spreadsheet, or a DataFrame). Writes every output into
-    ``out_dir`` (default build/<study>/analysis) and returns the summary dict. With automated
-    ``scores`` (default build/<study>/scores/scores.csv when present) it adds their agreement
-    with the ratings (analysis/agreement.py)."""
+    ``out_dir`` (default build/<study>/analysis) and returns the summary dict.
+    ``pseudonymized``: the responses' rater ids were replaced (see ingest_responses).
+    With automated ``scores`` (default build/<study>/scores/scores.csv when present) it adds
+    their agreement with the ratings (analysis/agreement.py)."""
     if flagged not in FLAGGED_MODES:
         raise AnalysisError(f"--flagged: expected one of {FLAGGED_MODES}, got {flagged!r}")
     if n_boot < 0:
         raise AnalysisError(f"--bootstrap: expected a number of resamples >= 0, got {n_boot}")
     out = Path(out_dir) if out_dir is not None else analysis_dir(study)
     _check_out_dir(out, ratings)
-    df, ledger, profiles, source = _load(study, responses, ratings, key, nonsensical, flagged)
+    df, ledger, profiles, source = _load(study, responses, ratings, key, nonsensical, flagged,
+                                         pseudonymized)
     df = apply_nonsensical(df, nonsensical)
     formula = parse_formula(model, [str(c) for c in df.columns])
     if usable(df).empty:
         raise AnalysisError(f"no usable ratings in {source}: {_ledger_digest(ledger)}")
     results = analyse(study, df, ledger, profiles, source, formula, nonsensical, flagged,
                       n_boot, seed)
+    if pseudonymized:
+        results.options["pseudonymized"] = True
     from glidemed.analysis.agreement import agreement_section
 
+    # the rater plan needs the original rater ids: without them, all images of a panel
     section = agreement_section(study, df, scores, key if ratings is None else None,
-                                ratings is None, n_boot, seed, results.notes)
+                                ratings is None and not pseudonymized, n_boot, seed, results.notes)
     if section is not None:
         results.sections.append(section)
     return write_outputs(results, out)
 
 
-def _load(study: Study, responses, ratings, key, nonsensical: str, flagged: str
-          ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
+def _load(study: Study, responses, ratings, key, nonsensical: str, flagged: str,
+          pseudonymized: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
     """(ratings, ledger, profiles, what was analysed in words); a ratings table has no
     ledger and no profiles."""
     if ratings is not None:
@@ -108,7 +114,7 @@ def _load(study: Study, responses, ratings, key, nonsensical: str, flagged: str
                                 "name the response files or folders to analyse")
         paths = [default]
     df, ledger, profiles = ingest_responses(study, key_data, paths, flagged=flagged,
-                                            key_name=key_name)
+                                            key_name=key_name, pseudonymized=pseudonymized)
     return df, ledger, profiles, f"{len(ledger)} response file(s)"
 
 
