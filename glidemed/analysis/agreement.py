@@ -67,26 +67,31 @@ def _tie_pairs(values: np.ndarray, W: np.ndarray) -> np.ndarray:
 def weighted_kendall_tau_b(x: np.ndarray, y: np.ndarray, W: np.ndarray) -> np.ndarray:
     """Kendall's tau-b of the samples in which row i appears W[b, i] times (one per row of W).
 
-    O(B n K) for K distinct values of y (a rating has few): with the rows sorted by x, the
-    copies of rows with a smaller and with a larger x are counted per value of y by
-    cumulative sums, read at the first and last row of each run of tied x.
+    O(B n K) for K distinct values of y (a rating has few). With the rows sorted by x, each
+    pair is counted once, at its row with the larger x: the copies of rows with a smaller x
+    (cumulative sums read at the first row of each run of tied x), split by their y being
+    smaller or larger, level by level.
     """
     x, y, W = np.asarray(x, float), np.asarray(y, float), np.atleast_2d(np.asarray(W, float))
     order = np.argsort(x, kind="stable")
     xs, ys = x[order], y[order]
     Wt = np.ascontiguousarray(W.T[order])  # rows x resamples: row gathers are contiguous
     new_run = np.r_[True, xs[1:] != xs[:-1]]
-    starts = np.flatnonzero(new_run)
-    run = np.cumsum(new_run) - 1
-    first, last = starts[run], np.r_[starts[1:], len(xs)][run] - 1
+    first = np.flatnonzero(new_run)[np.cumsum(new_run) - 1]
+
+    def smaller_x(weights: np.ndarray) -> np.ndarray:
+        inclusive = np.cumsum(weights, axis=0)
+        return inclusive[first] - weights[first]
+
+    smaller = smaller_x(Wt)  # copies with a smaller x, any y
+    lower_y = np.zeros_like(Wt)  # ... and a smaller y (levels done so far)
     S = np.zeros(len(W))
     for level in np.unique(ys):
-        at_level = Wt * (ys == level)[:, None]
-        inclusive = np.cumsum(at_level, axis=0)
-        below = inclusive[first] - at_level[first]  # copies with smaller x at this level
-        above = inclusive[-1] - inclusive[last]  # and with larger x
-        S += np.einsum("ib,ib->b", Wt * np.sign(ys - level)[:, None], below - above)
-    S /= 2
+        here = ys == level
+        same = smaller_x(Wt * here[:, None])
+        # rows at this level: concordant = smaller y; discordant = larger y
+        S += np.einsum("ib,ib->b", Wt[here], 2 * lower_y[here] + same[here] - smaller[here])
+        lower_y += same
     N = W.sum(1)
     n0 = N * (N - 1) / 2
     with np.errstate(invalid="ignore", divide="ignore"):
