@@ -400,7 +400,8 @@ def invite(study, raters_file, count, base_url) -> None:
 @click.option("--fid", is_flag=True, help="Also FID and KID against --reference (needs "
                                           "--inception-weights).")
 @click.option("--inception-weights", type=click.Path(path_type=Path),
-              help="Inception weights file for FID/KID (pt_inception-2015-12-05-6726825d.pth).")
+              help="Inception weights file for FID/KID (pt_inception-2015-12-05-6726825d.pth); "
+                   "implies --fid.")
 @click.option("--images", type=click.Path(path_type=Path), help="Images folder [build/<study>/images].")
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder [build/<study>/scores].")
 @click.option("--device", help="Torch device, e.g. cuda, cpu [cuda when available].")

@@ -76,14 +76,15 @@ def run_analysis(study: Study, responses: Iterable[str | os.PathLike] | None = N
         raise AnalysisError(f"no usable ratings in {source}: {_ledger_digest(ledger)}{written}")
     results = analyse(study, df, ledger, profiles, source, formula, nonsensical, flagged,
                       n_boot, seed)
-    from glidemed.analysis.agreement import agreement_section
-
-    section = agreement_section(study, df, scores, key if ratings is None else None,
-                                ratings is None, n_boot, seed, results.notes)
-    if section is not None:
-        results.sections.append(section)
     if pseudonymized:
         results.options["pseudonymized"] = True
+    from glidemed.analysis.agreement import agreement_section
+
+    # the rater plan needs the original rater ids: without them, all images of a panel
+    section = agreement_section(study, df, scores, key if ratings is None else None,
+                                ratings is None and not pseudonymized, n_boot, seed, results.notes)
+    if section is not None:
+        results.sections.append(section)
     if allow_simulated:
         results.options["allow_simulated"] = True
     return write_outputs(results, out)
