@@ -332,3 +332,35 @@ def power(study, rater_counts, prompt_counts, difference, scale, groups, aspect,
         params=make_params(params_file, effects, dropout=dropout, missing=missing))
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     click.echo(f"-> {', '.join(str(p) for p in paths)}")
+
+
+def _scale_range(ctx, param, value: str | None) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    try:
+        low, high = (float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected LOW,HIGH, e.g. 1,5, got {value!r}") from None
+    if not low < high:
+        raise click.BadParameter(f"expected LOW below HIGH, got {value!r}")
+    return low, high
+
+
+@main.command("mrmc")
+@click.argument("table", type=click.Path(path_type=Path))
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the results as JSON here.")
+@click.option("--cov", "cov_method", type=click.Choice(["jackknife", "delong"]), default="jackknife",
+              show_default=True, help="Covariance of the AUCs over cases.")
+@click.option("--scale", callback=_scale_range, metavar="LOW,HIGH",
+              help="Rating scale; a rating outside it is an error.")
+@click.option("--drop-incomplete-readers", is_flag=True,
+              help="Leave out (and list) readers who did not read every case, instead of stopping.")
+def mrmc_command(table, json_out, cov_method, scale, drop_incomplete_readers) -> None:
+    """MRMC ROC analysis (Obuchowski-Rockette, Hillis df) of a reader,treatment,case,truth,rating table."""
+    from glidemed.analysis.mrmc import mrmc, summary_text, write_json
+
+    result = mrmc(table, cov_method=cov_method, scale=scale,
+                  incomplete="drop-readers" if drop_incomplete_readers else "refuse")
+    click.echo(summary_text(result))
+    if json_out:
+        click.echo(f"-> {write_json(result, json_out)}")

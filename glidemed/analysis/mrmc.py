@@ -24,6 +24,7 @@ Pure numpy/scipy/pandas.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -482,3 +483,48 @@ def mrmc(table: pd.DataFrame | str | Path, cov_method: str = "jackknife",
     if not isinstance(table, pd.DataFrame):
         table = read_table(table)
     return analyse(prepare(table, scale=scale, incomplete=incomplete), cov_method, level)
+
+
+# --------------------------------------------------------------------------- output
+
+TITLES = {"rrrc": "random readers, random cases (ORH, Hillis df)",
+          "frrc": "fixed readers, random cases", "rrfc": "random readers, fixed cases"}
+
+
+def summary_text(result: MRMCResult) -> str:
+    """A plain-text account of :func:`analyse`'s result, for the terminal."""
+    rd, c = result.readings, result.components
+    lines = [f"{len(rd.readers)} readers x {len(rd.treatments)} treatment(s) x {len(rd.cases)} cases "
+             f"({int(rd.truth.sum())} positive, {int((~rd.truth).sum())} negative); "
+             f"covariance: {result.cov_method}"]
+    for reader, why in rd.dropped_readers.items():
+        lines.append(f"left out: reader {reader} {why}")
+    lines.append(f"var(R) = {c.var_r:.10f}  var(TxR) = {c.var_tr:.10f}  var(error) = {c.var_error:.10f}")
+    lines.append(f"cov1 = {c.cov1:.10f}  cov2 = {c.cov2:.10f}  cov3 = {c.cov3:.10f}")
+    for name in ANALYSES:
+        a: Analysis = getattr(result, name)
+        lines.append(f"{name.upper()}: {TITLES[name]}")
+        if a.statistic is not None:
+            if name == "frrc":
+                lines.append(f"  chi2 = {a.statistic:.6f}, df = {a.df1:g}, p = {a.p:.6g}")
+            else:
+                lines.append(f"  F = {a.statistic:.6f}, df = ({a.df1:g}, {a.df2:.7g}), p = {a.p:.6g}")
+        for row in a.differences.itertuples():
+            lines.append(f"  {row.first} - {row.second}: {row.estimate:+.6f}, 95% CI "
+                         f"({row.ci_low:.7f}, {row.ci_high:.7f}), p = {row.p:.6g}")
+        for row in a.means.itertuples():
+            lines.append(f"  {row.treatment}: AUC {row.auc:.6f}, 95% CI ({row.ci_low:.6f}, "
+                         f"{row.ci_high:.6f}), vs 0.5 p = {row.p_vs_half:.3g}")
+    return "\n".join(lines)
+
+
+def write_json(result: MRMCResult, path: str | Path) -> Path:
+    """Write :meth:`MRMCResult.as_dict` to ``path`` (atomically)."""
+    from glidemed.fileio import describe_os_error, write_text_atomic
+
+    path = Path(path)
+    try:
+        write_text_atomic(path, json.dumps(result.as_dict(), indent=1) + "\n")
+    except OSError as exc:
+        raise describe_os_error(exc, path, "the MRMC results") from None
+    return path
