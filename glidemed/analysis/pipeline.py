@@ -57,6 +57,11 @@ def run_analysis(study: Study, responses: Iterable[str | os.PathLike] | None = N
         raise AnalysisError(f"--flagged: expected one of {FLAGGED_MODES}, got {flagged!r}")
     if n_boot < 0:
         raise AnalysisError(f"--bootstrap: expected a number of resamples >= 0, got {n_boot}")
+    if study.survey.task == "turing" and ratings is None:
+        from glidemed.analysis.turing import run_turing_analysis
+
+        return run_turing_analysis(study, responses, out_dir, key=key, flagged=flagged,
+                                   n_boot=n_boot, seed=seed)
     out = Path(out_dir) if out_dir is not None else analysis_dir(study)
     _check_out_dir(out, ratings)
     df, ledger, profiles, source = _load(study, responses, ratings, key, nonsensical, flagged)

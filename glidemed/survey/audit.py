@@ -9,7 +9,9 @@ paths, as whole words, in:
 - the page (its HTML, the JSON data block, inlined or separate JS and CSS);
 - every image, which must be free of metadata (no EXIF, XMP, ICC, comments or PNG text
   chunks: only the segments needed to decode the pixels), whose header bytes are
-  searched too, and which must all share one format and size.
+  searched too, and which must all share one format and size; real (control) images
+  must also share the generated ones' encoding (JPEG frame, sampling and quantisation
+  tables, PNG depth and colour type, WebP chunk kind).
 
 Texts the study shows raters by design (title, instructions, scales, prompts) are not
 leaks: the audit checks that such fields hold exactly the study's own text and skips
@@ -32,6 +34,7 @@ from glidemed.generate.manifest import load_manifest
 from glidemed.paths import images_dir, key_dir, survey_dir
 from glidemed.study import Study
 from glidemed.survey.key import KEY_FILENAME, TOKEN_RE, load_key
+from glidemed.survey.turing import encoding_problems, page_study
 from glidemed.survey.render import ASSETS, PUBLIC_FIELDS, TEMPLATE, asset_text, public_strings, template_dir
 
 DATA_OPEN = '<script type="application/json" id="survey-data">'
@@ -305,6 +308,7 @@ def audit_survey(study: Study, survey_dir: Path, key: dict, records: dict) -> Au
             report.problems.append(f"index.html: panel token {panel.get('token')!r} is not opaque")
 
     shapes: dict[tuple, list[str]] = {}
+    shown: dict[str, bytes] = {}
     for token, src in data.get("images", {}).items():
         where = f"image {token}"
         if not TOKEN_RE.match(token):
@@ -320,6 +324,7 @@ def audit_survey(study: Study, survey_dir: Path, key: dict, records: dict) -> Au
             report.problems.append(f"{where}: {src!r} is neither embedded nor in assets/")
             continue
         report.images += 1
+        shown[token] = image
         problems, header, shape = image_structure(image)
         report.problems += [f"{where}: {p}" for p in problems]
         leak(where, scanner.find(header.decode("latin-1")))
@@ -331,6 +336,7 @@ def audit_survey(study: Study, survey_dir: Path, key: dict, records: dict) -> Au
         report.problems.append(f"panel images differ in format or size: {summary}")
     for rel in asset_images:
         report.problems.append(f"{rel}: image not used by the page")
+    report.problems += encoding_problems(key, shown)
     return report
 
 
@@ -390,7 +396,7 @@ def audit_blinding(study: Study) -> AuditReport:
     if not (folder / "index.html").is_file():
         raise SurveyError(f"{folder}: no built survey; run `glidemed build {study.id}` first")
     key = load_key(key_dir(study) / KEY_FILENAME)
-    report = audit_survey(study, folder, key, load_manifest(images_dir(study)))
+    report = audit_survey(page_study(study), folder, key, load_manifest(images_dir(study)))
     raise_on_problems(folder, report)
     return report
 
