@@ -92,7 +92,7 @@ def test_rebuild_keeps_tokens_unless_asked(make_study, tmp_path, monkeypatch):
     assert not set(key3["panels"]) & set(key1["panels"])
     assert third.build_hash != first.build_hash
     kept = key_dir(study) / "previous" / f"key-{first.build_hash[:16]}.json"
-    assert load_key(kept) == key1 and str(kept) in third.warnings[0]
+    assert load_key(kept) == key2 and str(kept) in third.warnings[0]
 
 
 def test_prompt_markup_is_data_not_html(make_study, tmp_path, monkeypatch):
