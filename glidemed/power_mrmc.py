@@ -320,7 +320,8 @@ def write_turing_power(table: pd.DataFrame, needed: pd.DataFrame, out_dir: str |
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from glidemed.fileio import atomic_path, write_text_atomic
+    from glidemed.fileio import write_text_atomic
+    from glidemed.power import save_figure
 
     out_dir = Path(out_dir)
     csv_path, json_path = out_dir / "power_turing.csv", out_dir / "power_turing.json"
@@ -343,11 +344,7 @@ def write_turing_power(table: pd.DataFrame, needed: pd.DataFrame, out_dir: str |
                 else f"AUC difference {settings['difference']:.3f}")
         ax.set_title(f"Reader study: {what}, {settings['method']}", fontsize=9)
         ax.legend(fontsize=8)
-        paths = [csv_path, json_path]
-        for ext in ("png", "svg"):
-            with atomic_path(out_dir / f"power_turing.{ext}") as tmp:
-                fig.savefig(tmp, format=ext, dpi=150)
-            paths.append(out_dir / f"power_turing.{ext}")
+        paths = [csv_path, json_path, *save_figure(fig, out_dir, "power_turing")]
         plt.close(fig)
     except OSError as exc:
         raise AnalysisError(f"{out_dir}: cannot write the power analysis: {exc.strerror or exc}") from None

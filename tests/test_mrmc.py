@@ -24,6 +24,23 @@ def near(value: float, printed: str) -> None:
     assert abs(value - float(printed)) <= tolerance, f"{value} does not print as {printed}"
 
 
+def near_means(means: pd.DataFrame, expected: list[dict]) -> None:
+    """Each treatment's row against its printed se (and df) and CI."""
+    for (_, row), ref in zip(means.iterrows(), expected, strict=True):
+        near(row["se"], ref["se"])
+        if "df" in ref:
+            near(row["df"], ref["df"])
+        near(row["ci_low"], ref["ci"][0])
+        near(row["ci_high"], ref["ci"][1])
+
+
+def near_difference(diff: pd.Series, ref: dict) -> None:
+    """A pairwise difference against its printed se and CI."""
+    near(diff["se"], ref["se"])
+    near(diff["ci_low"], ref["ci"][0])
+    near(diff["ci_high"], ref["ci"][1])
+
+
 @pytest.fixture(scope="module")
 def vandyke():
     return m.mrmc(VANDYKE)
@@ -64,14 +81,9 @@ def test_frrc_matches_published(vandyke):
     assert a.df1 == 1 and a.df2 is None
     diff = a.differences.iloc[0]
     near(diff["estimate"], doc["difference"]["estimate"])
-    near(diff["se"], doc["difference"]["se"])
     near(diff["statistic"], doc["difference"]["z"])
-    near(diff["ci_low"], doc["difference"]["ci"][0])
-    near(diff["ci_high"], doc["difference"]["ci"][1])
-    for (_, row), expected in zip(a.means.iterrows(), doc["means"]):
-        near(row["se"], expected["se"])
-        near(row["ci_low"], expected["ci"][0])
-        near(row["ci_high"], expected["ci"][1])
+    near_difference(diff, doc["difference"])
+    near_means(a.means, doc["means"])
     aucs = vandyke.reader_aucs.set_index(["treatment", "reader"])
     for expected in doc["reader_aucs"]:
         row = aucs.loc[(expected["treatment"], expected["reader"])]
@@ -87,14 +99,9 @@ def test_rrfc_matches_published(vandyke):
     near(a.df2, ref["df2"])
     near(a.p, ref["p"])
     diff = a.differences.iloc[0]
-    near(diff["se"], doc["difference"]["se"])
     near(diff["statistic"], doc["difference"]["t"])
-    near(diff["ci_low"], doc["difference"]["ci"][0])
-    near(diff["ci_high"], doc["difference"]["ci"][1])
-    for (_, row), expected in zip(a.means.iterrows(), doc["means"]):
-        near(row["se"], expected["se"])
-        near(row["ci_low"], expected["ci"][0])
-        near(row["ci_high"], expected["ci"][1])
+    near_difference(diff, doc["difference"])
+    near_means(a.means, doc["means"])
 
 
 def test_delong_matches_published(vandyke_delong):
@@ -105,15 +112,8 @@ def test_delong_matches_published(vandyke_delong):
     near(a.statistic, doc["rrrc"]["F"])
     near(a.df2, doc["rrrc"]["df2"])
     near(a.p, doc["rrrc"]["p"])
-    diff = a.differences.iloc[0]
-    near(diff["se"], doc["rrrc"]["se"])
-    near(diff["ci_low"], doc["rrrc"]["ci"][0])
-    near(diff["ci_high"], doc["rrrc"]["ci"][1])
-    for (_, row), expected in zip(a.means.iterrows(), doc["means"]):
-        near(row["se"], expected["se"])
-        near(row["df"], expected["df"])
-        near(row["ci_low"], expected["ci"][0])
-        near(row["ci_high"], expected["ci"][1])
+    near_difference(a.differences.iloc[0], doc["rrrc"])
+    near_means(a.means, doc["means"])
 
 
 # --------------------------------------------------------------------------- from the definitions

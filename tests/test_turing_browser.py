@@ -10,40 +10,18 @@ import pytest
 from bs4 import BeautifulSoup
 
 from glidemed.analysis.ingest import ingest_responses
-from glidemed.survey.build import build_survey
 from glidemed.survey.chain import chain_problems
 from glidemed.survey.randomize import rater_plan
-from tests.survey_factory import ARGS, CHROMIUM, CHROMIUM_HINT, generated
-from tests.test_turing import DEMO
+from tests.test_survey_browser import SCHEMA, browser, page  # noqa: F401  (fixtures: one Chromium, fresh contexts)
+from tests.test_turing import demo  # noqa: F401  (fixture: the built, simulated, analysed turing demo)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-SCHEMA = json.loads((Path(__file__).parent.parent / "glidemed" / "schemas" / "response.schema.json").read_text())
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    root = tmp_path_factory.mktemp("turing-browser")
-    with pytest.MonkeyPatch.context() as mp:
-        study = generated(DEMO, root / "build", mp)
-        report = build_survey(study, workers=1)
-    index = report.survey_dir / "index.html"
-    data = json.loads(index.read_text().split('id="survey-data">', 1)[1].split("</script>", 1)[0])
-    return {"study": study, "index": index, "data": data, "key": json.loads(report.key_path.read_text())}
-
-
-@pytest.fixture(scope="module")
-def page():
-    if not CHROMIUM.exists():
-        pytest.skip(CHROMIUM_HINT)
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        context = browser.new_context(accept_downloads=True)
-        page = context.new_page()
-        page.errors = []
-        page.on("pageerror", lambda e: page.errors.append(str(e)))
-        yield page
-        browser.close()
+def built(demo):
+    index = demo["report"].survey_dir / "index.html"
+    return {"study": demo["study"], "index": index, "data": demo["data"], "key": demo["key"]}
 
 
 def test_turing_survey_by_keyboard_with_reload_and_download(page, built):
@@ -81,7 +59,7 @@ def test_turing_survey_by_keyboard_with_reload_and_download(page, built):
     assert [p["ratings"] for p in panels] == [{"realness": pos % 5} for pos in range(total)]
     assert [p["position"] for p in panels if p["flags"].get("flagged")] == [3]
     assert page.errors == []
-    path = built["index"].parent.parent / "returned.json"
+    path = built["index"].parent.parent / "returned-turing-1.json"
     path.write_text(json.dumps(response))
     ratings, ledger, _ = ingest_responses(built["study"], built["key"], [path])
     assert ledger["status"].tolist() == ["accepted"] and len(ratings) == total

@@ -183,9 +183,6 @@ def prepare(table: pd.DataFrame, source: str | None = None, scale: tuple[float, 
         if not readers:
             raise MRMCError(f"{source}: no reader read every case under every treatment")
     case_truth = frame.groupby("case")["truth"].first().reindex(cases)
-    if case_truth.isna().any():  # cases read only by dropped readers
-        cases = [c for c in cases if pd.notna(case_truth[c])]
-        case_truth = case_truth.reindex(cases)
     t_index = {t: i for i, t in enumerate(treatments)}
     r_index = {r: i for i, r in enumerate(readers)}
     c_index = {c: i for i, c in enumerate(cases)}
@@ -331,6 +328,9 @@ def _num(value):
     return value if math.isfinite(value) else None
 
 
+DIFFERENCE_COLUMNS = ["first", "second", "estimate", "se", "df", "statistic", "p", "ci_low", "ci_high"]
+
+
 def _differences(labels: list[str], means: np.ndarray, se: float, df: float | None,
                  level: float) -> pd.DataFrame:
     rows = []
@@ -346,8 +346,7 @@ def _differences(labels: list[str], means: np.ndarray, se: float, df: float | No
         rows.append({"first": labels[a], "second": labels[b], "estimate": estimate, "se": se,
                      "df": df if df is not None else math.inf, "statistic": statistic, "p": p,
                      "ci_low": estimate - crit * se, "ci_high": estimate + crit * se})
-    return pd.DataFrame(rows, columns=["first", "second", "estimate", "se", "df", "statistic", "p",
-                                       "ci_low", "ci_high"])
+    return pd.DataFrame(rows, columns=DIFFERENCE_COLUMNS)
 
 
 def _mean_row(label: str, estimate: float, se: float, df: float | None, level: float) -> dict:
@@ -371,6 +370,12 @@ def _per_treatment(auc: np.ndarray, cov: np.ndarray, i: int) -> tuple[float, flo
     return ms_r, float(np.diag(block).mean()), cov2
 
 
+def _means_only(name: str, rows: list[dict]) -> Analysis:
+    """One treatment: its mean AUC, no test and no differences."""
+    return Analysis(name, None, None, None, None, pd.DataFrame(columns=DIFFERENCE_COLUMNS),
+                    pd.DataFrame(rows, columns=MEAN_COLUMNS))
+
+
 def rrrc(labels, auc, cov, comps: Components, level: float = 0.95) -> Analysis:
     """Random readers and random cases (Hillis 2007, 2008)."""
     t, r = auc.shape
@@ -382,8 +387,7 @@ def rrrc(labels, auc, cov, comps: Components, level: float = 0.95) -> Analysis:
         denom_df = (ms_r + r * max(cov2, 0.0)) ** 2 / (ms_r ** 2 / (r - 1)) if ms_r > 0 else math.inf
         rows.append(_mean_row(label, means[i], se, denom_df, level))
     if t < 2:
-        return Analysis("rrrc", None, None, None, None, _differences(labels, means, 0, None, level),
-                        pd.DataFrame(rows, columns=MEAN_COLUMNS))
+        return _means_only("rrrc", rows)
     denominator = comps.ms_tr + r * max(comps.cov2 - comps.cov3, 0.0)
     f = comps.ms_t / denominator
     df2 = denominator ** 2 / (comps.ms_tr ** 2 / ((t - 1) * (r - 1))) if comps.ms_tr > 0 else math.inf
@@ -402,8 +406,7 @@ def frrc(labels, auc, cov, comps: Components, level: float = 0.95) -> Analysis:
         rows.append(_mean_row(label, means[i], math.sqrt((var_error + (r - 1) * max(cov2, 0.0)) / r),
                               None, level))
     if t < 2:
-        return Analysis("frrc", None, None, None, None, _differences(labels, means, 0, None, level),
-                        pd.DataFrame(rows, columns=MEAN_COLUMNS))
+        return _means_only("frrc", rows)
     denominator = comps.var_error - comps.cov1 + (r - 1) * (comps.cov2 - comps.cov3)
     chi2 = (t - 1) * comps.ms_t / denominator
     p = float(stats.chi2.sf(chi2, t - 1))
@@ -418,8 +421,7 @@ def rrfc(labels, auc, cov, comps: Components, level: float = 0.95) -> Analysis:
     rows = [_mean_row(label, means[i], math.sqrt(auc[i].var(ddof=1) / r), r - 1, level)
             for i, label in enumerate(labels)]
     if t < 2:
-        return Analysis("rrfc", None, None, None, None, _differences(labels, means, 0, None, level),
-                        pd.DataFrame(rows, columns=MEAN_COLUMNS))
+        return _means_only("rrfc", rows)
     df2 = (t - 1) * (r - 1)
     f = comps.ms_t / comps.ms_tr if comps.ms_tr > 0 else math.inf
     p = float(stats.f.sf(f, t - 1, df2))

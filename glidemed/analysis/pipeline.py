@@ -16,7 +16,8 @@ import tempfile
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -272,9 +273,7 @@ def write_outputs(results: AnalysisResults, out: Path) -> dict:
     """Write every table, figure, the report and summary.json; replace ``out`` atomically."""
     from glidemed.analysis.figures import write_figures
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with analysis_folder(out) as tmp:
         ordinal = _model_table(results.models)
         tables = {"ratings": results.ratings, "ledger": results.ledger,
                   "profiles": results.profiles, "descriptives": results.descriptives,
@@ -293,6 +292,17 @@ def write_outputs(results: AnalysisResults, out: Path) -> dict:
         summary = build_summary(results, tmp)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False),
                                           encoding="utf-8")
+    return summary
+
+
+@contextmanager
+def analysis_folder(out: Path) -> Iterator[Path]:
+    """A fresh folder beside ``out`` to write into; it replaces ``out`` atomically when the
+    block ends without error, and is removed otherwise (``out`` then stays as it was)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        yield tmp
         _fsync_tree(tmp)
         _replace_dir(tmp, out)
     except OSError as exc:
@@ -302,7 +312,6 @@ def write_outputs(results: AnalysisResults, out: Path) -> dict:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return summary
 
 
 def build_summary(results: AnalysisResults, folder: Path) -> dict:

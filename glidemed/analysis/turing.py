@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
@@ -175,6 +173,10 @@ def compare_conditions(table: pd.DataFrame, first: str, second: str, n_boot: int
 
     psi_a, psi_b = psi(a, cases["a"]), psi(b, cases["b"])
     estimate = float(psi_a.mean() - psi_b.mean())
+    if n_boot == 0:
+        return {"first": first, "second": second, "difference": estimate, "ci_low": math.nan,
+                "ci_high": math.nan, "p": math.nan, "method": "bootstrap skipped (--bootstrap 0)",
+                "readers": len(complete), "n_boot": 0}
     rng = np.random.default_rng(seed)
     n_r, n_a, n_b, n_real = len(complete), psi_a.shape[1], psi_b.shape[1], psi_a.shape[2]
     diffs = np.empty(n_boot)
@@ -187,7 +189,8 @@ def compare_conditions(table: pd.DataFrame, first: str, second: str, n_boot: int
         auc_b = np.einsum("rij,i,j->r", psi_b, wb, wx) / (n_b * n_real)
         diffs[i] = (wr @ (auc_a - auc_b)) / n_r
     low, high = np.quantile(diffs, [0.025, 0.975])
-    p = min(1.0, 2 * min((diffs <= 0).mean(), (diffs >= 0).mean()) + 1 / (n_boot + 1))
+    # two-sided percentile p-value: twice the smaller tail beyond 0, counting the estimate itself
+    p = min(1.0, (1 + 2 * min(int((diffs <= 0).sum()), int((diffs >= 0).sum()))) / (n_boot + 1))
     return {"first": first, "second": second, "difference": estimate, "ci_low": float(low),
             "ci_high": float(high), "p": float(p), "method": "bootstrap over readers and images",
             "readers": n_r, "n_boot": n_boot}
@@ -279,11 +282,9 @@ def roc_points(ratings: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.n
 
 def write_turing(results: TuringResults, out: Path) -> dict:
     """Tables, the ROC figure, report.html and summary.json, replacing ``out`` atomically."""
-    from glidemed.analysis.pipeline import _clean, _fsync_tree, _replace_dir, software_versions
+    from glidemed.analysis.pipeline import _clean, analysis_folder, software_versions
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with analysis_folder(out) as tmp:
         tables = {"turing_auc": results.aucs, "turing_reader_auc": results.reader_aucs,
                   "turing_accuracy": results.accuracy, "turing_comparisons": results.comparisons,
                   "turing_mrmc": pd.concat([condition_table(results.table, c.condition)
@@ -312,15 +313,6 @@ def write_turing(results: TuringResults, out: Path) -> dict:
             "comparisons": results.comparisons.to_dict(orient="records"),
             "outputs": outputs})
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
-        _fsync_tree(tmp)
-        _replace_dir(tmp, out)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise AnalysisError(f"could not write the analysis to {out}: {exc.strerror or exc}. "
-                            "Nothing there was changed; fix the problem and run again.") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return summary
 
 
@@ -380,5 +372,5 @@ def run_turing_analysis(study: Study, responses, out_dir, *, key=None, flagged: 
     _check_out_dir(out)
     key_data = key if isinstance(key, dict) else load_key(Path(key) if key else key_dir(study) / "key.json")
     ratings, ledger, _profiles, source = _load(study, responses, None, key_data, "exclude", flagged)
-    results = analyse_turing(study, ratings, key_data, ledger, source, n_boot or 2000, seed)
+    results = analyse_turing(study, ratings, key_data, ledger, source, n_boot, seed)
     return write_turing(results, out)
