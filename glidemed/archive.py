@@ -136,7 +136,7 @@ def _pseudonymized(study: Study, files: dict, scratch: Path, options: dict) -> d
         new_files[f"responses/{target.name}"] = target
     analysis_out = scratch / "analysis"
     run_analysis(study, [responses_out], analysis_out, key=key_dir(study) / "key.json",
-                 **_rerun_options(analysis_dir(study), options))
+                 **_rerun_options(analysis_dir(study), {**options, "pseudonymized": True}))
     for path in sorted(analysis_out.rglob("*")):
         if path.is_file():
             new_files[f"analysis/{path.relative_to(analysis_out).as_posix()}"] = path
@@ -164,7 +164,8 @@ def _rerun_options(analysis_folder: Path, override: dict, label: str = "") -> di
             raise GlidemedError(f"{label or summary_path}: not a readable analysis summary "
                                 f"({exc}); cannot tell how to re-run the analysis") from None
     names = {"model": "model", "nonsensical": "nonsensical", "flagged": "flagged",
-             "bootstrap": "n_boot", "seed": "seed"}  # summary.json name -> run_analysis name
+             "bootstrap": "n_boot", "seed": "seed",
+             "pseudonymized": "pseudonymized"}  # summary.json name -> run_analysis name
     options = {names[k]: v for k, v in recorded.items() if k in names}
     options.update(override)
     return options

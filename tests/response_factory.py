@@ -8,15 +8,16 @@ import random
 from pathlib import Path
 
 from glidemed.study import Study
-from glidemed.survey.chain import chain_head
+from glidemed.survey.chain import ALGORITHM, chain_head
+from glidemed.survey.randomize import key_plan
 
 
 def _token(*parts: object) -> str:
     return hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()[:12]
 
 
-def make_key(study: Study, build: str = "build-1") -> dict:
-    """A key with one panel per prompt x condition, two image tokens each."""
+def make_key(study: Study, build: str = "build-1", repeat_panels: int = 0) -> dict:
+    """A key with one panel per prompt x condition, two image tokens each, both shown."""
     panels = {}
     for prompt in study.prompts():
         for condition in study.conditions:
@@ -28,18 +29,19 @@ def make_key(study: Study, build: str = "build-1") -> dict:
     return {"schema": "glidemed-key/1", "study_id": study.id,
             "build_hash": hashlib.sha256(build.encode()).hexdigest(),
             "created": "2026-01-01T00:00:00Z", "study_sha256": "0" * 64,
-            "conditions": [c.name for c in study.conditions], "panels": panels, "left_out": []}
+            "conditions": [c.name for c in study.conditions], "images_per_panel": 2,
+            "repeat_panels": repeat_panels, "panels": panels, "left_out": []}
 
 
 def make_response(study: Study, key: dict, rater: str, seed: int = 0, n_seen: int | None = None,
-                  repeat: int = 0, comment: str = "", profile: dict | None = None,
+                  comment: str = "", profile: dict | None = None,
                   updated: str = "2026-01-02T10:00:00Z") -> dict:
-    """A valid response: random scores for the first ``n_seen`` panels of a shuffled order,
-    ``repeat`` panels shown again at the end; the hash chain is computed as the page does."""
+    """A valid response: random scores for the first ``n_seen`` panels of the order, images
+    and repeats the page gives ``rater`` (the key's ``repeat_panels``); the hash chain is
+    computed as the page does."""
     rng = random.Random(seed)
-    tokens = sorted(key["panels"])
-    rng.shuffle(tokens)
-    order = tokens + tokens[:repeat]
+    plan = key_plan(key, rater, study.images_per_panel, study.survey.repeat_panels)
+    order = [p["token"] for p in plan]
     n_seen = len(order) if n_seen is None else n_seen
     panels, events = [], []
     for position, token in enumerate(order[:n_seen]):
@@ -55,8 +57,8 @@ def make_response(study: Study, key: dict, rater: str, seed: int = 0, n_seen: in
         if comment:
             events.append({"seq": len(events), "position": position, "field": "comment",
                            "value": comment, "at": "2026-01-02T09:00:00Z"})
-        panels.append({"token": token, "position": position, "repeat": position >= len(tokens),
-                       "images": sorted(key["panels"][token]["images"]), "ratings": ratings,
+        panels.append({"token": token, "position": position, "repeat": plan[position]["repeat"],
+                       "images": plan[position]["images"], "ratings": ratings,
                        "flags": flags, "comment": comment, "seconds": round(rng.uniform(2, 30), 1)})
     response = {
         "schema": "glidemed-response/1", "study_id": study.id, "build_hash": key["build_hash"],
@@ -64,13 +66,14 @@ def make_response(study: Study, key: dict, rater: str, seed: int = 0, n_seen: in
         "browser": "test", "started": "2026-01-02T09:00:00Z", "updated": updated,
         "completed": updated if n_seen == len(order) else None,
         "complete": n_seen == len(order), "order": order, "panels": panels, "events": events,
-        "chain": {"algorithm": "sha256-chain/1", "head": ""}}
+        "chain": {"algorithm": ALGORITHM, "head": ""}}
     return rechain(response)
 
 
 def rechain(response: dict) -> dict:
     """Recompute the chain head (what a forger with the page's source would do)."""
-    response["chain"]["head"] = chain_head(response["build_hash"], response["events"])
+    response["chain"]["head"] = chain_head(response["build_hash"], response["events"],
+                                           rater=response["rater"])
     return response
 
 

@@ -31,7 +31,7 @@ def analysed_study(tmp_path_factory):
     monkeypatch.setenv("GLIDEMED_BUILD_DIR", str(root / "build"))
     study_file = root / "study" / "study.toml"
     study_file.parent.mkdir()
-    from tests.conftest import SMALL_STUDY
+    from conftest import SMALL_STUDY
 
     study_file.write_text(SMALL_STUDY.format(images_per_prompt=4, images_per_panel=2))
     study = load_study(study_file)

@@ -10,7 +10,7 @@ import sys
 from click.testing import CliRunner
 
 from glidemed.cli import main
-from tests.conftest import ROOT
+from conftest import ROOT
 
 
 def run(*args: str):

@@ -28,8 +28,8 @@ _COUNTER = itertools.count()
 def edited(change, chain: bool = True) -> dict:
     """A copy of the valid response changed by ``change``; the chain is recomputed (as a
     forger would) unless ``chain`` is False, so that each case trips only its own check."""
-    data = copy.deepcopy(VALID)
-    data["rater"]["id"] = f"hostile-{next(_COUNTER)}"  # one rater each: no duplicates
+    # one rater each (no duplicates), with the order and images the build gives that id
+    data = make_response(STUDY, KEY, f"hostile-{next(_COUNTER)}", seed=1)
     change(data)
     if chain and isinstance(data.get("events"), list) and isinstance(data.get("build_hash"), str):
         try:
@@ -159,7 +159,7 @@ CASES: dict[str, tuple[bytes, str, str]] = {
                        "rater.id: '' fails minLength 1"),
     "score-edited-by-hand": (dump(edited(setitem(
         "panels.0.ratings.style", (VALID["panels"][0]["ratings"]["style"] + 1) % 5), chain=False)),
-                             "flagged", "differs from its recorded answers"),
+                             "flagged", "in its recorded answers"),
     "event-edited-by-hand": (dump(edited(setitem("events.0.value", 0), chain=False)),
                              "flagged", "hash chain does not match"),
     "events-renumbered": (dump(edited(setitem("events.0.seq", 5))), "flagged",

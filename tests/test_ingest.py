@@ -59,13 +59,15 @@ def test_rows_follow_study_order(tmp_path):
 
 
 def test_repeats_and_missing_ratings(tmp_path):
-    response = make_response(STUDY, KEY, "bo", seed=2, repeat=3)
+    key = make_key(STUDY, "build-repeats", repeat_panels=3)
+    response = make_response(STUDY, key, "bo", seed=2)
     response["panels"][5]["ratings"]["content"] = None
     response["events"] = [e for e in response["events"]
                           if not (e["position"] == 5 and e["field"] == "rating:content")]
     for i, event in enumerate(response["events"]):
         event["seq"] = i
-    ratings, ledger, _ = ingest(write_json(tmp_path / "b.json", rechain(response)))
+    ratings, ledger, _ = ingest_responses(STUDY, key, [write_json(tmp_path / "b.json",
+                                                                   rechain(response))])
     assert ledger.loc[0, "status"] == "partial"
     assert ledger.loc[0, "reason"] == "partial: 1 rating(s) left blank"
     assert ratings["repeat"].sum() == 3 * 2
@@ -172,7 +174,7 @@ def test_flagged_option(tmp_path, mode):
     write_json(tmp_path / "t.json", tampered)
     ratings, ledger, _ = ingest(tmp_path, flagged=mode)
     assert ledger.loc[0, "status"] == "flagged"
-    assert "panel at position 0 differs from its recorded answers" in ledger.loc[0, "reason"]
+    assert f"panel {tampered['panels'][0]['token']} at position 0: ratings.style is" in ledger.loc[0, "reason"]
     assert f"--flagged {mode}" in ledger.loc[0, "reason"]
     assert len(ratings) == 2 * N_PANELS
     if mode == "include":

@@ -16,7 +16,7 @@ from survey_factory import ARGS, CHROMIUM, CHROMIUM_HINT
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDY = load_study(ROOT / "surveys" / "demo" / "study.toml")
-KEY = make_key(STUDY)
+KEY = make_key(STUDY, repeat_panels=2)
 # Each payload sets window.__pwned if any script it carries ever runs.
 PAYLOADS = [
     "<script>window.__pwned = 'script'</script>",
@@ -34,8 +34,8 @@ def report(tmp_path_factory):
     raters = ["dr $one_{", "<b onmouseover=\"window.__pwned='rater'\">dr-two</b>",
               "<script>window.__pwned='rater-id'</script>"]
     for i, rater in enumerate(raters):
-        response = make_response(STUDY, KEY, rater, seed=i, repeat=2, comment=PAYLOADS[i],
-                                 profile={"specialty": PAYLOADS[i + 3], "years": "3"})
+        response = make_response(STUDY, KEY, rater, seed=i, comment=PAYLOADS[i],
+                                 profile={"specialty": "pathology", "years": PAYLOADS[i + 3]})
         write_json(folder / f"r{i}.json", response)
     (folder / "bad.json").write_text('{"schema": "<script>window.__pwned=1</script>"}')
     out = tmp_path_factory.mktemp("analysis") / "analysis"

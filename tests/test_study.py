@@ -7,7 +7,7 @@ import pytest
 
 from glidemed.errors import StudyError
 from glidemed.study import DEFAULT_LEVELS, load_study, parse_study, resolve_study_path
-from tests.conftest import ROOT, SMALL_STUDY
+from conftest import ROOT, SMALL_STUDY
 
 BASE = SMALL_STUDY.format(images_per_prompt=4, images_per_panel=2)
 

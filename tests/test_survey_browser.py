@@ -6,6 +6,7 @@ One browser serves the whole module; each test gets a fresh context (empty stora
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from pathlib import Path
@@ -17,7 +18,9 @@ from survey_factory import ARGS, CHROMIUM, CHROMIUM_HINT, generated
 
 from glidemed.paths import survey_dir
 from glidemed.survey.build import build_survey
+from glidemed.analysis.ingest import ingest_responses
 from glidemed.survey.chain import chain_problems
+from glidemed.survey.key import load_key
 from glidemed.survey.randomize import rater_plan
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -279,7 +282,8 @@ def test_odd_rater_id_and_partial_download(page, survey):
     button = page.locator("#panel-screen button.download")
     with page.expect_download() as info:
         button.click()
-    assert info.value.suggested_filename == "response-small-_b_Dr_O_Neil_b_co_.json"
+    digest = hashlib.sha256(rater.encode()).hexdigest()[:8]  # keeps two such ids apart
+    assert info.value.suggested_filename == f"response-small-_b_Dr_O_Neil_b_co_-{digest}.json"
     response = json.loads(Path(info.value.path()).read_text())
     jsonschema.validate(response, SCHEMA)
     assert response["rater"]["id"] == rater and not response["complete"]
@@ -474,3 +478,41 @@ def test_second_rater_on_one_browser(page, survey):
     page.locator("#panel-screen").wait_for(state="visible")
     response = download(page)
     assert response["rater"]["id"] == "first" and response["panels"][0]["ratings"]["style"] == 4
+
+
+def test_chain_start_binds_rater_and_profile_as_python_does(page, survey, tmp_path):
+    """Python and the page agree on the chain's start (rater id in NFC, profile answers);
+    the file passes every check of analyze against the build's key; editing the id or a
+    profile answer afterwards breaks the chain; non-Latin ids download under distinct names."""
+    names, files = [], []
+    for typed in ["  Jose\u0301 \u4e2d\u6587  ", "\u0416\u0435\u043d\u044f"]:
+        open_survey(page, survey["index"], None)
+        page.get_by_label("Rater ID").fill(typed)
+        page.get_by_label("Specialty").select_option("radiology")
+        page.get_by_label("Years of experience").fill("\u0434\u0435\u0441\u044f\u0442\u044c \"10\"")
+        page.get_by_label("I agree").check()
+        page.get_by_role("button", name="Start").click()
+        page.locator("#panel-screen").wait_for(state="visible")
+        page.keyboard.press("3")
+        page.keyboard.press("1")
+        with page.expect_download() as info:
+            page.locator("#panel-screen button.download").click()
+        names.append(info.value.suggested_filename)
+        files.append(Path(info.value.save_as(tmp_path / f"r{len(files)}.json") or
+                          tmp_path / f"r{len(files)}.json"))
+        page.get_by_role("button", name="Start as another rater").click()
+    assert len(set(names)) == 2
+    first = json.loads(files[0].read_text(encoding="utf-8"))
+    assert first["rater"]["id"] == "Jos\u00e9 \u4e2d\u6587"  # trimmed, NFC
+    assert first["chain"]["algorithm"] == "sha256-chain/2" and chain_problems(first) == []
+    key = load_key(survey["report"].key_path)
+    _, ledger, _ = ingest_responses(survey["study"], key, files)
+    assert ledger["status"].tolist() == ["partial", "partial"], ledger["reason"].tolist()
+    assert all(r.startswith("partial:") for r in ledger["reason"])
+    for field, value in [("id", "Jos\u00e9 \u4e2d\u6587x"), ("profile", {"specialty": "pathology",
+                                                                     "years": "10"})]:
+        edited = json.loads(files[0].read_text(encoding="utf-8"))
+        edited["rater"][field] = value
+        assert any("hash chain does not match the rater id, profile and events" in p
+                   for p in chain_problems(edited))
+    assert page.errors == []

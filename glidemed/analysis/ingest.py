@@ -4,8 +4,10 @@ Every file given is accounted for in the ledger, one row per file:
 
 - ``accepted``: valid, every panel in the rater's order rated;
 - ``partial``: valid, but some panels or aspects are not rated (the rated ones are used);
-- ``flagged``: valid, but its hash chain does not verify (edited after the fact?);
-  its ratings are used or excluded as ``flagged`` says;
+- ``flagged``: valid, but its hash chain does not verify, its ratings block disagrees
+  with its events, or its order, images, repeats, profile or events differ from what
+  the build gives its rater id (edited after the fact, or copied under another id; see
+  :mod:`glidemed.analysis.integrity`); its ratings are used or excluded as ``flagged`` says;
 - ``duplicate``: valid, but another file of the same rater is used instead (see below);
 - ``rejected``: not used; ``reason`` says why (not JSON, wrong schema, another build...).
 
@@ -30,6 +32,7 @@ import fastjsonschema
 import jsonschema
 import pandas as pd
 
+from glidemed.analysis.integrity import integrity_problems
 from glidemed.analysis.tidy import TIDY_COLUMNS, empty_ratings, normalise
 from glidemed.errors import AnalysisError
 from glidemed.fileio import sha256_bytes, sha256_file
@@ -102,13 +105,17 @@ def fast_validator() -> Callable[[Any], Any]:
 def ingest_responses(study: Study, key: dict, paths: Iterable[str | os.PathLike],
                      flagged: str = "exclude",
                      max_bytes: int = MAX_RESPONSE_BYTES,
-                     key_name: str = "key") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+                     key_name: str = "key", pseudonymized: bool = False
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Read response files (or folders of them) returned for the build described by ``key``.
 
     Returns ``(ratings, ledger, profiles)``: the tidy ratings table (see
     :mod:`glidemed.analysis.tidy`), one ledger row per file (:data:`LEDGER_COLUMNS`), and
     one profile row per rater used (``rater``, then the answers to the profile fields).
     ``key_name`` (e.g. the key file's path) names the key in error messages.
+    ``pseudonymized``: the files' rater ids were replaced (``glidemed archive
+    --pseudonymize``), so the checks bound to the real id (the hash chain's head, the
+    rater's order and images) cannot apply; every other check does.
     """
     if flagged not in FLAGGED_MODES:
         raise AnalysisError(f"--flagged: expected one of {FLAGGED_MODES}, got {flagged!r}")
@@ -116,6 +123,7 @@ def ingest_responses(study: Study, key: dict, paths: Iterable[str | os.PathLike]
 
     study = page_study(study)  # a turing survey's responses answer its one confidence scale
     context = _Context.from_key(study, key, key_name)
+    context.pseudonymized = pseudonymized
     rows: list[_Parsed | dict] = []  # one per file, in the order collected
     for path, name in collect_files(paths).items():
         try:
@@ -171,6 +179,7 @@ class _Context:
     levels: dict[str, int]
     flags: list[str]
     prompts: dict[str, Any]
+    pseudonymized: bool = False
 
     @classmethod
     def from_key(cls, study: Study, key: dict, key_name: str = "key") -> "_Context":
@@ -209,7 +218,10 @@ def parse_response(path: Path, context: _Context, max_bytes: int = MAX_RESPONSE_
     check_schema(data)
     _check_build(data, context)
     n_panels, n_ratings, partial = _check_answers(data, context)
-    chain = chain_problems(data)
+    chain = chain_problems(data, context.pseudonymized) + integrity_problems(
+        data, context.key, context.study.images_per_panel, context.study.survey.repeat_panels,
+        context.study.survey.profile, context.levels, context.flags,
+        check_plan=not context.pseudonymized)
     return _Parsed(str(path) if name is None else name, sha256_bytes(raw), data, n_panels,
                    n_ratings, partial, chain)
 
@@ -226,7 +238,9 @@ def decode_response(raw: bytes) -> Any:
     try:
         return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        what = "truncated JSON" if exc.pos >= len(text.rstrip()) else "invalid JSON"
+        # a string that never closes runs to the end of the file: truncated too
+        cut = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        what = "truncated JSON" if cut else "invalid JSON"
         raise Rejected(f"{what}: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
     except RecursionError:
         raise Rejected("JSON nested too deeply to be a response file") from None
@@ -381,7 +395,14 @@ def _preference(kept: _Parsed, other: _Parsed) -> str:
         return f"it has more ratings: {kept.n_ratings} vs {other.n_ratings}"
     if kept.updated != other.updated:
         return "it was updated later"
-    return "same ratings and time; first by file name"
+    same = ("identical ratings" if _answers(kept) == _answers(other)
+            else "as many ratings (not the same ones)")
+    return f"{same}, updated at the same time; first by file name"
+
+
+def _answers(item: _Parsed) -> list:
+    return sorted((p["position"], p["token"], sorted(p["ratings"].items(), key=str))
+                  for p in item.data["panels"])
 
 
 def _unblind(used: list[_Parsed], context: _Context, flagged: str) -> pd.DataFrame:

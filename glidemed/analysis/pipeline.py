@@ -49,11 +49,12 @@ def run_analysis(study: Study, responses: Iterable[str | os.PathLike] | None = N
                  ratings: str | os.PathLike | pd.DataFrame | None = None,
                  key: str | os.PathLike | dict | None = None, model: str = DEFAULT_FORMULA,
                  nonsensical: str = "exclude", flagged: str = "exclude", n_boot: int = 1000,
-                 seed: int = 0) -> dict:
+                 seed: int = 0, pseudonymized: bool = False) -> dict:
     """Analyse ``responses`` (files or folders; default build/<study>/responses) unblinded
     with ``key`` (default build/<study>/key/key.json), or an existing ``ratings`` table
     (tidy CSV, the paper's spreadsheet, or a DataFrame). Writes every output into
-    ``out_dir`` (default build/<study>/analysis) and returns the summary dict."""
+    ``out_dir`` (default build/<study>/analysis) and returns the summary dict.
+    ``pseudonymized``: the responses' rater ids were replaced (see ingest_responses)."""
     if flagged not in FLAGGED_MODES:
         raise AnalysisError(f"--flagged: expected one of {FLAGGED_MODES}, got {flagged!r}")
     if n_boot < 0:
@@ -65,18 +66,21 @@ def run_analysis(study: Study, responses: Iterable[str | os.PathLike] | None = N
                                    n_boot=n_boot, seed=seed)
     out = Path(out_dir) if out_dir is not None else analysis_dir(study)
     _check_out_dir(out, ratings)
-    df, ledger, profiles, source = _load(study, responses, ratings, key, nonsensical, flagged)
+    df, ledger, profiles, source = _load(study, responses, ratings, key, nonsensical, flagged,
+                                         pseudonymized)
     df = apply_nonsensical(df, nonsensical)
     formula = parse_formula(model, [str(c) for c in df.columns])
     if usable(df).empty:
         raise AnalysisError(f"no usable ratings in {source}: {_ledger_digest(ledger)}")
     results = analyse(study, df, ledger, profiles, source, formula, nonsensical, flagged,
                       n_boot, seed)
+    if pseudonymized:
+        results.options["pseudonymized"] = True
     return write_outputs(results, out)
 
 
-def _load(study: Study, responses, ratings, key, nonsensical: str, flagged: str
-          ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
+def _load(study: Study, responses, ratings, key, nonsensical: str, flagged: str,
+          pseudonymized: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
     """(ratings, ledger, profiles, what was analysed in words); a ratings table has no
     ledger and no profiles."""
     if ratings is not None:
@@ -106,7 +110,7 @@ def _load(study: Study, responses, ratings, key, nonsensical: str, flagged: str
                                 "name the response files or folders to analyse")
         paths = [default]
     df, ledger, profiles = ingest_responses(study, key_data, paths, flagged=flagged,
-                                            key_name=key_name)
+                                            key_name=key_name, pseudonymized=pseudonymized)
     return df, ledger, profiles, f"{len(ledger)} response file(s)"
 
 

@@ -29,7 +29,7 @@ def simulate_responses(study: Study, key: dict, n_raters: int, out_dir: str | Pa
     corrected after the next panel), the chain head is computed over them, and a rater
     who drops out leaves a partial file (``complete`` false). Returns the paths written.
     """
-    from glidemed.survey.chain import ALGORITHM, chain_head
+    from glidemed.survey.chain import seal
     from glidemed.survey.randomize import rater_plan
     from glidemed.survey.turing import page_study
 
@@ -62,7 +62,8 @@ def simulate_responses(study: Study, key: dict, n_raters: int, out_dir: str | Pa
 
     def page_order(rater: str, _rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         plans[rater] = rater_plan(key["build_hash"], rater, panel_images,
-                                  study.images_per_panel, study.survey.repeat_panels)
+                                  key.get("images_per_panel", study.images_per_panel),
+                                  key.get("repeat_panels", study.survey.repeat_panels))
         return (np.array([p["panel"] for p in plans[rater]], dtype=int),
                 np.array([p["repeat"] for p in plans[rater]], dtype=bool))
 
@@ -73,8 +74,7 @@ def simulate_responses(study: Study, key: dict, n_raters: int, out_dir: str | Pa
     for r, session in enumerate(sessions):
         response = _response(study, key["build_hash"], model, tokens, session, plans[session.rater],
                              start + timedelta(hours=1 + 3 * r))
-        response["chain"] = {"algorithm": ALGORITHM,
-                             "head": chain_head(key["build_hash"], response["events"])}
+        seal(response)
         path = out_dir / f"response-{session.rater}.json"
         try:
             write_text_atomic(path, json.dumps(response, indent=1, ensure_ascii=False) + "\n")

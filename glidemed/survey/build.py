@@ -153,6 +153,8 @@ def _key(study: Study, plan: PanelPlan, build_hash: str) -> dict:
         "study_sha256": sha256_file(study.path) if study.path.is_file() else "",
         "conditions": plan.conditions,
         "task": study.survey.task,
+        "images_per_panel": page_study(study).images_per_panel,
+        "repeat_panels": study.survey.repeat_panels,
         "panels": {p.token: {"prompt_id": p.prompt.id, "condition": p.condition,
                              "control": p.control,
                              "images": {im.token: im.record["file"] for im in p.images}}

@@ -4,6 +4,7 @@ Format "glidemed-key/1"::
 
     {"schema": "glidemed-key/1", "study_id": ..., "build_hash": <64 hex>, "created": ...,
      "study_sha256": ..., "conditions": [...],
+     "images_per_panel": int, "repeat_panels": int,   (the page's plan; older keys lack them)
      "panels": {<panel token>: {"prompt_id", "condition", "control",
                                 "images": {<image token>: <file under images/>}}},
      "left_out": [{"prompt_id", "condition", "reason"}]}
@@ -51,6 +52,10 @@ def key_problems(key: object) -> list[str]:
             problems.append(f"{name}: expected a string")
     if not isinstance(key.get("build_hash"), str) or not HASH_RE.match(key["build_hash"]):
         problems.append("build_hash: expected 64 lower-case hex digits")
+    for name in ("images_per_panel", "repeat_panels"):
+        value = key.get(name, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            problems.append(f"{name}: expected a whole number >= 0")
     conditions = key.get("conditions")
     if not isinstance(conditions, list) or not all(isinstance(c, str) for c in conditions):
         problems.append("conditions: expected a list of names")

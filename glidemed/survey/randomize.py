@@ -69,3 +69,21 @@ def rater_plan(build_hash: str, rater: str, panel_images: list[list[str]],
         order.insert(where, {"panel": original["panel"], "repeat": True,
                              "images": images[shift:] + images[:shift]})
     return order
+
+
+def key_panel_images(key: dict) -> tuple[list[str], list[list[str]]]:
+    """(panel tokens, image tokens of each panel), both in the page's order (by token)."""
+    tokens = sorted(key["panels"])
+    return tokens, [sorted(key["panels"][t]["images"]) for t in tokens]
+
+
+def key_plan(key: dict, rater: str, images_per_panel: int, repeat_panels: int) -> list[dict]:
+    """:func:`rater_plan` of the build described by ``key``, with panel tokens:
+    [{'token', 'repeat', 'images'}]. The key's own ``images_per_panel`` and
+    ``repeat_panels`` (written by the build) take precedence over the arguments."""
+    tokens, images = key_panel_images(key)
+    plan = rater_plan(key["build_hash"], rater, images,
+                      key.get("images_per_panel", images_per_panel),
+                      key.get("repeat_panels", repeat_panels))
+    return [{"token": tokens[p["panel"]], "repeat": p["repeat"], "images": p["images"]}
+            for p in plan]

@@ -6,7 +6,7 @@
 
   var DATA = JSON.parse(document.getElementById("survey-data").textContent);
   var RESPONSE_SCHEMA = "glidemed-response/1";
-  var CHAIN_ALGORITHM = "sha256-chain/1";
+  var CHAIN_ALGORITHM = "sha256-chain/2";
   var STORE_PREFIX = "glidemed:" + DATA.build_hash + ":";
   var LAST_RATER = STORE_PREFIX + "last-rater";
   var ASPECTS = DATA.aspects;
@@ -63,8 +63,18 @@
     return '{"at":' + JSON.stringify(ev.at) + ',"field":' + JSON.stringify(ev.field) +
       ',"position":' + ev.position + ',"seq":' + ev.seq + ',"value":' + JSON.stringify(ev.value) + "}";
   }
+  /** Canonical JSON of plain data (objects with ASCII keys, strings, numbers, null). */
+  function canonicalJson(value) {
+    if (value === null || typeof value !== "object") return JSON.stringify(value);
+    if (Array.isArray(value)) return "[" + value.map(canonicalJson).join(",") + "]";
+    return "{" + Object.keys(value).sort().map(function (k) {
+      return JSON.stringify(k) + ":" + canonicalJson(value[k]);
+    }).join(",") + "}";
+  }
   function chainStep(head, ev) { return sha256hex(head + "\n" + canonicalEvent(ev)); }
-  function chainStart() { return sha256hex(DATA.build_hash); }
+  /** The chain starts from the build and the rater block (id and profile) of the file. */
+  function chainStart(rater) { return sha256hex(DATA.build_hash + "\n" + canonicalJson(rater)); }
+  function raterBlock() { return {id: state.rater, profile: state.profile}; }
 
   /** Replace lone UTF-16 surrogates, which cannot be written as UTF-8. */
   function wellFormed(text) {
@@ -83,6 +93,9 @@
     }
     return out;
   }
+
+  /** Rater ids are compared trimmed and in Unicode NFC, as glidemed analyze does. */
+  function normaliseId(text) { return wellFormed(text.trim()).normalize("NFC"); }
 
   // ---------------------------------------------------------------- seeded randomness
   function sfc32(a, b, c, d) {
@@ -189,7 +202,7 @@
   }
 
   function recomputeHeads() {
-    var head = chainStart(), before = head;
+    var head = chainStart(raterBlock()), before = head;
     state.events.forEach(function (ev) { before = head; head = chainStep(head, ev); });
     heads = {head: head, before: before};
   }
@@ -254,7 +267,7 @@
     }
     return {
       schema: RESPONSE_SCHEMA, study_id: DATA.study_id, build_hash: DATA.build_hash,
-      rater: {id: state.rater, profile: state.profile},
+      rater: raterBlock(),
       browser: String(navigator.userAgent || "").slice(0, 1000),
       started: state.started, updated: state.updated, completed: state.completed || null,
       complete: complete,
@@ -265,7 +278,9 @@
   }
 
   function responseFileName() {
+    // Letters outside A-Z become "_"; a short hash of the id then keeps two raters apart.
     var safe = state.rater.replace(/[^A-Za-z0-9_-]+/g, "_").slice(0, 60) || "rater";
+    if (safe !== state.rater) safe += "-" + sha256hex(state.rater).slice(0, 8);
     return "response-" + DATA.study_id + "-" + safe + ".json";
   }
 
@@ -475,12 +490,12 @@
   }
 
   function start() {
-    var error = $("start-error"), rater = $("rater-id").value.trim();
+    var error = $("start-error"), rater = normaliseId($("rater-id").value);
     var problems = [];
     if (!rater) problems.push("Enter your rater ID.");
     var profile = {};
     DATA.profile.forEach(function (field, i) {
-      var value = $("profile-" + i).value.trim();
+      var value = wellFormed($("profile-" + i).value.trim());
       if (field.required && !value) problems.push("Answer: " + field.label + ".");
       profile[field.key] = value || null;
     });
@@ -579,7 +594,7 @@
       storageWarn();
     }
     var asked = new URLSearchParams(window.location.search).get("rater");
-    asked = asked === null ? null : asked.trim().slice(0, 200);
+    asked = asked === null ? null : normaliseId(asked).slice(0, 200);
     var candidate = asked || storageGet(LAST_RATER);
     var saved = candidate ? load(candidate) : null;
     if (saved) { resume(saved); return; }
