@@ -15,15 +15,11 @@ from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from glidemed.analysis import mrmc as orh
-from glidemed.analysis.turing import (
-    analyse_turing,
-    compare_conditions,
-    mrmc_table,
-    roc_points,
-    run_turing_analysis,
-    wilson_interval,
-)
-from glidemed.errors import AnalysisError, StudyError, SurveyError
+from glidemed.analysis.pipeline import run_analysis
+from glidemed.analysis.turing import compare_conditions, roc_points, wilson_interval
+from glidemed.archive import archive_study, verify_archive
+from glidemed.errors import StudyError, SurveyError
+from glidemed.paths import analysis_dir
 from glidemed.simulate import make_params
 from glidemed.simulate.responses import simulate_study
 from glidemed.study import load_study, parse_study
@@ -48,10 +44,10 @@ def demo(tmp_path_factory):
         html = (report.survey_dir / "index.html").read_text()
         data = json.loads(html.split('id="survey-data">', 1)[1].split("</script>", 1)[0])
         params = make_params(None, ["condition:model-a=3", "condition:model-b=2"])
-        simulate_study(study, 6, root / "responses", seed=1, params=params)
-        summary = run_turing_analysis(study, [root / "responses"], root / "analysis", n_boot=300)
+        simulate_study(study, 6, seed=1, params=params)  # into build/<study>/responses
+        summary = run_analysis(study, n_boot=300)  # dispatches to the turing analysis
         yield {"study": study, "report": report, "key": key, "data": data, "root": root,
-               "summary": summary, "analysis": root / "analysis"}
+               "summary": summary, "analysis": analysis_dir(study)}
 
 
 def test_study_settings_are_checked():
@@ -129,6 +125,7 @@ def test_audit_of_a_tampered_survey_folder_fails(demo, tmp_path):
 def test_analysis_outputs_and_summary(demo):
     summary, out = demo["summary"], demo["analysis"]
     assert summary["task"] == "turing" and summary["counts"]["raters"] == 6
+    assert summary["options"]["bootstrap"] == 300 and summary["options"]["flagged"] == "exclude"
     for name in ("report.html", "turing_auc.csv", "turing_accuracy.csv", "turing_comparisons.csv",
                  "turing_reader_auc.csv", "turing_mrmc.csv", "figures/roc.png", "figures/roc.svg"):
         assert (out / name).is_file(), name
@@ -209,3 +206,9 @@ def test_roc_points_end_at_the_corners():
     fpr, tpr = roc_points(np.array([1, 2, 3, 4, 5, 3.0]), np.array([False, False, True, True, True, False]))
     assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0, 0, 1, 1)
     assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0)
+
+
+def test_pseudonymized_archive_of_a_turing_study_verifies(demo, tmp_path):
+    zip_path = archive_study(demo["study"], tmp_path / "turing.zip", pseudonymize=True, images=False)
+    report = verify_archive(zip_path)
+    assert report.ok and report.reran, report.hash_problems + report.differences

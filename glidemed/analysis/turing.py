@@ -240,7 +240,7 @@ def analyse_turing(study: Study, ratings: pd.DataFrame, key: dict, ledger: pd.Da
               "flagged_images": int(ratings.loc[ratings.get("flagged", pd.Series(False, index=ratings.index))
                                                 .fillna(False).astype(bool), "panel"].nunique())
               if "flagged" in ratings else 0}
-    options = {"n_boot": n_boot, "seed": seed, "midpoint": midpoint, "scale": [turing.first_value,
+    options = {"bootstrap": n_boot, "seed": seed, "midpoint": midpoint, "scale": [turing.first_value,
                turing.first_value + len(turing.levels) - 1], "levels": list(turing.levels)}
     return TuringResults(study.id, study.title, source, table, results, aucs, reader_aucs, accuracy,
                          comparisons, counts, ledger, options)
@@ -362,8 +362,9 @@ def render_turing_report(results: TuringResults, roc_png: Path, versions: dict) 
 
 
 def run_turing_analysis(study: Study, responses, out_dir, *, key=None, flagged: str = "exclude",
-                        n_boot: int = 2000, seed: int = 0) -> dict:
-    """The ``glidemed analyze`` stage for a Turing survey: ingest, analyse, write."""
+                        n_boot: int = 2000, seed: int = 0, pseudonymized: bool = False) -> dict:
+    """The ``glidemed analyze`` stage for a Turing survey: ingest, analyse, write.
+    ``pseudonymized``: the responses' rater ids were replaced (see ingest_responses)."""
     from glidemed.analysis.pipeline import _check_out_dir, _load
     from glidemed.paths import analysis_dir, key_dir
     from glidemed.survey.key import load_key
@@ -371,6 +372,8 @@ def run_turing_analysis(study: Study, responses, out_dir, *, key=None, flagged: 
     out = Path(out_dir) if out_dir is not None else analysis_dir(study)
     _check_out_dir(out)
     key_data = key if isinstance(key, dict) else load_key(Path(key) if key else key_dir(study) / "key.json")
-    ratings, ledger, _profiles, source = _load(study, responses, None, key_data, "exclude", flagged)
+    ratings, ledger, _profiles, source = _load(study, responses, None, key_data, "exclude", flagged,
+                                               pseudonymized)
     results = analyse_turing(study, ratings, key_data, ledger, source, n_boot, seed)
+    results.options.update(flagged=flagged, **({"pseudonymized": True} if pseudonymized else {}))
     return write_turing(results, out)
