@@ -55,9 +55,15 @@ class ManifestWriter:
     def __init__(self, images_dir: Path, tag: str):
         self.path = manifest_dir(images_dir) / f"{tag}.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle: IO[str] = open(self.path, "a", encoding="utf-8")
-        if self._handle.tell() > 0:
-            self._end_partial_line()
+        # Opened with the first record, so a run that fails before any image writes no file.
+        self._handle: IO[str] | None = None
+
+    def _open(self) -> IO[str]:
+        if self._handle is None:
+            self._handle = open(self.path, "a", encoding="utf-8")
+            if self._handle.tell() > 0:
+                self._end_partial_line()
+        return self._handle
 
     def _end_partial_line(self) -> None:
         with open(self.path, "rb") as handle:
@@ -67,16 +73,19 @@ class ManifestWriter:
 
     def append(self, record: dict) -> None:
         """Write one record; flushed at once, so a killed process loses nothing written."""
-        self._handle.write(json.dumps(record, sort_keys=True) + "\n")
-        self._handle.flush()
+        handle = self._open()
+        handle.write(json.dumps(record, sort_keys=True) + "\n")
+        handle.flush()
 
     def sync(self) -> None:
         """Force the records to disk (after each batch: a power cut re-makes one batch at most)."""
-        os.fsync(self._handle.fileno())
+        if self._handle is not None:
+            os.fsync(self._handle.fileno())
 
     def close(self) -> None:
         self.sync()
-        self._handle.close()
+        if self._handle is not None:
+            self._handle.close()
 
     def __enter__(self) -> "ManifestWriter":
         return self

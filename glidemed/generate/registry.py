@@ -12,6 +12,7 @@ GENERATORS = {
     "placeholder": "glidemed.generate.placeholder:PlaceholderGenerator",
     "folder": "glidemed.generate.folder:FolderGenerator",
     "glide": "glidemed.generate.glide:GlideGenerator",
+    "diffusers": "glidemed.generate.diffusers_pipeline:DiffusersGenerator",
 }
 
 

@@ -49,6 +49,7 @@ class RunReport:
     skipped: int = 0  # already present and verified
     made: int = 0
     remade: list[str] = field(default_factory=list)  # recorded, but missing or corrupt on disk
+    blanked: list[str] = field(default_factory=list)  # replaced by a model's safety checker
     out_dir: Path = Path()
 
 
@@ -153,6 +154,8 @@ def run_generation(study: Study, out_dir: Path, *, conditions: list[str] | None 
                 for job, image, info in generator.render(batch):
                     seconds = time.perf_counter() - started
                     _save(job, image, info, out_dir, writer, described, versions, seconds)
+                    if info.get("blanked"):
+                        report.blanked.append(job.relpath)
                     started = time.perf_counter()
                     report.made += 1
                     bar.update(1)
