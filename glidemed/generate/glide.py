@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import pickle
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from glidemed.fileio import sha256_file
 from glidemed.generate import checkpoints
 from glidemed.generate.base import GeneratorContext, ImageJob
 from glidemed.generate.registry import type_problem, unknown_or_mistyped
+from glidemed.generate.torch_common import sample_batch, torch_device
 from glidemed.study import Condition
 
 GUIDANCE_MODES = ("classifier-free", "clip")
@@ -181,14 +181,7 @@ class GlideGenerator:
         self.condition = condition
         p = {**DEFAULTS, **condition.params}
         self.p = p
-        device = context.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            self.device = torch.device(device)
-        except RuntimeError as exc:
-            raise GenerationError(f"--device: {exc}") from None
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise GenerationError(f"--device {device}: CUDA is not available on this machine "
-                                  "(use --device cpu)")
+        self.device = torch_device(torch, context.device)
         self.fp16 = p["fp16"] if p["fp16"] is not None else self.device.type == "cuda"
         if self.fp16 and self.device.type != "cuda":
             raise GenerationError(f"condition {condition.name!r}: fp16 = true needs a CUDA "
@@ -316,17 +309,9 @@ class GlideGenerator:
         """Yield (job, image, extra) for ``jobs``, all in one batch."""
         if not jobs:
             return
-        torch = self.torch
-        started = time.perf_counter()
-        try:
-            images = self.sample([job.prompt.text for job in jobs], [job.seed for job in jobs])
-        except torch.cuda.OutOfMemoryError:
-            raise GenerationError(f"CUDA ran out of memory with a batch of {len(jobs)} image(s) "
-                                  f"in condition {self.condition.name!r}; use a smaller batch "
-                                  "(--batch-size or the condition's batch_size)") from None
         # The whole batch is made at once: each image's share of its time, for the manifest.
-        share = {"seconds": round((time.perf_counter() - started) / len(jobs), 4),
-                 "batch_size": len(jobs)}
+        images, share = sample_batch(self.torch, jobs, self.sample,
+                                     f"condition {self.condition.name!r}")
         for job, image in zip(jobs, images):
             yield job, image, share
 
