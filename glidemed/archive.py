@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import json
 import math
+import os
 import tempfile
 import zipfile
 from collections import Counter
@@ -22,7 +23,8 @@ from pathlib import Path
 from glidemed import __version__
 from glidemed.errors import GlidemedError
 from glidemed.fileio import atomic_path, sha256_bytes
-from glidemed.paths import analysis_dir, images_dir, key_dir, responses_dir, study_build_dir, survey_dir
+from glidemed.paths import (SERVER_LOG, analysis_dir, images_dir, key_dir, responses_dir,
+                            study_build_dir, survey_dir)
 from glidemed.study import Study, load_study
 
 SUMS = "SHA256SUMS"
@@ -100,6 +102,8 @@ def _collect(study: Study, *, images: bool, responses: bool) -> dict[str, Path |
                 continue
             if name != "responses" and any(part.startswith(".") for part in relative.parts):
                 continue  # our hidden temporaries of interrupted writes; a returned file is kept
+            if name == "responses" and relative.as_posix() == SERVER_LOG:
+                continue  # glidemed serve's log of refusals (client addresses), not a result
             if name == "images" and not images and relative.parts[0] != "manifest":
                 continue
             files[f"{name}/{relative.as_posix()}"] = path
@@ -165,7 +169,8 @@ def _rerun_options(analysis_folder: Path, override: dict, label: str = "") -> di
                                 f"({exc}); cannot tell how to re-run the analysis") from None
     names = {"model": "model", "nonsensical": "nonsensical", "flagged": "flagged",
              "bootstrap": "n_boot", "seed": "seed",
-             "pseudonymized": "pseudonymized"}  # summary.json name -> run_analysis name
+             "pseudonymized": "pseudonymized",
+             "allow_simulated": "allow_simulated"}  # summary.json name -> run_analysis name
     options = {names[k]: v for k, v in recorded.items() if k in names}
     options.update(override)
     return options
@@ -240,7 +245,10 @@ def verify_archive(path: Path, rerun: bool = True) -> VerifyReport:
         root = Path(scratch)
         # only what the re-run reads: images and the survey are large and already hashed
         archive.extractall(root, members=[n for n in names if n.split("/", 1)[0] in RERUN_FOLDERS])
-        _rerun_and_compare(root, report, label=str(path))
+        try:
+            _rerun_and_compare(root, report, label=str(path))
+        except GlidemedError as exc:  # name the archive's members, not the scratch folder
+            raise GlidemedError(f"{path}: " + exc.message.replace(f"{root}{os.sep}", "")) from None
     return report
 
 

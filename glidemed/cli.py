@@ -197,11 +197,17 @@ def import_ratings(study, spreadsheet, nonsensical, out) -> None:
               show_default=True, help="Ratings flagged nonsensical: leave out, count as 0, or (paper) "
                                      "count every rating of a prompt any rater flagged as 0.")
 @click.option("--flagged", type=click.Choice(["include", "exclude"]), default="exclude",
-              show_default=True, help="Files whose hash chain does not verify: use or leave out.")
+              show_default=True, help="Flagged files (chain or plan does not verify): use or leave out.")
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Bootstrap resamples for confidence intervals.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the bootstrap.")
-def analyze(study, responses, ratings, key, out, model, nonsensical, flagged, n_boot, seed) -> None:
+@click.option("--scores", type=click.Path(path_type=Path),
+              help="Automated scores to compare with the ratings [build/<study>/scores/scores.csv "
+                   "when present].")
+@click.option("--allow-simulated", is_flag=True,
+              help="Analyse simulated response files together with real ones.")
+def analyze(study, responses, ratings, key, out, model, nonsensical, flagged, n_boot, seed,
+            scores, allow_simulated) -> None:
     """Analyse returned response files (files or folders) [build/<study>/responses]."""
     from glidemed.analysis.pipeline import run_analysis
     from glidemed.paths import analysis_dir
@@ -210,11 +216,17 @@ def analyze(study, responses, ratings, key, out, model, nonsensical, flagged, n_
     if ratings is not None and responses:
         raise click.UsageError("give either response files or --ratings, not both")
     summary = run_analysis(loaded, list(responses), out, ratings=ratings, key=key, model=model,
-                           nonsensical=nonsensical, flagged=flagged, n_boot=n_boot, seed=seed)
+                           nonsensical=nonsensical, flagged=flagged, n_boot=n_boot, seed=seed,
+                           scores=scores, allow_simulated=allow_simulated)
     files = summary["counts"]["files"]
     if files:
         click.echo("response files: " + ", ".join(f"{n} {s}" for s, n in files.items())
                    + " (reasons in ledger.csv)")
+    for model in summary["models"]:
+        for note in model["notes"]:
+            if "separation" in note:
+                click.echo(f"note: {model['role']} {model['model']} model, aspect "
+                           f"{model['aspect']!r}: {note}", err=True)
     counts = summary["counts"]
     click.echo(f"{counts['raters']} rater(s), {counts['usable_ratings']} usable of "
                f"{counts['ratings']} ratings -> {out or analysis_dir(loaded)}/report.html")
@@ -336,3 +348,79 @@ def power(study, rater_counts, prompt_counts, difference, scale, groups, aspect,
         params=make_params(params_file, effects, dropout=dropout, missing=missing))
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     click.echo(f"-> {', '.join(str(p) for p in paths)}")
+
+
+@main.command()
+@STUDY
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (keep the default behind a reverse proxy).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--base-url", default="", help="Public address of the survey behind a reverse "
+                                             "proxy, e.g. https://example.org/survey/.")
+@click.option("--max-mb", type=click.FloatRange(min=0.001), default=20, show_default=True,
+              help="Largest response body accepted, in MB.")
+@click.option("--rate-limit", type=click.IntRange(min=0), default=120, show_default=True,
+              help="API requests a minute per client (0: no limit).")
+def serve(study, host, port, base_url, max_mb, rate_limit) -> None:
+    """Host the folder build and receive responses into build/<study>/responses/received/."""
+    from glidemed.server.app import ServerConfig, serve_study
+
+    config = ServerConfig(host=host, port=port, base_url=base_url,
+                          max_bytes=int(max_mb * 1024 * 1024), rate_limit=rate_limit)
+    serve_study(load_study(study), config, lambda line: click.echo(line))
+
+
+@main.command()
+@STUDY
+@click.option("--raters", "raters_file", type=click.Path(path_type=Path),
+              help="File of rater ids, one a line.")
+@click.option("--count", type=click.IntRange(min=1), help="Invite N raters R001, R002, ...")
+@click.option("--base-url", default="http://127.0.0.1:8000/", show_default=True,
+              help="The survey's public address, for the links.")
+def invite(study, raters_file, count, base_url) -> None:
+    """Per-rater links with unguessable tokens; `serve` then accepts only invited raters."""
+    from glidemed.paths import server_dir
+    from glidemed.server.secrets import invite as run_invite
+    from glidemed.server.secrets import read_rater_ids
+
+    ids = read_rater_ids(raters_file) if raters_file is not None else None
+    report = run_invite(server_dir(load_study(study)), base_url, ids, count)
+    click.echo(f"{len(report.new)} rater(s) invited, {len(report.kept)} already invited "
+               f"(links kept) -> {report.links_file}")
+
+
+@main.command()
+@STUDY
+@click.option("--clip", "clips", multiple=True, metavar="[NAME=]MODEL",
+              help="CLIP model (repeatable): local-dir:PATH (open_clip folder), a transformers "
+                   "CLIPModel folder, or a hub id when online; NAME names its metrics.")
+@click.option("--reference", type=click.Path(path_type=Path),
+              help="Folder of real images with images.csv (as the folder generator): CMMD, "
+                   "and FID/KID with --fid, per condition and style.")
+@click.option("--fid", is_flag=True, help="Also FID and KID against --reference (needs "
+                                          "--inception-weights).")
+@click.option("--inception-weights", type=click.Path(path_type=Path),
+              help="Inception weights file for FID/KID (pt_inception-2015-12-05-6726825d.pth).")
+@click.option("--images", type=click.Path(path_type=Path), help="Images folder [build/<study>/images].")
+@click.option("--out", type=click.Path(path_type=Path), help="Output folder [build/<study>/scores].")
+@click.option("--device", help="Torch device, e.g. cuda, cpu [cuda when available].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Images per forward pass.")
+@click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=200, show_default=True,
+              help="Bootstrap resamples of the set metrics' intervals.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the bootstrap.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+def score(study, clips, reference, fid, inception_weights, images, out, device, batch_size,
+          n_boot, seed, progress) -> None:
+    """Automated scores of the images (CLIPScore, zero-shot style, retrieval, CMMD, FID/KID)."""
+    from glidemed.scores.run import run_scoring
+
+    report = run_scoring(load_study(study), list(clips), images_dir=images, out_dir=out,
+                         reference=reference, fid=fid, inception_weights=inception_weights,
+                         device=device, batch_size=batch_size, n_boot=n_boot, seed=seed,
+                         progress=progress)
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"{report.images} image(s) and {report.reference} reference image(s) scored "
+               f"({report.embedded} new embedding(s)): {report.rows} score(s), {report.set_rows} "
+               f"set score(s) -> {report.out_dir}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 from pathlib import Path
@@ -58,9 +59,20 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def os_error_reason(exc: OSError) -> str:
+    """The reason of an OSError in words; 'File exists' from making a folder where a file
+    is says so."""
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR) and exc.filename is not None:
+        where = Path(os.fsdecode(exc.filename))
+        blocking = next((p for p in [where, *where.parents] if p.is_file()), None)
+        if blocking is not None:
+            return f"{blocking} is a file, not a folder; choose a folder"
+    return exc.strerror or str(exc)
+
+
 def describe_os_error(exc: OSError, path: str | os.PathLike, what: str) -> GlidemedError:
     """Turn a disk-full or permission error into a one-line user message."""
-    reason = exc.strerror or str(exc)
+    reason = os_error_reason(exc)
     return GlidemedError(f"could not write {what} {path}: {reason}. "
                          "Files written before this point are complete and kept; "
                          "fix the problem and run the command again.")

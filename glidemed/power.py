@@ -40,6 +40,7 @@ from scipy.special import expit
 
 from glidemed.analysis.tidy import usable
 from glidemed.errors import AnalysisError, GlidemedError
+from glidemed.fileio import os_error_reason
 from glidemed.simulate import (
     Model,
     Session,
@@ -349,7 +350,7 @@ def write_power(table: pd.DataFrame, out_dir: str | Path) -> list[Path]:
             paths.append(out_dir / f"power.{ext}")
         plt.close(fig)
     except OSError as exc:
-        raise AnalysisError(f"{out_dir}: cannot write the power analysis: {exc.strerror or exc}") from None
+        raise AnalysisError(f"{out_dir}: cannot write the power analysis: {os_error_reason(exc)}") from None
     return paths
 
 

@@ -146,7 +146,8 @@ def test_all_params_valid_and_study_error_names_the_condition(tmp_path):
     full = {"model": "models/sd", "steps": 20, "guidance_scale": 7.5, "negative_prompt": "text",
             "scheduler": "DPMSolverMultistepScheduler", "width": 512, "height": 768,
             "dtype": "bfloat16", "batch_size": 4, "variant": "fp16",
-            "pipeline_options": {"use_safetensors": True}, "safety_checker": True}
+            "pipeline_options": {"use_safetensors": True}, "safety_checker": True,
+            "clip_guidance": {"clip": "local-dir:models/clip"}}
     assert dp.check_params(full) == []
     assert set(full) == set(dp.DEFAULTS) == set(dp.TYPES)
     path = tmp_path / "study.toml"

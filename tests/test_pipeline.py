@@ -179,7 +179,13 @@ def test_no_usable_ratings_names_the_reasons(built, tmp_path):
     assert result.exit_code == 1
     assert "no usable ratings in 1 response file(s): 1 file(s): empty.json: rejected (empty file)" \
         in result.output
-    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+    assert "Traceback" not in result.output
+    # the ledger is written whatever happens: every file's reason, nothing else
+    assert f"every file's reason is in {tmp_path / 'out' / 'ledger.csv'}" in result.output
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["ledger.csv"]
+    ledger = pd.read_csv(tmp_path / "out" / "ledger.csv")
+    assert ledger[["file", "status", "reason"]].values.tolist() == [
+        ["empty.json", "rejected", "empty file"]]
 
 
 @pytest.mark.parametrize("args, message", [

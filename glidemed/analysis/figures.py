@@ -121,8 +121,10 @@ def medians_figure(medians: pd.DataFrame, cis: pd.DataFrame | None = None) -> pl
     for ax, aspect in zip(axes[0], aspects):
         for k, condition in enumerate(conditions):
             part = medians[(medians["aspect"] == aspect) & (medians["condition"] == condition)]
+            if part.empty:  # no usable rating of this condition and aspect: nothing to draw
+                continue
             stats = part.groupby("style")["score"].quantile([0.25, 0.5, 0.75]).unstack()
-            stats = stats.reindex(styles)
+            stats = stats.reindex(index=styles, columns=[0.25, 0.5, 0.75])
             x = np.arange(len(styles)) + (k - (len(conditions) - 1) / 2) * width
             ax.errorbar(x, stats[0.5], yerr=[stats[0.5] - stats[0.25], stats[0.75] - stats[0.5]],
                         fmt="o", capsize=3, label=f"{condition} (IQR)")

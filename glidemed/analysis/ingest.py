@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -36,6 +37,7 @@ from glidemed.analysis.integrity import integrity_problems
 from glidemed.analysis.tidy import TIDY_COLUMNS, empty_ratings, normalise
 from glidemed.errors import AnalysisError
 from glidemed.fileio import sha256_bytes, sha256_file
+from glidemed.paths import SERVER_LOG
 from glidemed.study import Study
 from glidemed.survey.chain import chain_problems
 
@@ -45,7 +47,9 @@ RESPONSE_SCHEMA = "glidemed-response/1"
 MAX_RESPONSE_BYTES = 20 * 1024 * 1024
 FLAGGED_MODES = ("include", "exclude")
 LEDGER_COLUMNS = ["file", "sha256", "rater", "status", "reason", "n_panels", "n_ratings",
-                  "complete", "updated"]
+                  "complete", "updated", "simulated"]
+SIMULATED_BROWSER = "glidemed simulate"  # how simulated files name their browser
+MAX_NUMBER_DIGITS = 100  # longer JSON numbers are not answers of a response file
 
 
 class Rejected(Exception):
@@ -68,7 +72,12 @@ class _Parsed:
 
     @property
     def rater(self) -> str:
-        return self.data["rater"]["id"]
+        """The rater id as analysed: trimmed, in Unicode NFC (see :func:`normalise_rater`)."""
+        return normalise_rater(self.data["rater"]["id"])
+
+    @property
+    def simulated(self) -> bool:
+        return is_simulated(self.data)
 
     @property
     def updated(self) -> datetime:
@@ -78,7 +87,19 @@ class _Parsed:
         return {"file": self.name, "sha256": self.sha256, "rater": self.rater,
                 "status": self.status, "reason": self.reason, "n_panels": self.n_panels,
                 "n_ratings": self.n_ratings, "complete": not self.partial_reason,
-                "updated": self.data["updated"]}
+                "updated": self.data["updated"], "simulated": self.simulated}
+
+
+def normalise_rater(rater: str) -> str:
+    """The rule for rater ids: surrounding spaces removed, Unicode NFC (so that 'é' typed
+    as one character or as 'e' and an accent is one id). Case is kept: ids that differ
+    only by case are two raters, and the ledger warns about them."""
+    return unicodedata.normalize("NFC", rater.strip())
+
+
+def is_simulated(data: dict) -> bool:
+    """Whether a response was written by ``glidemed simulate`` (its browser field says so)."""
+    return str(data.get("browser", "")).startswith(SIMULATED_BROWSER)
 
 
 def _schema() -> dict:
@@ -105,7 +126,8 @@ def fast_validator() -> Callable[[Any], Any]:
 def ingest_responses(study: Study, key: dict, paths: Iterable[str | os.PathLike],
                      flagged: str = "exclude",
                      max_bytes: int = MAX_RESPONSE_BYTES,
-                     key_name: str = "key", pseudonymized: bool = False
+                     key_name: str = "key", pseudonymized: bool = False,
+                     allow_simulated: bool = False
                      ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Read response files (or folders of them) returned for the build described by ``key``.
 
@@ -116,52 +138,111 @@ def ingest_responses(study: Study, key: dict, paths: Iterable[str | os.PathLike]
     ``pseudonymized``: the files' rater ids were replaced (``glidemed archive
     --pseudonymize``), so the checks bound to the real id (the hash chain's head, the
     rater's order and images) cannot apply; every other check does.
+    Simulated files (``glidemed simulate``) are marked in the ledger; mixing them with
+    real ones is refused unless ``allow_simulated``.
     """
     if flagged not in FLAGGED_MODES:
         raise AnalysisError(f"--flagged: expected one of {FLAGGED_MODES}, got {flagged!r}")
     context = _Context.from_key(study, key, key_name)
     context.pseudonymized = pseudonymized
     rows: list[_Parsed | dict] = []  # one per file, in the order collected
-    for path, name in collect_files(paths).items():
+    files, aliases = collect_all_files(paths)
+    by_path: dict[Path, _Parsed | dict] = {}
+    for path, name in files.items():
         try:
-            rows.append(parse_response(path, context, max_bytes, name))
+            row: _Parsed | dict = parse_response(path, context, max_bytes, name)
         except Rejected as exc:
-            rows.append({"file": name, "sha256": _sha256_or_blank(path), "rater": "",
-                         "status": "rejected", "reason": str(exc), "n_panels": 0,
-                         "n_ratings": 0, "complete": False, "updated": ""})
-    used = _resolve_duplicates([r for r in rows if isinstance(r, _Parsed)], flagged)
-    ledger = pd.DataFrame([r.ledger_row() if isinstance(r, _Parsed) else r for r in rows],
-                          columns=LEDGER_COLUMNS)
+            row = _other_row(name, _sha256_or_blank(path), "rejected", str(exc))
+        rows.append(row)
+        by_path[path] = row
+    parsed = [r for r in rows if isinstance(r, _Parsed)]
+    _refuse_mixed(parsed, allow_simulated)
+    used = _resolve_duplicates(parsed, flagged)
+    _warn_case_only(parsed)
+    ledger_rows = [r.ledger_row() if isinstance(r, _Parsed) else r for r in rows]
+    for alias, path in aliases:
+        first = by_path[path]
+        first_row = first.ledger_row() if isinstance(first, _Parsed) else first
+        ledger_rows.append(_other_row(
+            alias, first_row["sha256"], "duplicate",
+            f"the same file as {first_row['file']} (reached through a symbolic link); read once",
+            rater=first_row["rater"]))
+    ledger = pd.DataFrame(ledger_rows, columns=LEDGER_COLUMNS)
     return _unblind(used, context, flagged), ledger, _profiles(used, study)
 
 
+def _other_row(name: str, sha256: str, status: str, reason: str, rater: str = "") -> dict:
+    """A ledger row of a file whose ratings are not read (rejected, or a second name)."""
+    return {"file": name, "sha256": sha256, "rater": rater, "status": status, "reason": reason,
+            "n_panels": 0, "n_ratings": 0, "complete": False, "updated": "", "simulated": False}
+
+
+def _refuse_mixed(parsed: list[_Parsed], allow_simulated: bool) -> None:
+    simulated = [p.name for p in parsed if p.simulated]
+    real = [p.name for p in parsed if not p.simulated]
+    if simulated and real and not allow_simulated:
+        raise AnalysisError(
+            f"{len(simulated)} simulated response file(s) (e.g. {simulated[0]}, written by "
+            f"glidemed simulate) are mixed with {len(real)} real one(s) (e.g. {real[0]}); "
+            "analyse them apart, or pass --allow-simulated to mix them on purpose")
+
+
+def _warn_case_only(parsed: list[_Parsed]) -> None:
+    """Note in the ledger rater ids that differ only by case (two raters, or one typo?)."""
+    by_folded: dict[str, set[str]] = {}
+    for item in parsed:
+        by_folded.setdefault(item.rater.casefold(), set()).add(item.rater)
+    for item in parsed:
+        others = sorted(by_folded[item.rater.casefold()] - {item.rater})
+        if others:
+            note = (f"rater id {item.rater!r} differs only by case from "
+                    f"{', '.join(map(repr, others))}: counted as different raters; give "
+                    "one id if they are one person")
+            item.reason = "; ".join(filter(None, [item.reason, note]))
+
+
 def collect_files(paths: Iterable[str | os.PathLike]) -> dict[Path, str]:
-    """Every regular file named or inside a named folder (recursively), each once, sorted
-    within a folder, with the name the ledger gives it: relative to its named folder, or
-    as given. A name already taken by another file (``r.json`` in both folders ``a`` and
-    ``b``) becomes the path as given (``b/r.json``), else the absolute path. A path that
-    does not exist is an error."""
+    """The files :func:`collect_all_files` reads, each once, with their ledger names."""
+    return collect_all_files(paths)[0]
+
+
+def collect_all_files(paths: Iterable[str | os.PathLike]
+                      ) -> tuple[dict[Path, str], list[tuple[str, Path]]]:
+    """Every regular file named or inside a named folder (recursively), and every broken
+    symbolic link there (the ledger rejects it), each once, sorted within a folder, with
+    the name the ledger gives it: relative to its named folder, or as given. A name
+    already taken by another file (``r.json`` in both folders ``a`` and ``b``) becomes the
+    path as given (``b/r.json``), else the absolute path. A file reached again under a
+    second name (through a symbolic link) is read once; the second name is returned in
+    ``aliases`` as (its ledger name, the path read). A path that does not exist is an error."""
     seen: dict[Path, str] = {}
-    resolved_seen: set[Path] = set()
+    first_by_target: dict[Path, Path] = {}
+    aliases: list[tuple[str, Path]] = []
     names: set[str] = set()
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = [(p, p.relative_to(path).as_posix())
-                     for p in sorted(p for p in path.rglob("*") if p.is_file())]
-        elif path.is_file():
+            found = [(p, p.relative_to(path).as_posix()) for p in sorted(path.rglob("*"))
+                     if p.is_file() or (p.is_symlink() and not p.exists())]
+        elif path.is_file() or (path.is_symlink() and not path.exists()):
             found = [(path, str(path))]
         else:
             raise AnalysisError(f"{path}: no such response file or folder")
         for p, name in found:
+            if path.is_dir() and name == SERVER_LOG:
+                continue  # glidemed serve's log of refused requests, not a response
+            if p in seen:
+                continue  # the same path given twice: one row
             resolved = p.resolve()
-            if resolved not in resolved_seen:
-                resolved_seen.add(resolved)
-                if name in names:
-                    name = str(p) if str(p) not in names else str(resolved)
-                names.add(name)
-                seen[p] = name
-    return seen
+            if name in names:
+                name = str(p) if str(p) not in names else str(resolved)
+            names.add(name)
+            if resolved in first_by_target:
+                aliases.append((name, first_by_target[resolved]))
+                continue
+            first_by_target[resolved] = p
+            seen[p] = name
+    return seen, aliases
 
 
 @dataclass
@@ -177,6 +258,7 @@ class _Context:
     flags: list[str]
     prompts: dict[str, Any]
     pseudonymized: bool = False
+    key_name: str = "key"
 
     @classmethod
     def from_key(cls, study: Study, key: dict, key_name: str = "key") -> "_Context":
@@ -196,13 +278,16 @@ class _Context:
                                 f"{', '.join(unknown[:5])} (was the study file changed after the build?)")
         return cls(study, key, build_hash, panels, images,
                    {a.key: len(a.levels) for a in study.aspects},
-                   [f.key for f in study.flags], prompts)
+                   [f.key for f in study.flags], prompts, key_name=key_name)
 
 
 def parse_response(path: Path, context: _Context, max_bytes: int = MAX_RESPONSE_BYTES,
                    name: str | None = None) -> _Parsed:
     """Read and check one response file; raise :class:`Rejected` with the reason. ``name``:
     how the ledger names the file (default: ``path``)."""
+    if path.is_symlink() and not path.exists():
+        raise Rejected(f"broken symbolic link (it points to {os.readlink(path)}, which does "
+                       "not exist)")
     try:
         size = path.stat().st_size
         if size > max_bytes:
@@ -211,7 +296,20 @@ def parse_response(path: Path, context: _Context, max_bytes: int = MAX_RESPONSE_
         raw = path.read_bytes()
     except OSError as exc:
         raise Rejected(f"cannot read file: {exc.strerror or exc}") from None
-    data = decode_response(raw)
+    return check_response(raw, context, str(path) if name is None else name)
+
+
+def response_context(study: Study, key: dict, key_name: str = "key") -> _Context:
+    """What :func:`check_response` checks a response against (built once per key)."""
+    return _Context.from_key(study, key, key_name)
+
+
+def check_response(raw: bytes, context: _Context, name: str, data: Any = None) -> _Parsed:
+    """Every check of one response's bytes (JSON, schema, build, answers, chain): the
+    same for a file given to ``analyze`` and a body POSTed to ``glidemed serve``.
+    ``data``: ``raw`` already decoded by :func:`decode_response`. Raises :class:`Rejected`
+    with the reason."""
+    data = decode_response(raw) if data is None else data
     check_schema(data)
     _check_build(data, context)
     n_panels, n_ratings, partial = _check_answers(data, context)
@@ -219,8 +317,7 @@ def parse_response(path: Path, context: _Context, max_bytes: int = MAX_RESPONSE_
         data, context.key, context.study.images_per_panel, context.study.survey.repeat_panels,
         context.study.survey.profile, context.levels, context.flags,
         check_plan=not context.pseudonymized)
-    return _Parsed(str(path) if name is None else name, sha256_bytes(raw), data, n_panels,
-                   n_ratings, partial, chain)
+    return _Parsed(name, sha256_bytes(raw), data, n_panels, n_ratings, partial, chain)
 
 
 def decode_response(raw: bytes) -> Any:
@@ -233,7 +330,8 @@ def decode_response(raw: bytes) -> Any:
         raise Rejected(f"not UTF-8 text (invalid byte 0x{raw[exc.start]:02x} at offset "
                        f"{exc.start}); is this a response file?") from None
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant,
+                          parse_float=_finite_float, parse_int=_bounded_int)
     except json.JSONDecodeError as exc:
         # a string that never closes runs to the end of the file: truncated too
         cut = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
@@ -256,6 +354,21 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
 
 def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:30]} is too large (beyond the range of a "
+                         "floating-point number)")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise ValueError(f"a whole number of {len(text.lstrip('-'))} digits is too large "
+                         f"(at most {MAX_NUMBER_DIGITS})")
+    return int(text)
 
 
 def check_schema(data: Any) -> None:
@@ -290,7 +403,18 @@ def _check_build(data: dict, context: _Context) -> None:
         raise Rejected(f"response to study {_short(data['study_id'])}, not {context.study.id!r}")
     if data["build_hash"] != context.build_hash:
         raise Rejected(f"from another survey build (build hash {data['build_hash'][:12]}..., "
-                       f"this key's is {context.build_hash[:12]}...)")
+                       f"this key's is {context.build_hash[:12]}...); "
+                       + _previous_key_hint(context.key_name, data["build_hash"]))
+
+
+def _previous_key_hint(key_name: str, build_hash: str) -> str:
+    """Where the key of an earlier build is: the build keeps it in key/previous/."""
+    folder = Path(key_name).parent / "previous" if key_name != "key" else Path("key/previous")
+    kept = folder / f"key-{build_hash[:16]}.json"
+    if kept.is_file():
+        return f"its key is {kept}: analyse these files with --key {kept}"
+    return (f"the key of an earlier build is kept in {folder}/ (key-<build hash>.json); "
+            "analyse the files of that build with --key")
 
 
 def _check_answers(data: dict, context: _Context) -> tuple[int, int, str]:

@@ -13,6 +13,7 @@ import os
 import platform
 import shutil
 import tempfile
+import warnings
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -28,9 +29,9 @@ from glidemed.analysis.nonparametric import UNITS, run_tests
 from glidemed.analysis.reliability import reliability_table
 from glidemed.analysis.report import MAIN_DESCRIPTIVES, AnalysisResults, render_report
 from glidemed.analysis.results import TABLE_COLUMNS, ModelResult
-from glidemed.analysis.tidy import apply_nonsensical, read_ratings_csv, usable
+from glidemed.analysis.tidy import apply_nonsensical, usable
 from glidemed.errors import AnalysisError
-from glidemed.fileio import sha256_file
+from glidemed.fileio import sha256_file, write_text_atomic
 from glidemed.paths import analysis_dir, key_dir, responses_dir
 from glidemed.study import Study
 
@@ -48,12 +49,18 @@ def run_analysis(study: Study, responses: Iterable[str | os.PathLike] | None = N
                  ratings: str | os.PathLike | pd.DataFrame | None = None,
                  key: str | os.PathLike | dict | None = None, model: str = DEFAULT_FORMULA,
                  nonsensical: str = "exclude", flagged: str = "exclude", n_boot: int = 1000,
-                 seed: int = 0, pseudonymized: bool = False) -> dict:
+                 seed: int = 0, pseudonymized: bool = False,
+                 allow_simulated: bool = False,
+                 scores: str | os.PathLike | None = None) -> dict:
     """Analyse ``responses`` (files or folders; default build/<study>/responses) unblinded
     with ``key`` (default build/<study>/key/key.json), or an existing ``ratings`` table
     (tidy CSV, the paper's spreadsheet, or a DataFrame). Writes every output into
     ``out_dir`` (default build/<study>/analysis) and returns the summary dict.
-    ``pseudonymized``: the responses' rater ids were replaced (see ingest_responses)."""
+    ``pseudonymized``: the responses' rater ids were replaced (see ingest_responses);
+    ``allow_simulated``: mix simulated and real response files (refused otherwise).
+    When no rating is usable, the ledger is still written (see :func:`write_ledger_only`).
+    With automated ``scores`` (default build/<study>/scores/scores.csv when present) it adds
+    their agreement with the ratings (analysis/agreement.py)."""
     if flagged not in FLAGGED_MODES:
         raise AnalysisError(f"--flagged: expected one of {FLAGGED_MODES}, got {flagged!r}")
     if n_boot < 0:
@@ -61,20 +68,29 @@ def run_analysis(study: Study, responses: Iterable[str | os.PathLike] | None = N
     out = Path(out_dir) if out_dir is not None else analysis_dir(study)
     _check_out_dir(out, ratings)
     df, ledger, profiles, source = _load(study, responses, ratings, key, nonsensical, flagged,
-                                         pseudonymized)
+                                         pseudonymized, allow_simulated)
     df = apply_nonsensical(df, nonsensical)
     formula = parse_formula(model, [str(c) for c in df.columns])
     if usable(df).empty:
-        raise AnalysisError(f"no usable ratings in {source}: {_ledger_digest(ledger)}")
+        written = f"; every file's reason is in {write_ledger_only(ledger, out)}" if len(ledger) else ""
+        raise AnalysisError(f"no usable ratings in {source}: {_ledger_digest(ledger)}{written}")
     results = analyse(study, df, ledger, profiles, source, formula, nonsensical, flagged,
                       n_boot, seed)
+    from glidemed.analysis.agreement import agreement_section
+
+    section = agreement_section(study, df, scores, key if ratings is None else None,
+                                ratings is None, n_boot, seed, results.notes)
+    if section is not None:
+        results.sections.append(section)
     if pseudonymized:
         results.options["pseudonymized"] = True
+    if allow_simulated:
+        results.options["allow_simulated"] = True
     return write_outputs(results, out)
 
 
 def _load(study: Study, responses, ratings, key, nonsensical: str, flagged: str,
-          pseudonymized: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
+          pseudonymized: bool = False, allow_simulated: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
     """(ratings, ledger, profiles, what was analysed in words); a ratings table has no
     ledger and no profiles."""
     if ratings is not None:
@@ -87,7 +103,9 @@ def _load(study: Study, responses, ratings, key, nonsensical: str, flagged: str,
 
             df = read_legacy_spreadsheet(study, path, nonsensical)
             return df, no_ledger, no_profiles, f"spreadsheet {path.name}"
-        df = read_ratings_csv(path, [f.key for f in study.flags])
+        from glidemed.analysis.ratings_table import read_ratings_table
+
+        df = read_ratings_table(path, study)
         return df, no_ledger, no_profiles, f"ratings table {path.name}"
     if isinstance(key, dict):
         key_data, key_name = key, "key"
@@ -104,7 +122,8 @@ def _load(study: Study, responses, ratings, key, nonsensical: str, flagged: str,
                                 "name the response files or folders to analyse")
         paths = [default]
     df, ledger, profiles = ingest_responses(study, key_data, paths, flagged=flagged,
-                                            key_name=key_name, pseudonymized=pseudonymized)
+                                            key_name=key_name, pseudonymized=pseudonymized,
+                                            allow_simulated=allow_simulated)
     return df, ledger, profiles, f"{len(ledger)} response file(s)"
 
 
@@ -162,6 +181,7 @@ def fit_models(df: pd.DataFrame, formula: Formula, n_raters: int
     analysis. With >= 3 raters and no random terms given, the primary model adds random
     intercepts for rater and prompt. A fit that fails is reported, not dropped silently."""
     from glidemed.analysis.models import fit_model
+    from glidemed.analysis.ordinal import QuasiSeparationWarning
 
     fixed = Formula(formula.response, formula.fixed, ())
     if formula.is_mixed:
@@ -186,10 +206,16 @@ def fit_models(df: pd.DataFrame, formula: Formula, n_raters: int
     for aspect in pd.unique(df["aspect"].dropna()):
         for role, f in plan:
             try:
-                results.append((role, fit_model(df, str(f), str(aspect))))
+                with warnings.catch_warnings():
+                    # the fit notes quasi-separation itself (report and summary): no raw warning
+                    warnings.simplefilter("ignore", QuasiSeparationWarning)
+                    results.append((role, fit_model(df, str(f), str(aspect))))
             except AnalysisError as exc:
                 text.append(f"{role} model for aspect {aspect!r} ({f}) could not be fitted: "
                             f"{exc.message}")
+            except (np.linalg.LinAlgError, FloatingPointError, OverflowError) as exc:
+                text.append(f"{role} model for aspect {aspect!r} ({f}) could not be fitted: "
+                            f"numerical failure ({type(exc).__name__}: {exc})")
     return results, text
 
 
@@ -281,6 +307,8 @@ def write_outputs(results: AnalysisResults, out: Path) -> dict:
                   "pairwise": results.pairwise, "ordinal": ordinal,
                   "reliability": results.reliability, "bootstrap_medians": results.median_cis}
         for name, table in tables.items():
+            if name in SPREADSHEET_SAFE:
+                table = spreadsheet_safe(table)
             (tmp / f"{name}.csv").write_text(table.to_csv(index=False), encoding="utf-8")
             if name in LATEX_TABLES:
                 (tmp / f"{name}.tex").write_text(_latex(name, table), encoding="utf-8")
@@ -288,6 +316,13 @@ def write_outputs(results: AnalysisResults, out: Path) -> dict:
         cis = cis[cis["kind"] == "median"].rename(columns={"term": "style"})
         results.figures = write_figures(tmp / "figures", results.ratings, results.medians,
                                         results.pairwise, cis)
+        for section in results.sections:
+            for name, table in section.tables.items():
+                (tmp / f"{name}.csv").write_text(table.to_csv(index=False), encoding="utf-8")
+                (tmp / f"{name}.tex").write_text(_latex(name, table), encoding="utf-8")
+            for name, (png, svg, _) in section.figures.items():
+                (tmp / "figures" / f"{name}.png").write_bytes(png)
+                (tmp / "figures" / f"{name}.svg").write_bytes(svg)
         (tmp / "report.html").write_text(render_report(results), encoding="utf-8")
         summary = build_summary(results, tmp)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False),
@@ -321,6 +356,7 @@ def build_summary(results: AnalysisResults, folder: Path) -> dict:
         "models": [{"role": role, **m.summary()} for role, m in results.models],
         "reliability": results.reliability.to_dict(orient="records"),
         "bootstrap_medians": results.median_cis.to_dict(orient="records"),
+        **{section.name: section.summary for section in results.sections},
         "outputs": outputs,
     })
 
@@ -359,6 +395,44 @@ def _clean(value: Any) -> Any:
     return value
 
 
+# Tables of text people open in spreadsheets and glidemed never reads back: their cells
+# that a spreadsheet would run as a formula are neutralised (ratings.csv is data, kept exact).
+SPREADSHEET_SAFE = ("ledger", "profiles")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells starting like a formula (=, +, -, @, tab, CR) begin with an
+    apostrophe, so that a spreadsheet shows them as text instead of running them."""
+    def cell(value: Any) -> Any:
+        return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+    out = table.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            out[column] = out[column].map(cell)
+    return out
+
+
+def write_ledger_only(ledger: pd.DataFrame, out: Path) -> Path:
+    """Write the ledger of a run with no usable rating, so that no file's reason is lost:
+    as ``out/ledger.csv`` when ``out`` holds no earlier analysis (the folder then holds the
+    ledger alone), else beside it as ``<out>-ledger.csv``, leaving that analysis as it was."""
+    earlier = out.is_dir() and (out / "summary.json").is_file()
+    target = out.with_name(f"{out.name}-ledger.csv") if earlier else out / "ledger.csv"
+    if not earlier and out.exists() and not _only_a_ledger(out):
+        target = out.with_name(f"{out.name}-ledger.csv")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(target, spreadsheet_safe(ledger).to_csv(index=False))
+    except OSError as exc:
+        raise AnalysisError(f"could not write the ledger to {target}: {exc.strerror or exc}") from None
+    return target
+
+
+def _only_a_ledger(out: Path) -> bool:
+    return out.is_dir() and [p.name for p in out.iterdir()] in ([], ["ledger.csv"])
+
+
 def _check_out_dir(out: Path, ratings: Any = None) -> None:
     """Refuse to replace a folder that holds something other than a glidemed analysis.
 
@@ -366,7 +440,7 @@ def _check_out_dir(out: Path, ratings: Any = None) -> None:
     ``ratings.csv`` being analysed is replaced, as ``glidemed import-ratings`` leaves it:
     the analysis writes that table again.
     """
-    if not out.exists() or (out / "summary.json").is_file():
+    if not out.exists() or (out / "summary.json").is_file() or _only_a_ledger(out):
         return
     contents = list(out.iterdir()) if out.is_dir() else None
     only_these_ratings = (isinstance(ratings, (str, os.PathLike)) and contents == [out / "ratings.csv"]

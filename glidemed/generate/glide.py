@@ -20,15 +20,15 @@ from __future__ import annotations
 import json
 import pickle
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 from glidemed.errors import GenerationError
 from glidemed.fileio import sha256_file
-from glidemed.generate import checkpoints
+from glidemed.generate import checkpoints, clip_guidance, glide_speed
 from glidemed.generate.base import GeneratorContext, ImageJob
 from glidemed.generate.registry import type_problem, unknown_or_mistyped
-from glidemed.generate.torch_common import sample_batch, torch_device
 from glidemed.study import Condition
 
 GUIDANCE_MODES = ("classifier-free", "clip")
@@ -50,6 +50,8 @@ DEFAULTS: dict[str, Any] = {
     "upsample_checkpoint": "upsample",
     "clip_image_checkpoint": "clip/image-enc",
     "clip_text_checkpoint": "clip/text-enc",
+    "clip_guidance": None,  # x̂₀ guidance by any CLIP (clip_guidance.py), on the base model
+    **glide_speed.DEFAULTS,  # bf16, attention, compile, compile_mode
 }
 NUMBER = (int, float)
 TYPES: dict[str, Any] = {
@@ -57,7 +59,7 @@ TYPES: dict[str, Any] = {
     "upsample_respacing": str, "upsample_temperature": NUMBER, "size": int, "fp16": bool,
     "batch_size": int, "base_options": dict, "upsample_options": dict, "clip_config": str,
     "base_checkpoint": str, "upsample_checkpoint": str, "clip_image_checkpoint": str,
-    "clip_text_checkpoint": str,
+    "clip_text_checkpoint": str, "clip_guidance": dict, **glide_speed.TYPES,
 }
 CHECKPOINT_PARAMS = ("base_checkpoint", "upsample_checkpoint", "clip_image_checkpoint",
                      "clip_text_checkpoint")
@@ -98,6 +100,9 @@ def check_params(params: dict) -> list[str]:
         if not RESPACING.match(p[key]):
             problems.append(f"{key}: expected a step count such as '100', 'ddim50', 'fast27' "
                             f"or section counts such as '10,10,3', got {p[key]!r}")
+        elif p[key] in ("1", "ddim1"):
+            problems.append(f"{key}: expected at least 2 steps (glide-text2im's sampler "
+                            f"needs two), got {p[key]!r}")
     if not 0 < p["upsample_temperature"] <= 2:
         problems.append(f"upsample_temperature: expected 0 < t <= 2, got "
                         f"{p['upsample_temperature']}")
@@ -119,6 +124,9 @@ def check_params(params: dict) -> list[str]:
     for key in CHECKPOINT_PARAMS:
         if problem := checkpoints.check_reference(p[key]):
             problems.append(f"{key}: {problem}")
+    if p["clip_guidance"] is not None:
+        problems += clip_guidance.check_table(p["clip_guidance"])
+    problems += glide_speed.check_params(p)
     return problems
 
 
@@ -181,11 +189,16 @@ class GlideGenerator:
         self.condition = condition
         p = {**DEFAULTS, **condition.params}
         self.p = p
-        self.device = torch_device(torch, context.device)
-        self.fp16 = p["fp16"] if p["fp16"] is not None else self.device.type == "cuda"
-        if self.fp16 and self.device.type != "cuda":
-            raise GenerationError(f"condition {condition.name!r}: fp16 = true needs a CUDA "
-                                  f"device, got {self.device} (glide-text2im's fp16 breaks on CPU)")
+        device = context.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            self.device = torch.device(device)
+        except RuntimeError as exc:
+            raise GenerationError(f"--device: {exc}") from None
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise GenerationError(f"--device {device}: CUDA is not available on this machine "
+                                  "(use --device cpu)")
+        self.speed = glide_speed.resolve(p, self.device, torch, condition.name)
+        self.fp16 = self.speed.precision == "fp16"
         self.batch_size = (context.batch_size or p["batch_size"]
                            or DEFAULT_BATCH_SIZE.get(self.device.type, 1))
         self.folder = checkpoints.checkpoint_dir(context.checkpoint_dir)
@@ -209,6 +222,12 @@ class GlideGenerator:
                     f"model ({self.base_options['image_size']} px) nor the upsampler "
                     f"({self.up_options['image_size']} px)")
         self.clip = self._clip(context) if p["guidance"] == "clip" else None
+        self.study = context.study
+        self.guide = None
+        if p["clip_guidance"] is not None:
+            self.guide = clip_guidance.load_guide(
+                p["clip_guidance"], self.device,
+                f"{context.study.path}: condition {condition.name!r}", context.study)
 
     # -- loading -------------------------------------------------------------------
 
@@ -225,7 +244,8 @@ class GlideGenerator:
         options.update(timestep_respacing=respacing, use_fp16=self.fp16)
         path = checkpoints.require(ref, self.folder)
         self.used[f"{kind}_checkpoint"] = path
-        key = (kind, json.dumps(options, sort_keys=True), _file_key(path), str(self.device))
+        key = (kind, json.dumps(options, sort_keys=True), _file_key(path), str(self.device),
+               self.speed.key())
         if key not in _LOADED:
             try:
                 model, diffusion = create_model_and_diffusion(**options)
@@ -234,11 +254,10 @@ class GlideGenerator:
                                       f"rejects the {kind} model options {overrides}: "
                                       f"{exc}") from None
             model.eval()
-            if self.fp16:
-                model.convert_to_fp16()
+            glide_speed.prepare(model, self.speed, self.torch)
             model.to(self.device)
             self._load_state(model, ref, path, f"{kind}_options")
-            _LOADED[key] = (model, diffusion)
+            _LOADED[key] = (glide_speed.compile_model(model, self.speed, self.torch), diffusion)
         return (*_LOADED[key], options)
 
     def _read_state(self, ref: str, path: Path) -> dict:
@@ -275,7 +294,8 @@ class GlideGenerator:
             config = str(config)
         image_path = checkpoints.require(self.p["clip_image_checkpoint"], self.folder)
         text_path = checkpoints.require(self.p["clip_text_checkpoint"], self.folder)
-        key = ("clip", config, _file_key(image_path), _file_key(text_path), str(self.device))
+        key = ("clip", config, _file_key(image_path), _file_key(text_path), str(self.device),
+               self.speed.attention)
         self.used["clip_image_checkpoint"] = image_path
         self.used["clip_text_checkpoint"] = text_path
         if key not in _LOADED:
@@ -284,6 +304,8 @@ class GlideGenerator:
                              "clip_config")
             self._load_state(clip.text_encoder, self.p["clip_text_checkpoint"], text_path,
                              "clip_config")
+            if self.speed.attention == "sdpa":
+                glide_speed.prepare_clip(clip)
             _LOADED[key] = clip
         return _LOADED[key]
 
@@ -291,7 +313,8 @@ class GlideGenerator:
 
     def describe(self) -> dict:
         params = {key: self.p[key] for key in DEFAULTS}
-        params.update(fp16=self.fp16, batch_size=self.batch_size, device=str(self.device),
+        params.update(fp16=self.fp16, bf16=self.speed.precision == "bf16",
+                      batch_size=self.batch_size, device=str(self.device),
                       checkpoint_sha256={role: _sha256(path) for role, path in self.used.items()},
                       checkpoint_files={role: str(path) for role, path in self.used.items()})
         if self.up is None:
@@ -301,6 +324,8 @@ class GlideGenerator:
         if self.clip is None:
             for key in ("clip_config", "clip_image_checkpoint", "clip_text_checkpoint"):
                 params[key] = None
+        if self.guide is not None:
+            params["clip_guidance"] = self.guide.describe()
         return {"params": params, "versions": engine_versions()}
 
     # -- sampling ------------------------------------------------------------------
@@ -309,20 +334,41 @@ class GlideGenerator:
         """Yield (job, image, extra) for ``jobs``, all in one batch."""
         if not jobs:
             return
-        # The whole batch is made at once: each image's share of its time, for the manifest.
-        images, share = sample_batch(self.torch, jobs, self.sample,
-                                     f"condition {self.condition.name!r}")
+        torch = self.torch
+        started = time.perf_counter()
+        try:
+            guide_texts = clip_guidance.batch_texts(self.guide, self.study, jobs)
+            images = self.sample([job.prompt.text for job in jobs], [job.seed for job in jobs],
+                                 guide_texts)
+        except torch.cuda.OutOfMemoryError:
+            raise GenerationError(f"CUDA ran out of memory with a batch of {len(jobs)} image(s) "
+                                  f"in condition {self.condition.name!r}; use a smaller batch "
+                                  "(--batch-size or the condition's batch_size)") from None
+        except Exception as exc:
+            glide_speed.raise_compile_failure(exc, self.speed, self.condition.name)
+            raise
+        # The whole batch is made at once: each image's share of its time, for the manifest
+        # (compilation, on the first batch of a shape, reported apart).
+        compiling = glide_speed.take_compile_seconds(self.base, self.up)
+        share = {"seconds": round((time.perf_counter() - started - compiling) / len(jobs), 4),
+                 "batch_size": len(jobs)}
+        if compiling:
+            share["compile_seconds"] = round(compiling, 2)
         for job, image in zip(jobs, images):
             yield job, image, share
 
-    def sample(self, texts: list[str], seeds: list[int]) -> list:
-        """PIL images for ``texts``, image i drawn from the noise stream of ``seeds[i]``."""
+    def sample(self, texts: list[str], seeds: list[int],
+               guide_texts: list[str] | None = None) -> list:
+        """PIL images for ``texts``, image i drawn from the noise stream of ``seeds[i]``
+        (and, with ``clip_guidance``, steered towards ``guide_texts[i]``, default ``texts``)."""
         from PIL import Image
 
         torch = self.torch
         streams = [torch.Generator().manual_seed(seed) for seed in seeds]
         with torch.no_grad():
-            x = self._sample_base(texts, streams)
+            guided = None if self.guide is None else clip_guidance.BatchGuidance(
+                self.guide, guide_texts or texts, seeds)
+            x = self._sample_base(texts, streams, guided)
             if self.up is not None:
                 x = self._upsample(texts, x, streams)
             pixels = ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
@@ -345,7 +391,7 @@ class GlideGenerator:
         return (torch.tensor(tokens, device=self.device),
                 torch.tensor(masks, dtype=torch.bool, device=self.device))
 
-    def _sample_base(self, texts: list[str], streams: list):
+    def _sample_base(self, texts: list[str], streams: list, guided=None):
         torch = self.torch
         model, diffusion, options = self.base, self.base_diffusion, self.base_options
         scale = float(self.p["guidance_scale"])
@@ -374,6 +420,8 @@ class GlideGenerator:
             t = torch.tensor([i] * len(texts), device=self.device)
             out = diffusion.p_mean_variance(model_fn, x, t, clip_denoised=True,
                                             model_kwargs=kwargs)
+            if guided is not None:
+                out = clip_guidance.guide_glide_step(guided, diffusion, out, x, t)
             if cond_fn is not None:
                 out["mean"] = diffusion.condition_mean(cond_fn, out, x, t, model_kwargs=kwargs)
             x = out["mean"]

@@ -11,7 +11,7 @@ import numpy as np
 
 from glidemed import __version__
 from glidemed.errors import AnalysisError
-from glidemed.fileio import write_text_atomic
+from glidemed.fileio import os_error_reason, write_text_atomic
 from glidemed.simulate.model import Model, Session, build_model, simulate_sessions
 from glidemed.simulate.params import SimParams
 from glidemed.study import Study
@@ -64,9 +64,10 @@ def simulate_responses(study: Study, key: dict, n_raters: int, out_dir: str | Pa
         return (np.array([p["panel"] for p in plans[rater]], dtype=int),
                 np.array([p["repeat"] for p in plans[rater]], dtype=bool))
 
+    out_dir = Path(out_dir)
+    refuse_real_responses(out_dir)
     sessions = simulate_sessions(model, n_raters, seed, order_fn=page_order)
     start = _parse_created(key.get("created", ""))
-    out_dir = Path(out_dir)
     paths = []
     for r, session in enumerate(sessions):
         response = _response(study, key["build_hash"], model, tokens, session, plans[session.rater],
@@ -76,7 +77,7 @@ def simulate_responses(study: Study, key: dict, n_raters: int, out_dir: str | Pa
         try:
             write_text_atomic(path, json.dumps(response, indent=1, ensure_ascii=False) + "\n")
         except OSError as exc:
-            raise AnalysisError(f"{path}: cannot write response file: {exc.strerror or exc}") from None
+            raise AnalysisError(f"{path}: cannot write response file: {os_error_reason(exc)}") from None
         paths.append(path)
     return paths
 
@@ -98,6 +99,27 @@ def simulate_study(study: Study, n_raters: int, out_dir: str | Path | None = Non
                             "(or give the key with --key)")
     key = load_key(key_path)
     return simulate_responses(study, key, n_raters, out_dir or responses_dir(study), seed, params)
+
+
+def refuse_real_responses(out_dir: Path) -> None:
+    """Simulated files must never sit beside real ones (analyze would count both): refuse a
+    folder holding any file that ``glidemed simulate`` did not write."""
+    from glidemed.analysis.ingest import is_simulated
+
+    if not out_dir.is_dir():
+        return
+    real = []
+    for path in sorted(p for p in out_dir.rglob("*") if p.is_file() or p.is_symlink()):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = None
+        if not (isinstance(data, dict) and is_simulated(data)):
+            real.append(path.relative_to(out_dir).as_posix())
+    if real:
+        raise AnalysisError(f"{out_dir}: holds {len(real)} file(s) not written by glidemed "
+                            f"simulate (e.g. {real[0]}): simulated responses must not mix with "
+                            "real ones; choose another folder with --out")
 
 
 def other_simulated_files(out_dir: str | Path, written: list[Path]) -> list[Path]:

@@ -8,8 +8,16 @@ paths, as whole words, in:
 - every file name under the survey folder;
 - the page (its HTML, the JSON data block, inlined or separate JS and CSS);
 - every image, which must be free of metadata (no EXIF, XMP, ICC, comments or PNG text
-  chunks: only the segments needed to decode the pixels), whose header bytes are
-  searched too, and which must all share one format and size.
+  chunks: only the segments needed to decode the pixels), whose text outside the pixel
+  data is searched too (printable runs, for terms of 4 characters or more; the JPEG
+  format's own 'JFIF' name excepted), and which must all share one format and size.
+
+A page exactly as glidemed renders it from its data block is glidemed's text plus the
+study's settings (images per panel, repeats, post_url), which are compared with the
+study rather than searched; so conditions named '1', '2' or 'glidemed' are no leak by
+themselves. A forbidden term that occurs in glidemed's own page text or file names
+(a condition named 'survey') cannot be told from a coincidence there: the problem then
+says which name to change.
 
 Texts the study shows raters by design (title, instructions, scales, prompts) are not
 leaks: the audit checks that such fields hold exactly the study's own text and skips
@@ -32,11 +40,13 @@ from glidemed.generate.manifest import load_manifest
 from glidemed.paths import images_dir, key_dir, survey_dir
 from glidemed.study import Study
 from glidemed.survey.key import KEY_FILENAME, TOKEN_RE, load_key
-from glidemed.survey.render import ASSETS, PUBLIC_FIELDS, TEMPLATE, asset_text, public_strings, template_dir
+from glidemed.survey.render import (ASSETS, PAGE_SCHEMA, PUBLIC_FIELDS, TEMPLATE, asset_text,
+                                    public_strings, render_page, survey_context, template_dir)
 
 DATA_OPEN = '<script type="application/json" id="survey-data">'
 INLINE = {"survey.js": ('<script id="survey-js">', "</script>"),
           "survey.css": ('<style id="survey-css">', "</style>")}
+MIN_IMAGE_TERM = 4
 IMAGE_NAME = re.compile(r"^assets/([A-Za-z0-9_-]{4,64})\.(jpg|png|webp)$")
 
 
@@ -74,13 +84,13 @@ def forbidden_terms(study: Study, key: dict, records: dict) -> list[Term]:
         add(cond.generator, "generator name", 1)
     param_values: dict[str, set[str]] = {}
     for params in [c.params for c in study.conditions] + [r.get("params", {}) for r in records.values()]:
-        for name, value in params.items():
+        for name, value in flat_params(params):
             param_values.setdefault(name, set()).add(json.dumps(value))
             if isinstance(value, str):
                 add(value, f"parameter value ({name})")
                 add(Path(value).name, f"parameter value ({name})")
     for cond in study.conditions:  # numbers only where they tell conditions apart
-        for name, value in cond.params.items():
+        for name, value in flat_params(cond.params):
             if isinstance(value, (int, float)) and not isinstance(value, bool) \
                     and len(param_values.get(name, ())) > 1:
                 add(value, f"parameter value ({name})")
@@ -95,6 +105,18 @@ def forbidden_terms(study: Study, key: dict, records: dict) -> list[Term]:
         for file in panel["images"].values():
             add(file, "image file of the key")
     return [Term(text, what) for text, what in terms.items()]
+
+
+def flat_params(params: dict, prefix: str = ""):
+    """(dotted name, value) of every leaf of nested parameter tables (e.g. clip_guidance.clip)."""
+    for name, value in params.items():
+        if isinstance(value, dict):
+            yield from flat_params(value, f"{prefix}{name}.")
+        elif isinstance(value, list):
+            for item in value:
+                yield f"{prefix}{name}", item
+        else:
+            yield f"{prefix}{name}", value
 
 
 class Scanner:
@@ -162,7 +184,7 @@ def _jpeg(data: bytes) -> tuple[list[str], bytes, Shape | None]:
         if marker == 0xDA:  # start of scan: pixel data follows
             return problems, bytes(header), shape
         if marker == 0xE0 and body.startswith(b"JFIF\0"):
-            pass
+            header[len(header) - len(body):] = body[5:]  # the format's fixed name is no leak
         elif marker not in allowed:
             name = "comment" if marker == 0xFE else f"APP{marker - 0xE0}" if 0xE0 <= marker <= 0xEF \
                 else f"marker 0x{marker:02X}"
@@ -207,6 +229,27 @@ def _webp(data: bytes) -> tuple[list[str], bytes, Shape | None]:
     return problems, bytes(header), shape
 
 
+def header_text(header: bytes) -> str:
+    """The runs of printable text (4 characters or more) in an image's non-pixel bytes:
+    where a name written into the file would be; the binary tables between them hold
+    short 'words' by chance."""
+    return "\n".join(run.decode("ascii") for run in re.findall(rb"[\x20-\x7e]{4,}", header))
+
+
+def _own_text() -> str:
+    """glidemed's own page text and file names: a condition name found in them is too
+    common to tell a leak from a coincidence."""
+    return "\n".join([(template_dir() / TEMPLATE).read_text(encoding="utf-8"),
+                      *(asset_text(a) for a in ASSETS), PAGE_SCHEMA, "index.html",
+                      *(f"assets/{a}" for a in ASSETS)]).lower()
+
+
+def _structural(study: Study) -> dict:
+    """Page data fields that hold the study's settings, not text: compared, not searched."""
+    return {"schema": PAGE_SCHEMA, "images_per_panel": study.images_per_panel,
+            "repeat_panels": study.survey.repeat_panels, "post_url": study.survey.post_url}
+
+
 def _decode_data_uri(uri: str) -> bytes | None:
     match = re.fullmatch(r"data:image/(jpeg|png|webp);base64,([A-Za-z0-9+/=]+)", uri)
     if not match:
@@ -232,11 +275,23 @@ def audit_survey(study: Study, survey_dir: Path, key: dict, records: dict) -> Au
     """Audit a built survey folder against the study, its key and its manifest records."""
     survey_dir = Path(survey_dir)
     report = AuditReport()
-    scanner = Scanner(forbidden_terms(study, key, records))
+    terms = forbidden_terms(study, key, records)
+    scanner = Scanner(terms)
+    # Image bytes: only terms of MIN_IMAGE_TERM characters or more are searched; shorter
+    # ones turn up by chance in the binary tables, and every segment that can carry text
+    # (EXIF, XMP, comments, PNG text) is a problem of its own.
+    image_scanner = Scanner([t for t in terms if len(t.text) >= MIN_IMAGE_TERM])
+    own = _own_text()
+    common = {t.text for t in terms if Scanner([t]).find(own)}
 
     def leak(where: str, hits: list[Term]) -> None:
         for term in hits:
-            report.problems.append(f"{where}: contains {term.what} {term.text!r}")
+            hint = ""
+            if term.text in common:
+                what = "condition" if term.what == "condition name" else term.what
+                hint = (f" ({term.text!r} is too common to tell from glidemed's own text: "
+                        f"rename {what} {term.text!r} in the study file)")
+            report.problems.append(f"{where}: contains {term.what} {term.text!r}{hint}")
 
     index = survey_dir / "index.html"
     if not index.is_file():
@@ -262,12 +317,15 @@ def audit_survey(study: Study, survey_dir: Path, key: dict, records: dict) -> Au
 
     html = index.read_text(encoding="utf-8", errors="replace")
     data_text, chrome = _between(html, DATA_OPEN, "</script>")
+    single_file = False
     for name, (start, end) in INLINE.items():
         inline, chrome = _between(chrome, start, end)
+        single_file = single_file or inline is not None
         if inline is not None and inline != shipped[name]:
             leak(f"index.html (inline {name})", scanner.find(inline, exempt=shipped[name]))
-    template = (template_dir() / TEMPLATE).read_text(encoding="utf-8")
-    leak("index.html", scanner.find(chrome, exempt=template))
+    if not _rendered_by_glidemed(html, data_text, single_file):
+        template = (template_dir() / TEMPLATE).read_text(encoding="utf-8")
+        leak("index.html", scanner.find(chrome, exempt=template))
     if re.search(r"data:[a-z]+/[a-z0-9.+-]+[;,]", chrome, re.IGNORECASE):
         report.problems.append("index.html: embedded data outside the survey's data block")
     if data_text is None:
@@ -286,8 +344,15 @@ def audit_survey(study: Study, survey_dir: Path, key: dict, records: dict) -> Au
     prompt_texts = [p.text for p in study.prompts()]
     public = public_strings(study, prompt_texts)
     public |= {t.strip() for t in public}
+    public_numbers = {e.level for e in study.survey.examples}
+    for name, expected in _structural(study).items():
+        if name in data and data[name] != expected:
+            report.problems.append(f"index.html (data.{name}): {str(data[name])[:80]!r} is not "
+                                   f"the study's {str(expected)[:80]!r}")
     strings: list[tuple[str, str]] = []  # (where, text) to scan
-    _collect(data, "data", strings, public, report)
+    _collect({k: v for k, v in data.items()
+              if not (k in _structural(study) and v == _structural(study)[k])},
+             "data", strings, public, report, public_numbers)
     for where, text in strings:
         leak(f"index.html ({where})", scanner.find(text))
 
@@ -322,7 +387,7 @@ def audit_survey(study: Study, survey_dir: Path, key: dict, records: dict) -> Au
         report.images += 1
         problems, header, shape = image_structure(image)
         report.problems += [f"{where}: {p}" for p in problems]
-        leak(where, scanner.find(header.decode("latin-1")))
+        leak(where, image_scanner.find(header_text(header)))
         if token in key_images:
             shapes.setdefault(shape, []).append(token)
     if len(shapes) > 1:
@@ -343,24 +408,38 @@ def _page_shaped(data) -> bool:
             and isinstance(images, dict) and all(isinstance(s, str) for s in images.values()))
 
 
-def _collect(value, where: str, out: list, public: set[str], report: AuditReport) -> None:
+def _rendered_by_glidemed(html: str, data_text: str | None, single_file: bool) -> bool:
+    """Whether the page is exactly what glidemed renders from its own data block: then its
+    text outside that block is glidemed's and the study's settings, not a leak."""
+    if data_text is None:
+        return False
+    try:
+        data = json.loads(data_text)
+        return render_page(survey_context(data, single_file=single_file)) == html
+    except (ValueError, KeyError, TypeError, AttributeError, SurveyError):
+        return False
+
+
+def _collect(value, where: str, out: list, public: set[str], report: AuditReport,
+             public_numbers: set = frozenset()) -> None:
     """Strings and numbers of the page data to scan; public fields are checked, not scanned."""
     if isinstance(value, dict):
         for name, item in value.items():
             if where == "data" and name == "images":
                 continue  # audited as images
             if where == "data" and name in PUBLIC_FIELDS:
-                _public(item, name, PUBLIC_FIELDS[name], out, public, report)
+                _public(item, name, PUBLIC_FIELDS[name], out, public, report, public_numbers)
             else:
-                _collect(item, f"{where}.{name}", out, public, report)
+                _collect(item, f"{where}.{name}", out, public, report, public_numbers)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            _collect(item, f"{where}[{i}]", out, public, report)
+            _collect(item, f"{where}[{i}]", out, public, report, public_numbers)
     elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
         out.append((where, str(value)))
 
 
-def _public(item, name: str, subkeys, out: list, public: set[str], report: AuditReport) -> None:
+def _public(item, name: str, subkeys, out: list, public: set[str], report: AuditReport,
+            public_numbers: set = frozenset()) -> None:
     def check(text, where: str) -> None:
         if isinstance(text, str) and text and text.strip() not in public:
             report.problems.append(f"index.html ({where}): text not from the study: {text[:80]!r}")
@@ -380,6 +459,10 @@ def _public(item, name: str, subkeys, out: list, public: set[str], report: Audit
             if sub in subkeys:
                 for text in value if isinstance(value, list) else [value]:
                     check(text, f"{where}.{sub}")
+            elif name == "examples" and sub == "level" and value in public_numbers:
+                continue  # the scale level an example shows: the study's own setting
+            elif name == "examples" and sub == "image" and TOKEN_RE.match(str(value)):
+                continue  # an opaque token
             else:
                 _collect(value, f"{where}.{sub}", out, public, report)
 
