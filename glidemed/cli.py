@@ -333,8 +333,9 @@ def simulate(study, raters, out, seed, key_path, effects, params_file, dropout, 
 @click.option("--aspect", help="Aspect to test [the study's first].")
 @click.option("--sims", type=click.IntRange(min=1), default=200, show_default=True,
               help="Simulated studies per cell.")
-@click.option("--method", type=click.Choice(["mixed", "mann-whitney"]), default="mixed",
-              show_default=True, help="Analysis of each simulated study.")
+@click.option("--method", type=click.Choice(["mixed", "mann-whitney", "hillis", "roe-metz"]),
+              help="Analysis of each simulated study [mixed]; for --design turing: hillis (OR "
+                   "variance components) or roe-metz (simulation) [roe-metz].")
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
               show_default=True, help="Significance level.")
 @click.option("--out", type=click.Path(path_type=Path), help="Folder [build/<study>/power].")
@@ -343,13 +344,38 @@ def simulate(study, raters, out, seed, key_path, effects, params_file, dropout, 
               help="Worker processes.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 @_sim_options
+@click.option("--design", type=click.Choice(["ratings", "turing"]),
+              help="ratings: the rating survey; turing: an MRMC reader study of real vs generated "
+                   "images [the study's survey task].")
+@click.option("--cases", "case_counts", callback=_int_list, default="50,100,200", show_default=True,
+              help="turing: total cases (images) per study, comma-separated.")
+@click.option("--auc", "aucs", default="0.7", show_default=True, metavar="AUC[,AUC2]",
+              help="turing: one AUC (tested against 0.5) or two (their difference is tested).")
+@click.option("--pilot", type=click.Path(path_type=Path),
+              help="turing, hillis: pilot MRMC table (reader,treatment,case,truth,rating) for the "
+                   "OR variance components [the Roe-Metz model's].")
+@click.option("--roe-metz", "roe_metz_file", type=click.Path(path_type=Path),
+              help="turing: TOML or JSON file of Roe-Metz variance components (see README).")
+@click.option("--target", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.8,
+              show_default=True, help="turing, hillis: power for the cases-needed table.")
 def power(study, rater_counts, prompt_counts, difference, scale, groups, aspect, sims, method,
-          alpha, out, seed, jobs, progress, effects, params_file, dropout, missing) -> None:
+          alpha, out, seed, jobs, progress, effects, params_file, dropout, missing, design,
+          case_counts, aucs, pilot, roe_metz_file, target) -> None:
     """Estimate power by simulation for several rater and prompt counts."""
     from glidemed.power import run_power
     from glidemed.simulate import make_params
 
     loaded = load_study(study)
+    if (design or getattr(loaded.survey, "task", "ratings")) == "turing":
+        from glidemed.power_mrmc import run_turing_power
+
+        click.echo(run_turing_power(loaded, out, rater_counts=rater_counts, case_counts=case_counts,
+                                    aucs=aucs, method=method, pilot=pilot, roe_metz_file=roe_metz_file,
+                                    n_sims=sims, alpha=alpha, target=target, seed=seed))
+        return
+    if method in ("hillis", "roe-metz"):
+        raise click.BadParameter(f"{method} is a method of --design turing", param_hint="--method")
+    method = method or "mixed"
     pair = tuple(g.strip() for g in groups.split(",")) if groups else None
     if pair is not None and len(pair) != 2:
         raise click.BadParameter(f"expected two names A,B, got {groups!r}", param_hint="--groups")
@@ -413,7 +439,8 @@ def invite(study, raters_file, count, base_url) -> None:
 @click.option("--fid", is_flag=True, help="Also FID and KID against --reference (needs "
                                           "--inception-weights).")
 @click.option("--inception-weights", type=click.Path(path_type=Path),
-              help="Inception weights file for FID/KID (pt_inception-2015-12-05-6726825d.pth).")
+              help="Inception weights file for FID/KID (pt_inception-2015-12-05-6726825d.pth); "
+                   "implies --fid.")
 @click.option("--images", type=click.Path(path_type=Path), help="Images folder [build/<study>/images].")
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder [build/<study>/scores].")
 @click.option("--device", help="Torch device, e.g. cuda, cpu [cuda when available].")
@@ -437,3 +464,35 @@ def score(study, clips, reference, fid, inception_weights, images, out, device, 
     click.echo(f"{report.images} image(s) and {report.reference} reference image(s) scored "
                f"({report.embedded} new embedding(s)): {report.rows} score(s), {report.set_rows} "
                f"set score(s) -> {report.out_dir}")
+
+
+def _scale_range(ctx, param, value: str | None) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    try:
+        low, high = (float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected LOW,HIGH, e.g. 1,5, got {value!r}") from None
+    if not low < high:
+        raise click.BadParameter(f"expected LOW below HIGH, got {value!r}")
+    return low, high
+
+
+@main.command("mrmc")
+@click.argument("table", type=click.Path(path_type=Path))
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the results as JSON here.")
+@click.option("--cov", "cov_method", type=click.Choice(["jackknife", "delong"]), default="jackknife",
+              show_default=True, help="Covariance of the AUCs over cases.")
+@click.option("--scale", callback=_scale_range, metavar="LOW,HIGH",
+              help="Rating scale; a rating outside it is an error.")
+@click.option("--drop-incomplete-readers", is_flag=True,
+              help="Leave out (and list) readers who did not read every case, instead of stopping.")
+def mrmc_command(table, json_out, cov_method, scale, drop_incomplete_readers) -> None:
+    """MRMC ROC analysis (Obuchowski-Rockette, Hillis df) of a reader,treatment,case,truth,rating table."""
+    from glidemed.analysis.mrmc import mrmc, summary_text, write_json
+
+    result = mrmc(table, cov_method=cov_method, scale=scale,
+                  incomplete="drop-readers" if drop_incomplete_readers else "refuse")
+    click.echo(summary_text(result))
+    if json_out:
+        click.echo(f"-> {write_json(result, json_out)}")

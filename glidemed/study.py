@@ -113,6 +113,23 @@ class ExampleImage:
     caption: str = ""
 
 
+TURING_LEVELS = ["definitely real", "probably real", "unsure", "probably generated",
+                 "definitely generated"]
+TASKS = ("ratings", "turing")
+
+
+@dataclass(frozen=True)
+class TuringSettings:
+    """The visual Turing test: one image per screen, real (controls) or generated."""
+
+    question: str = "Is this image real or generated?"
+    levels: list[str] = field(default_factory=lambda: list(TURING_LEVELS))  # real ... generated
+    first_value: int = 1  # the number shown for the first level (1: a 1-5 scale)
+    images_per_condition: int = 0  # generated images shown per condition; 0: all
+    real_share: float = 0.5  # share of screens showing real images
+    flag: str = "Flag this image (broken, not a medical image, ...)"
+
+
 @dataclass(frozen=True)
 class SurveySettings:
     """Options of `glidemed build`; the study decides, the defaults are blind and small."""
@@ -126,6 +143,8 @@ class SurveySettings:
     post_url: str = ""  # also POST the response file here; the download stays available
     profile: list[ProfileField] = field(default_factory=list)
     examples: list[ExampleImage] = field(default_factory=list)
+    task: str = "ratings"  # ratings, or turing (real or generated? see [survey.turing])
+    turing: TuringSettings = field(default_factory=TuringSettings)
 
 
 @dataclass(frozen=True)
@@ -361,7 +380,7 @@ def _check_study(study: Study, errors: list[str]) -> None:
         errors.append(f"flags: keys {sorted(clash)} clash with aspect keys")
     if study.images_per_prompt < 1:
         errors.append(f"images_per_prompt: expected at least 1, got {study.images_per_prompt}")
-    if not 1 <= study.images_per_panel <= study.images_per_prompt:
+    if study.survey.task != "turing" and not 1 <= study.images_per_panel <= study.images_per_prompt:
         errors.append(f"images_per_panel: expected 1..images_per_prompt "
                       f"({study.images_per_prompt}), got {study.images_per_panel}")
     for i, cond in enumerate(study.conditions):
@@ -386,6 +405,7 @@ def _check_study(study: Study, errors: list[str]) -> None:
     if settings.post_url and urlsplit(settings.post_url).scheme not in ("http", "https"):
         errors.append(f"survey.post_url: expected an http(s) address, got {settings.post_url!r}")
     _check_archive(study.archive, errors)
+    errors.extend(_turing_problems(study))
     aspects = {a.key: a for a in study.aspects}
     for i, example in enumerate(settings.examples):
         aspect = aspects.get(example.aspect)
@@ -396,6 +416,34 @@ def _check_study(study: Study, errors: list[str]) -> None:
         if not (study.folder / example.file).is_file():
             errors.append(f"survey.examples[{i}].file: {example.file} not found "
                           f"next to the study file")
+
+
+def _turing_problems(study: Study) -> list[str]:
+    settings, turing = study.survey, study.survey.turing
+    if settings.task not in TASKS:
+        return [f"survey.task: expected one of {', '.join(TASKS)}, got {settings.task!r}"]
+    if settings.task != "turing":
+        return []
+    problems = []
+    if not settings.controls:
+        problems.append("survey.controls: a turing task needs a condition of real images "
+                        "(a folder condition named in controls)")
+    chosen = settings.conditions or [c.name for c in study.conditions]
+    if not [c for c in chosen if c not in settings.controls]:
+        problems.append("survey.conditions: a turing task needs a generated condition besides "
+                        "the controls")
+    if len(turing.levels) < 2:
+        problems.append("survey.turing.levels: expected at least two levels")
+    if not 0 < turing.real_share < 1:
+        problems.append(f"survey.turing.real_share: expected a share between 0 and 1, "
+                        f"got {turing.real_share}")
+    if turing.images_per_condition < 0:
+        problems.append(f"survey.turing.images_per_condition: expected 0 (all) or more, "
+                        f"got {turing.images_per_condition}")
+    if not 0 <= turing.first_value <= 9 - (len(turing.levels) - 1):
+        problems.append(f"survey.turing.first_value: the levels must be numbered within 0-9 "
+                        f"(keys), got {turing.first_value}")
+    return problems
 
 
 def parse_study(text: str, path: str | Path = STUDY_FILENAME) -> Study:

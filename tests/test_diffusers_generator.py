@@ -464,7 +464,7 @@ def test_out_of_memory_names_the_batch_size(make_study, monkeypatch):
     monkeypatch.setattr(gen, "call_pipeline", oom)
     jobs = plan_jobs(study, ["sd"])[:3]
     with pytest.raises(GenerationError, match="out of memory with a batch of 3 image.*smaller "
-                                              "--batch-size \\(below 3\\)"):
+                                              "batch: --batch-size below 3"):
         list(gen.render(jobs))
 
 

@@ -40,7 +40,6 @@ RECOMMEND_COLUMNS = ["style", "aspect", "best_metric", "oriented_tau_b", "ci_low
                      "excludes_zero", "runner_up"]
 COVARIATE = "automated"  # the standardised score's column in the models
 MIN_RATERS_MIXED = 3
-_BLOCK = 512  # columns of the pair matrices built at once (bounds memory)
 
 
 def metric_direction(metric: str) -> int:
@@ -66,14 +65,33 @@ def _tie_pairs(values: np.ndarray, W: np.ndarray) -> np.ndarray:
 
 
 def weighted_kendall_tau_b(x: np.ndarray, y: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """Kendall's tau-b of the samples in which row i appears W[b, i] times (one per row of W)."""
+    """Kendall's tau-b of the samples in which row i appears W[b, i] times (one per row of W).
+
+    O(B n K) for K distinct values of y (a rating has few). With the rows sorted by x, each
+    pair is counted once, at its row with the larger x: the copies of rows with a smaller x
+    (cumulative sums read at the first row of each run of tied x), split by their y being
+    smaller or larger, level by level.
+    """
     x, y, W = np.asarray(x, float), np.asarray(y, float), np.atleast_2d(np.asarray(W, float))
+    order = np.argsort(x, kind="stable")
+    xs, ys = x[order], y[order]
+    Wt = np.ascontiguousarray(W.T[order])  # rows x resamples: row gathers are contiguous
+    new_run = np.r_[True, xs[1:] != xs[:-1]]
+    first = np.flatnonzero(new_run)[np.cumsum(new_run) - 1]
+
+    def smaller_x(weights: np.ndarray) -> np.ndarray:
+        inclusive = np.cumsum(weights, axis=0)
+        return inclusive[first] - weights[first]
+
+    smaller = smaller_x(Wt)  # copies with a smaller x, any y
+    lower_y = np.zeros_like(Wt)  # ... and a smaller y (levels done so far)
     S = np.zeros(len(W))
-    for j in range(0, len(x), _BLOCK):
-        cols = slice(j, j + _BLOCK)
-        A = np.sign(x[:, None] - x[None, cols]) * np.sign(y[:, None] - y[None, cols])
-        S += ((W @ A) * W[:, cols]).sum(1)
-    S /= 2
+    for level in np.unique(ys):
+        here = ys == level
+        same = smaller_x(Wt * here[:, None])
+        # rows at this level: concordant = smaller y; discordant = larger y
+        S += np.einsum("ib,ib->b", Wt[here], 2 * lower_y[here] + same[here] - smaller[here])
+        lower_y += same
     N = W.sum(1)
     n0 = N * (N - 1) / 2
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -143,6 +143,9 @@ def ingest_responses(study: Study, key: dict, paths: Iterable[str | os.PathLike]
     """
     if flagged not in FLAGGED_MODES:
         raise AnalysisError(f"--flagged: expected one of {FLAGGED_MODES}, got {flagged!r}")
+    from glidemed.survey.turing import page_study
+
+    study = page_study(study)  # a turing survey's responses answer its one confidence scale
     context = _Context.from_key(study, key, key_name)
     context.pseudonymized = pseudonymized
     rows: list[_Parsed | dict] = []  # one per file, in the order collected

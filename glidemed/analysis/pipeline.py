@@ -17,7 +17,8 @@ import warnings
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -68,6 +69,11 @@ def run_analysis(study: Study, responses: Iterable[str | os.PathLike] | None = N
         raise AnalysisError(f"--flagged: expected one of {FLAGGED_MODES}, got {flagged!r}")
     if n_boot < 0:
         raise AnalysisError(f"--bootstrap: expected a number of resamples >= 0, got {n_boot}")
+    if study.survey.task == "turing" and ratings is None:
+        from glidemed.analysis.turing import run_turing_analysis
+
+        return run_turing_analysis(study, responses, out_dir, key=key, flagged=flagged,
+                                   n_boot=n_boot, seed=seed, pseudonymized=pseudonymized)
     out = Path(out_dir) if out_dir is not None else analysis_dir(study)
     _check_out_dir(out, ratings)
     df, ledger, profiles, source = _load(study, responses, ratings, key, nonsensical, flagged,
@@ -79,14 +85,15 @@ def run_analysis(study: Study, responses: Iterable[str | os.PathLike] | None = N
         raise AnalysisError(f"no usable ratings in {source}: {_ledger_digest(ledger)}{written}")
     results = analyse(study, df, ledger, profiles, source, formula, nonsensical, flagged,
                       n_boot, seed)
-    from glidemed.analysis.agreement import agreement_section
-
-    section = agreement_section(study, df, scores, key if ratings is None else None,
-                                ratings is None, n_boot, seed, results.notes)
-    if section is not None:
-        results.sections.append(section)
     if pseudonymized:
         results.options["pseudonymized"] = True
+    from glidemed.analysis.agreement import agreement_section
+
+    # the rater plan needs the original rater ids: without them, all images of a panel
+    section = agreement_section(study, df, scores, key if ratings is None else None,
+                                ratings is None and not pseudonymized, n_boot, seed, results.notes)
+    if section is not None:
+        results.sections.append(section)
     if allow_simulated:
         results.options["allow_simulated"] = True
     results.inputs = _inputs(study, responses, ratings)
@@ -310,9 +317,7 @@ def write_outputs(results: AnalysisResults, out: Path) -> dict:
     """Write every table, figure, the report and summary.json; replace ``out`` atomically."""
     from glidemed.analysis.figures import write_figures
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with analysis_folder(out) as tmp:
         ordinal = _model_table(results.models)
         tables = {"ratings": results.ratings, "ledger": results.ledger,
                   "profiles": results.profiles, "descriptives": results.descriptives,
@@ -340,6 +345,17 @@ def write_outputs(results: AnalysisResults, out: Path) -> dict:
         summary = build_summary(results, tmp)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False),
                                           encoding="utf-8")
+    return summary
+
+
+@contextmanager
+def analysis_folder(out: Path) -> Iterator[Path]:
+    """A fresh folder beside ``out`` to write into; it replaces ``out`` atomically when the
+    block ends without error, and is removed otherwise (``out`` then stays as it was)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        yield tmp
         _fsync_tree(tmp)
         _replace_dir(tmp, out)
     except OSError as exc:
@@ -349,7 +365,6 @@ def write_outputs(results: AnalysisResults, out: Path) -> dict:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return summary
 
 
 def build_summary(results: AnalysisResults, folder: Path) -> dict:

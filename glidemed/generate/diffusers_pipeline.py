@@ -21,7 +21,6 @@ import math
 import os
 import re
 import socket
-import time
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -30,6 +29,7 @@ from glidemed.errors import GenerationError
 from glidemed.generate import clip_guidance
 from glidemed.generate.base import GeneratorContext, ImageJob
 from glidemed.generate.registry import unknown_or_mistyped
+from glidemed.generate.torch_common import sample_batch, torch_device
 from glidemed.study import Condition
 
 NUMBER = (int, float)
@@ -254,14 +254,7 @@ class DiffusersGenerator:
         self.condition = condition
         self.p = p = {**DEFAULTS, **condition.params}
         self.where = where = f"{context.study.path}: condition {condition.name!r}"
-        device = context.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            self.device = torch.device(device)
-        except RuntimeError as exc:
-            raise GenerationError(f"--device: {exc}") from None
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise GenerationError(f"--device {device}: CUDA is not available on this machine "
-                                  "(use --device cpu)")
+        self.device = torch_device(torch, context.device)
         self.dtype = p["dtype"] or ("float16" if self.device.type == "cuda" else "float32")
         if self.dtype == "float16" and self.device.type == "cpu":
             raise GenerationError(f"{where}: dtype = \"float16\" needs a CUDA device, got cpu "
@@ -414,23 +407,15 @@ class DiffusersGenerator:
         """Yield (job, image, extra) for ``jobs``, all in one pipeline call."""
         if not jobs:
             return
-        torch = self.torch
-        started = time.perf_counter()
         try:
             guide_texts = clip_guidance.batch_texts(self.guide, self.study, jobs)
-            results = self.sample([job.prompt.text for job in jobs], [job.seed for job in jobs],
-                                  guide_texts)
-        except torch.cuda.OutOfMemoryError:
-            raise GenerationError(
-                f"{self.where}: CUDA ran out of memory with a batch of {len(jobs)} image(s); "
-                f"use a smaller --batch-size (below {len(jobs)}) or the condition's "
-                "batch_size") from None
+            # The whole batch is made at once: each image's share of its time, for the manifest.
+            results, share = sample_batch(
+                self.torch, jobs, lambda texts, seeds: self.sample(texts, seeds, guide_texts),
+                self.where)
         except (ValueError, TypeError) as exc:
             raise GenerationError(f"{self.where}: {type(self.pipe).__name__} refused the "
                                   f"parameters: {_one_line(exc)}") from None
-        # The whole batch is made at once: each image's share of its time, for the manifest.
-        share = {"seconds": round((time.perf_counter() - started) / len(jobs), 4),
-                 "batch_size": len(jobs)}
         for job, (image, flagged) in zip(jobs, results):
             extra = dict(share)
             if flagged is not None:

@@ -154,12 +154,18 @@ def _check_hashes(meta: dict, images_dir: Path, path: Path) -> None:
 
     manifest = {(r["condition"], r["prompt_id"], int(r["index"])): r["sha256"]
                 for r in load_manifest(images_dir).values()}
+    images = meta.get("images")
+    try:
+        keys = [((i["condition"], i["prompt_id"], int(i["index"])), i["sha256"], i["file"])
+                for i in images]
+    except (TypeError, KeyError, ValueError):
+        raise ScoringError(f"{path.with_suffix('.json')}: its list of scored images is missing "
+                           "or malformed; run glidemed score again") from None
     changed = []
-    for image in meta.get("images", []):
-        key = (image["condition"], image["prompt_id"], int(image["index"]))
+    for key, sha256, _ in keys:
         if key not in manifest:
             changed.append(f"{key[0]}/{key[1]}/{key[2]} (no longer in the manifest)")
-        elif manifest[key] != image["sha256"]:
+        elif manifest[key] != sha256:
             changed.append(f"{key[0]}/{key[1]}/{key[2]}")
     if changed:
         raise ScoringError(f"{path}: {len(changed)} scored image(s) differ from the manifest in "

@@ -55,6 +55,7 @@ def run_scoring(study: Study, clip: list[str] | tuple[str, ...] = (), *,
 
     images_dir = Path(images_dir) if images_dir is not None else default_images(study)
     out = Path(out_dir) if out_dir is not None else scores_dir(study)
+    fid = fid or inception_weights is not None or inception_module is not None
     if not clip and not fid:
         raise ScoringError("nothing to score: give --clip MODEL (repeatable) and/or --fid with "
                            "--reference DIR")
@@ -84,6 +85,7 @@ def run_scoring(study: Study, clip: list[str] | tuple[str, ...] = (), *,
         raise describe_os_error(exc, out / "cache", "the embedding cache in") from None
     rows = _image_rows(study, scorers, caches, images)
     set_rows = _set_rows(scorers, caches, images, refs, n_boot, seed, report.notes) if refs else []
+    report.notes = list(dict.fromkeys(report.notes))
     meta = _meta(study, scorers, images, refs, reference, n_boot, seed, report.notes)
     scores = pd.DataFrame(rows, columns=SCORE_COLUMNS)
     sets = pd.DataFrame(set_rows, columns=SET_COLUMNS)
@@ -157,7 +159,7 @@ def _set_rows(scorers: list[Scorer], caches: dict[str, EmbeddingCache], images: 
                             and style in (ALL_STYLES, im.style)]
                     real = [im.sha256 for im in refs if style in (ALL_STYLES, im.style)]
                     if min(len(fake), len(real)) < MIN_SET_SIZE:
-                        if fake and metric == next(iter(scorer.set_metrics())):
+                        if fake:
                             notes.append(f"{condition}/{style}: {len(real)} reference and "
                                          f"{len(fake)} generated image(s); set metrics need "
                                          f"{MIN_SET_SIZE} of each")

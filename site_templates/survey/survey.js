@@ -11,6 +11,7 @@
   var LAST_RATER = STORE_PREFIX + "last-rater";
   var ASPECTS = DATA.aspects;
   var FLAGS = DATA.flags;
+  var FIRST = DATA.first_value || 0;  // the number shown for a scale's first level
 
   // ---------------------------------------------------------------- SHA-256
   var K = [0x428a2f98,0x71374491,0xb5c0fbcf,0xe9b5dba5,0x3956c25b,0x59f111f1,0x923f82a4,0xab1c5ed5,
@@ -426,13 +427,14 @@
   function buildStart() {
     document.title = DATA.title;
     $("title").textContent = DATA.title;
+    if (DATA.panel_heading) $("panel-heading").textContent = DATA.panel_heading;
     $("instructions").textContent = DATA.instructions;
     var scales = $("scales");
     ASPECTS.forEach(function (aspect) {
       scales.appendChild(el("h3", {}, aspect.label));
       if (aspect.question) scales.appendChild(el("p", {}, aspect.question));
-      var list = el("ol", {start: "0", "class": "scale"});
-      aspect.levels.forEach(function (level, i) { list.appendChild(el("li", {}, i + " \u2013 " + level)); });
+      var list = el("ol", {start: String(FIRST), "class": "scale"});
+      aspect.levels.forEach(function (level, i) { list.appendChild(el("li", {}, (i + FIRST) + " \u2013 " + level)); });
       scales.appendChild(list);
     });
     if (DATA.examples.length) {
@@ -486,11 +488,11 @@
         var id = "rate-" + ai + "-" + v;
         var label = el("label", {"for": id, "class": "choice"});
         var input = el("input", {type: "radio", id: id, name: "rate-" + ai, value: String(v),
-                                 "aria-label": aspect.label + " " + v,
+                                 "aria-label": aspect.label + " " + (v + FIRST),
                                  "aria-describedby": id + "-text"});
         input.addEventListener("change", function () { if (input.checked) record("rating:" + aspect.key, v); });
         label.appendChild(input);
-        label.appendChild(el("span", {"class": "num"}, String(v)));
+        label.appendChild(el("span", {"class": "num"}, String(v + FIRST)));
         label.appendChild(el("span", {id: id + "-text", "class": "level"}, level));
         choices.appendChild(label);
       });
@@ -645,8 +647,8 @@
     var typing = tag === "TEXTAREA" || tag === "SELECT" || (tag === "INPUT" && t.type === "text");
     if (typing) return;
     if (/^[0-9]$/.test(e.key) && ASPECTS.length) {
-      var ai = currentAspect(t), v = Number(e.key);
-      if (v >= ASPECTS[ai].levels.length) return;
+      var ai = currentAspect(t), v = Number(e.key) - FIRST;
+      if (v < 0 || v >= ASPECTS[ai].levels.length) return;
       e.preventDefault();
       $("rate-" + ai + "-" + v).checked = true;
       record("rating:" + ASPECTS[ai].key, v);
