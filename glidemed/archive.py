@@ -23,7 +23,8 @@ from pathlib import Path
 from glidemed import __version__
 from glidemed.errors import GlidemedError
 from glidemed.fileio import atomic_path, sha256_bytes
-from glidemed.paths import analysis_dir, images_dir, key_dir, responses_dir, study_build_dir, survey_dir
+from glidemed.paths import (SERVER_LOG, analysis_dir, images_dir, key_dir, responses_dir,
+                            study_build_dir, survey_dir)
 from glidemed.study import Study, load_study
 
 SUMS = "SHA256SUMS"
@@ -101,6 +102,8 @@ def _collect(study: Study, *, images: bool, responses: bool) -> dict[str, Path |
                 continue
             if name != "responses" and any(part.startswith(".") for part in relative.parts):
                 continue  # our hidden temporaries of interrupted writes; a returned file is kept
+            if name == "responses" and relative.as_posix() == SERVER_LOG:
+                continue  # glidemed serve's log of refusals (client addresses), not a result
             if name == "images" and not images and relative.parts[0] != "manifest":
                 continue
             files[f"{name}/{relative.as_posix()}"] = path

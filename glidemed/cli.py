@@ -352,6 +352,45 @@ def power(study, rater_counts, prompt_counts, difference, scale, groups, aspect,
 
 @main.command()
 @STUDY
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (keep the default behind a reverse proxy).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--base-url", default="", help="Public address of the survey behind a reverse "
+                                             "proxy, e.g. https://example.org/survey/.")
+@click.option("--max-mb", type=click.FloatRange(min=0.001), default=20, show_default=True,
+              help="Largest response body accepted, in MB.")
+@click.option("--rate-limit", type=click.IntRange(min=0), default=120, show_default=True,
+              help="API requests a minute per client (0: no limit).")
+def serve(study, host, port, base_url, max_mb, rate_limit) -> None:
+    """Host the folder build and receive responses into build/<study>/responses/received/."""
+    from glidemed.server.app import ServerConfig, serve_study
+
+    config = ServerConfig(host=host, port=port, base_url=base_url,
+                          max_bytes=int(max_mb * 1024 * 1024), rate_limit=rate_limit)
+    serve_study(load_study(study), config, lambda line: click.echo(line))
+
+
+@main.command()
+@STUDY
+@click.option("--raters", "raters_file", type=click.Path(path_type=Path),
+              help="File of rater ids, one a line.")
+@click.option("--count", type=click.IntRange(min=1), help="Invite N raters R001, R002, ...")
+@click.option("--base-url", default="http://127.0.0.1:8000/", show_default=True,
+              help="The survey's public address, for the links.")
+def invite(study, raters_file, count, base_url) -> None:
+    """Per-rater links with unguessable tokens; `serve` then accepts only invited raters."""
+    from glidemed.paths import server_dir
+    from glidemed.server.secrets import invite as run_invite
+    from glidemed.server.secrets import read_rater_ids
+
+    ids = read_rater_ids(raters_file) if raters_file is not None else None
+    report = run_invite(server_dir(load_study(study)), base_url, ids, count)
+    click.echo(f"{len(report.new)} rater(s) invited, {len(report.kept)} already invited "
+               f"(links kept) -> {report.links_file}")
+
+
+@main.command()
+@STUDY
 @click.option("--clip", "clips", multiple=True, metavar="[NAME=]MODEL",
               help="CLIP model (repeatable): local-dir:PATH (open_clip folder), a transformers "
                    "CLIPModel folder, or a hub id when online; NAME names its metrics.")

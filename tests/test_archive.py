@@ -173,6 +173,18 @@ def test_hidden_response_files_are_archived(analysed_study):
     assert "responses/._r.json" in files
 
 
+def test_server_log_is_not_archived(analysed_study):
+    """glidemed serve's log of refusals holds client addresses and is no result."""
+    study, _, _ = analysed_study
+    log = paths.responses_dir(study) / paths.SERVER_LOG
+    log.write_text("2026-01-01T00:00:00Z 403 203.0.113.9 POST '/api/responses': refused\n")
+    try:
+        files = _collect(study, images=False, responses=True)
+    finally:
+        log.unlink()
+    assert "responses/server.log" not in files and any(n.startswith("responses/") for n in files)
+
+
 def test_cli_archive_and_verify(analysed_study, tmp_path):
     study, _, _ = analysed_study
     runner = CliRunner()

@@ -77,6 +77,7 @@ def test_default_and_study_params_are_valid(study):
     ({"guidance_scale": True}, "guidance_scale: expected int or float"),
     ({"guidance_scale": -1}, "guidance_scale: expected >= 0"),
     ({"base_respacing": "fast"}, "base_respacing: expected a step count"),
+    ({"base_respacing": "1"}, "base_respacing: expected at least 2 steps"),
     ({"upsample_respacing": 27}, "upsample_respacing: expected str"),
     ({"upsample_temperature": 0}, "upsample_temperature: expected 0 < t <= 2"),
     ({"size": 128}, "size: expected 64"),
@@ -246,10 +247,20 @@ def test_missing_checkpoint_is_one_clear_cli_error(tmp_path, ckpt):
     assert "Traceback" not in result.output
 
 
-def test_fp16_on_cpu_and_unknown_device(study, ckpt):
+def test_fp16_on_cpu_and_unknown_device(study, ckpt, monkeypatch):
+    import torch
+
     context = GeneratorContext(study, checkpoint_dir=ckpt)
-    with pytest.raises(GenerationError, match="fp16 = true needs a CUDA device"):
+    assert glide.GlideGenerator(condition(study, "cfg", fp16=True), context).fp16
+    # A torch without float16 convolutions on CPU (older releases) is refused in one line.
+    def no_half(*args, **kwargs):
+        raise RuntimeError('"slow_conv2d_cpu" not implemented for \'Half\'')
+
+    monkeypatch.setattr(torch.nn.functional, "conv2d", no_half)
+    with pytest.raises(GenerationError, match=r"condition 'cfg': fp16 = true: this torch "
+                                              r"cannot convolve in torch.float16 on cpu"):
         glide.GlideGenerator(condition(study, "cfg", fp16=True), context)
+    monkeypatch.undo()
     with pytest.raises(GenerationError, match="--device"):
         glide.GlideGenerator(condition(study, "cfg"),
                              dataclasses.replace(context, device="gpu7"))

@@ -26,7 +26,7 @@ from typing import Any
 
 from glidemed.errors import GenerationError
 from glidemed.fileio import sha256_file
-from glidemed.generate import checkpoints, clip_guidance
+from glidemed.generate import checkpoints, clip_guidance, glide_speed
 from glidemed.generate.base import GeneratorContext, ImageJob
 from glidemed.generate.registry import type_problem, unknown_or_mistyped
 from glidemed.study import Condition
@@ -51,6 +51,7 @@ DEFAULTS: dict[str, Any] = {
     "clip_image_checkpoint": "clip/image-enc",
     "clip_text_checkpoint": "clip/text-enc",
     "clip_guidance": None,  # x̂₀ guidance by any CLIP (clip_guidance.py), on the base model
+    **glide_speed.DEFAULTS,  # bf16, attention, compile, compile_mode
 }
 NUMBER = (int, float)
 TYPES: dict[str, Any] = {
@@ -58,7 +59,7 @@ TYPES: dict[str, Any] = {
     "upsample_respacing": str, "upsample_temperature": NUMBER, "size": int, "fp16": bool,
     "batch_size": int, "base_options": dict, "upsample_options": dict, "clip_config": str,
     "base_checkpoint": str, "upsample_checkpoint": str, "clip_image_checkpoint": str,
-    "clip_text_checkpoint": str, "clip_guidance": dict,
+    "clip_text_checkpoint": str, "clip_guidance": dict, **glide_speed.TYPES,
 }
 CHECKPOINT_PARAMS = ("base_checkpoint", "upsample_checkpoint", "clip_image_checkpoint",
                      "clip_text_checkpoint")
@@ -99,6 +100,9 @@ def check_params(params: dict) -> list[str]:
         if not RESPACING.match(p[key]):
             problems.append(f"{key}: expected a step count such as '100', 'ddim50', 'fast27' "
                             f"or section counts such as '10,10,3', got {p[key]!r}")
+        elif p[key] in ("1", "ddim1"):
+            problems.append(f"{key}: expected at least 2 steps (glide-text2im's sampler "
+                            f"needs two), got {p[key]!r}")
     if not 0 < p["upsample_temperature"] <= 2:
         problems.append(f"upsample_temperature: expected 0 < t <= 2, got "
                         f"{p['upsample_temperature']}")
@@ -122,6 +126,7 @@ def check_params(params: dict) -> list[str]:
             problems.append(f"{key}: {problem}")
     if p["clip_guidance"] is not None:
         problems += clip_guidance.check_table(p["clip_guidance"])
+    problems += glide_speed.check_params(p)
     return problems
 
 
@@ -192,10 +197,8 @@ class GlideGenerator:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise GenerationError(f"--device {device}: CUDA is not available on this machine "
                                   "(use --device cpu)")
-        self.fp16 = p["fp16"] if p["fp16"] is not None else self.device.type == "cuda"
-        if self.fp16 and self.device.type != "cuda":
-            raise GenerationError(f"condition {condition.name!r}: fp16 = true needs a CUDA "
-                                  f"device, got {self.device} (glide-text2im's fp16 breaks on CPU)")
+        self.speed = glide_speed.resolve(p, self.device, torch, condition.name)
+        self.fp16 = self.speed.precision == "fp16"
         self.batch_size = (context.batch_size or p["batch_size"]
                            or DEFAULT_BATCH_SIZE.get(self.device.type, 1))
         self.folder = checkpoints.checkpoint_dir(context.checkpoint_dir)
@@ -241,7 +244,8 @@ class GlideGenerator:
         options.update(timestep_respacing=respacing, use_fp16=self.fp16)
         path = checkpoints.require(ref, self.folder)
         self.used[f"{kind}_checkpoint"] = path
-        key = (kind, json.dumps(options, sort_keys=True), _file_key(path), str(self.device))
+        key = (kind, json.dumps(options, sort_keys=True), _file_key(path), str(self.device),
+               self.speed.key())
         if key not in _LOADED:
             try:
                 model, diffusion = create_model_and_diffusion(**options)
@@ -250,11 +254,10 @@ class GlideGenerator:
                                       f"rejects the {kind} model options {overrides}: "
                                       f"{exc}") from None
             model.eval()
-            if self.fp16:
-                model.convert_to_fp16()
+            glide_speed.prepare(model, self.speed, self.torch)
             model.to(self.device)
             self._load_state(model, ref, path, f"{kind}_options")
-            _LOADED[key] = (model, diffusion)
+            _LOADED[key] = (glide_speed.compile_model(model, self.speed, self.torch), diffusion)
         return (*_LOADED[key], options)
 
     def _read_state(self, ref: str, path: Path) -> dict:
@@ -291,7 +294,8 @@ class GlideGenerator:
             config = str(config)
         image_path = checkpoints.require(self.p["clip_image_checkpoint"], self.folder)
         text_path = checkpoints.require(self.p["clip_text_checkpoint"], self.folder)
-        key = ("clip", config, _file_key(image_path), _file_key(text_path), str(self.device))
+        key = ("clip", config, _file_key(image_path), _file_key(text_path), str(self.device),
+               self.speed.attention)
         self.used["clip_image_checkpoint"] = image_path
         self.used["clip_text_checkpoint"] = text_path
         if key not in _LOADED:
@@ -300,6 +304,8 @@ class GlideGenerator:
                              "clip_config")
             self._load_state(clip.text_encoder, self.p["clip_text_checkpoint"], text_path,
                              "clip_config")
+            if self.speed.attention == "sdpa":
+                glide_speed.prepare_clip(clip)
             _LOADED[key] = clip
         return _LOADED[key]
 
@@ -307,7 +313,8 @@ class GlideGenerator:
 
     def describe(self) -> dict:
         params = {key: self.p[key] for key in DEFAULTS}
-        params.update(fp16=self.fp16, batch_size=self.batch_size, device=str(self.device),
+        params.update(fp16=self.fp16, bf16=self.speed.precision == "bf16",
+                      batch_size=self.batch_size, device=str(self.device),
                       checkpoint_sha256={role: _sha256(path) for role, path in self.used.items()},
                       checkpoint_files={role: str(path) for role, path in self.used.items()})
         if self.up is None:
@@ -337,9 +344,16 @@ class GlideGenerator:
             raise GenerationError(f"CUDA ran out of memory with a batch of {len(jobs)} image(s) "
                                   f"in condition {self.condition.name!r}; use a smaller batch "
                                   "(--batch-size or the condition's batch_size)") from None
-        # The whole batch is made at once: each image's share of its time, for the manifest.
-        share = {"seconds": round((time.perf_counter() - started) / len(jobs), 4),
+        except Exception as exc:
+            glide_speed.raise_compile_failure(exc, self.speed, self.condition.name)
+            raise
+        # The whole batch is made at once: each image's share of its time, for the manifest
+        # (compilation, on the first batch of a shape, reported apart).
+        compiling = glide_speed.take_compile_seconds(self.base, self.up)
+        share = {"seconds": round((time.perf_counter() - started - compiling) / len(jobs), 4),
                  "batch_size": len(jobs)}
+        if compiling:
+            share["compile_seconds"] = round(compiling, 2)
         for job, image in zip(jobs, images):
             yield job, image, share
 

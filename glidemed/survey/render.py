@@ -85,10 +85,11 @@ def page_data(study: Study, build_hash: str, panels: list[dict], images: dict[st
     }
 
 
-def _csp(post_url: str) -> str:
-    """No request leaves the page except an optional POST to the study's address."""
-    connect = "'none'"
-    if post_url:
+def _csp(post_url: str, connect_src: str | None = None) -> str:
+    """No request leaves the page except an optional POST to the study's address (or to
+    ``connect_src``, e.g. ``'self'`` for the page served by `glidemed serve`)."""
+    connect = connect_src or "'none'"
+    if post_url and not connect_src:
         parts = urlsplit(post_url)
         connect = f"{parts.scheme}://{parts.netloc}"
     return ("default-src 'none'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
@@ -102,7 +103,7 @@ def _inline(text: str, closing: str) -> Markup:
     return Markup(text)
 
 
-def survey_context(data: dict, *, single_file: bool) -> dict:
+def survey_context(data: dict, *, single_file: bool, connect_src: str | None = None) -> dict:
     """Everything index.html.j2 uses.
 
     - ``data_json``: page_data as JSON safe inside <script> (``<``, ``>``, ``&`` escaped);
@@ -120,7 +121,7 @@ def survey_context(data: dict, *, single_file: bool) -> dict:
         "inline_css": _inline(asset_text("survey.css"), "</style") if single_file else None,
         "js_href": "assets/survey.js",
         "css_href": "assets/survey.css",
-        "csp": _csp(data.get("post_url", "")),
+        "csp": _csp(data.get("post_url", ""), connect_src),
         "top_key": min(9, max(len(a["levels"]) for a in data["aspects"]) - 1),
     }
 

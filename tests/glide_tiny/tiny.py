@@ -29,8 +29,12 @@ def _randomise(module, seed: int) -> dict:
     return state
 
 
-def write_checkpoints(folder: Path, study_path: Path = STUDY) -> Path:
-    """Save base.pt, upsample.pt, clip_image_enc.pt and clip_text_enc.pt into ``folder``."""
+def write_checkpoints(folder: Path, study_path: Path = STUDY,
+                      names: tuple[str, ...] = ("base", "upsample", "clip")) -> Path:
+    """Save base.pt, upsample.pt, clip_image_enc.pt and clip_text_enc.pt into ``folder``.
+
+    ``names`` limits what is written (the full-size benchmark writes only what it uses).
+    """
     import torch
     from glide_text2im.clip.model_creation import create_clip_model
     from glide_text2im.model_creation import (
@@ -52,11 +56,16 @@ def write_checkpoints(folder: Path, study_path: Path = STUDY) -> Path:
     for name, defaults, key in (("base.pt", model_and_diffusion_defaults, "base_options"),
                                 ("upsample.pt", model_and_diffusion_defaults_upsampler,
                                  "upsample_options")):
+        if name.removesuffix(".pt") not in names:
+            continue
         options = defaults()
-        options.update(params[key], use_fp16=False)
+        options.update(params.get(key, {}), use_fp16=False)
         model, _ = create_model_and_diffusion(**options)
         torch.save(_randomise(model, 1), folder / name)
-    clip = create_clip_model(config_path=str(study.folder / params["clip_config"]),
+    if "clip" not in names:
+        return folder
+    config = params.get("clip_config")  # None: glide-text2im's own (full-size) CLIP
+    clip = create_clip_model(config_path=str(study.folder / config) if config else None,
                              device=torch.device("cpu"))
     torch.save(_randomise(clip.image_encoder, 2), folder / "clip_image_enc.pt")
     torch.save(_randomise(clip.text_encoder, 3), folder / "clip_text_enc.pt")
