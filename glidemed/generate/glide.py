@@ -366,9 +366,9 @@ class GlideGenerator:
         torch = self.torch
         streams = [torch.Generator().manual_seed(seed) for seed in seeds]
         with torch.no_grad():
-            guided = None if self.guide is None else clip_guidance.BatchGuidance(
+            x0_guidance = None if self.guide is None else clip_guidance.BatchGuidance(
                 self.guide, guide_texts or texts, seeds)
-            x = self._sample_base(texts, streams, guided)
+            x = self._sample_base(texts, streams, x0_guidance)
             if self.up is not None:
                 x = self._upsample(texts, x, streams)
             pixels = ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
@@ -391,7 +391,7 @@ class GlideGenerator:
         return (torch.tensor(tokens, device=self.device),
                 torch.tensor(masks, dtype=torch.bool, device=self.device))
 
-    def _sample_base(self, texts: list[str], streams: list, guided=None):
+    def _sample_base(self, texts: list[str], streams: list, x0_guidance=None):
         torch = self.torch
         model, diffusion, options = self.base, self.base_diffusion, self.base_options
         scale = float(self.p["guidance_scale"])
@@ -420,8 +420,8 @@ class GlideGenerator:
             t = torch.tensor([i] * len(texts), device=self.device)
             out = diffusion.p_mean_variance(model_fn, x, t, clip_denoised=True,
                                             model_kwargs=kwargs)
-            if guided is not None:
-                out = clip_guidance.guide_glide_step(guided, diffusion, out, x, t)
+            if x0_guidance is not None:
+                out = clip_guidance.guide_glide_step(x0_guidance, diffusion, out, x, t)
             if cond_fn is not None:
                 out["mean"] = diffusion.condition_mean(cond_fn, out, x, t, model_kwargs=kwargs)
             x = out["mean"]
