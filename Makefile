@@ -16,6 +16,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -e '.[test]'
+	# CITATION.cff is validated with cffconvert, which pins jsonschema<4 but runs on 4.
+	$(BIN)/pip install --quiet --no-deps cffconvert==2.0.0
 	touch $@
 
 # GLIDE needs torch and glide-text2im (from its git repository): only for generating.
@@ -27,6 +29,10 @@ demo: env
 	$(BIN)/glidemed build demo
 	$(BIN)/glidemed simulate demo --raters 5 --seed 1 --dropout 0.2 --effect condition:soft=-0.5
 	$(BIN)/glidemed analyze demo --bootstrap 200
+	$(BIN)/glidemed generate turing-demo --no-progress
+	$(BIN)/glidemed build turing-demo
+	$(BIN)/glidemed simulate turing-demo --raters 6 --seed 1 --effect condition:model-a=3 --effect condition:model-b=2
+	$(BIN)/glidemed analyze turing-demo --bootstrap 500
 
 test: env
 	$(BIN)/python -m pytest -q
@@ -42,4 +48,4 @@ bench: env
 	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf build/demo
+	rm -rf build/demo build/turing-demo

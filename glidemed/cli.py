@@ -156,13 +156,20 @@ def audit_blinding(study) -> None:
 @click.option("--responses/--no-responses", default=True, show_default=True,
               help="Include the raw response files.")
 @click.option("--pseudonymize", is_flag=True, help="Replace rater ids by R01, R02, ... throughout.")
-def archive(study, out, images, responses, pseudonymize) -> None:
-    """Write one zip with everything needed to check the study's results."""
-    from glidemed.archive import archive_study
+@click.option("--responses-from", type=click.Path(path_type=Path),
+              help="Folder holding the analysed response files [where the analysis read them].")
+@click.option("--seal-key", is_flag=True,
+              help="Write the key to its own zip (under embargo); the archive records its SHA-256.")
+def archive(study, out, images, responses, pseudonymize, responses_from, seal_key) -> None:
+    """Write one zip (an RO-Crate) with everything needed to check the study's results."""
+    from glidemed.archive import archive_study, sealed_key_path
 
     path = archive_study(load_study(study), out, images=images, responses=responses,
-                         pseudonymize=pseudonymize)
+                         pseudonymize=pseudonymize, responses_from=responses_from,
+                         seal_key=seal_key)
     click.echo(f"archive written: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    if seal_key:
+        click.echo(f"key sealed in: {sealed_key_path(path)} (keep it under embargo)")
 
 
 @main.command("import-ratings")
@@ -201,10 +208,13 @@ def import_ratings(study, spreadsheet, nonsensical, out) -> None:
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Bootstrap resamples for confidence intervals.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the bootstrap.")
+@click.option("--scores", type=click.Path(path_type=Path),
+              help="Automated scores to compare with the ratings [build/<study>/scores/scores.csv "
+                   "when present].")
 @click.option("--allow-simulated", is_flag=True,
               help="Analyse simulated response files together with real ones.")
 def analyze(study, responses, ratings, key, out, model, nonsensical, flagged, n_boot, seed,
-            allow_simulated) -> None:
+            scores, allow_simulated) -> None:
     """Analyse returned response files (files or folders) [build/<study>/responses]."""
     from glidemed.analysis.pipeline import run_analysis
     from glidemed.paths import analysis_dir
@@ -214,7 +224,7 @@ def analyze(study, responses, ratings, key, out, model, nonsensical, flagged, n_
         raise click.UsageError("give either response files or --ratings, not both")
     summary = run_analysis(loaded, list(responses), out, ratings=ratings, key=key, model=model,
                            nonsensical=nonsensical, flagged=flagged, n_boot=n_boot, seed=seed,
-                           allow_simulated=allow_simulated)
+                           scores=scores, allow_simulated=allow_simulated)
     files = summary["counts"]["files"]
     if files:
         click.echo("response files: " + ", ".join(f"{n} {s}" for s, n in files.items())
@@ -232,16 +242,22 @@ def analyze(study, responses, ratings, key, out, model, nonsensical, flagged, n_
 @main.command()
 @click.argument("archive_file", metavar="ARCHIVE", type=click.Path(exists=True, path_type=Path))
 @click.option("--hashes-only", is_flag=True, help="Check hashes without re-running the analysis.")
-def verify(archive_file, hashes_only) -> None:
-    """Check an archive's hashes and re-run its analysis; exit 1 on any difference."""
+@click.option("--key", "key_zip", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The sealed key zip, once released: checked against the archive, then used.")
+def verify(archive_file, hashes_only, key_zip) -> None:
+    """Check an archive's hashes, records and RO-Crate, re-run its analysis; exit 1 on any
+    difference."""
     from glidemed.archive import verify_archive
     from glidemed.errors import GlidemedError
 
-    report = verify_archive(archive_file, rerun=not hashes_only)
-    for line in report.hash_problems + report.differences:
+    report = verify_archive(archive_file, rerun=not hashes_only, key=key_zip)
+    found = report.hash_problems + report.differences
+    for line in found[:20]:
         click.echo(line)
-    if report.note:
-        click.echo(report.note)
+    if len(found) > 20:
+        click.echo(f"... and {len(found) - 20} more")
+    for line in report.summary():
+        click.echo(line)
     if not report.ok:
         raise GlidemedError(f"{archive_file}: {len(report.hash_problems)} hash problem(s), "
                             f"{len(report.differences)} difference(s) in the re-run analysis")
@@ -317,8 +333,9 @@ def simulate(study, raters, out, seed, key_path, effects, params_file, dropout, 
 @click.option("--aspect", help="Aspect to test [the study's first].")
 @click.option("--sims", type=click.IntRange(min=1), default=200, show_default=True,
               help="Simulated studies per cell.")
-@click.option("--method", type=click.Choice(["mixed", "mann-whitney"]), default="mixed",
-              show_default=True, help="Analysis of each simulated study.")
+@click.option("--method", type=click.Choice(["mixed", "mann-whitney", "hillis", "roe-metz"]),
+              help="Analysis of each simulated study [mixed]; for --design turing: hillis (OR "
+                   "variance components) or roe-metz (simulation) [roe-metz].")
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
               show_default=True, help="Significance level.")
 @click.option("--out", type=click.Path(path_type=Path), help="Folder [build/<study>/power].")
@@ -327,13 +344,38 @@ def simulate(study, raters, out, seed, key_path, effects, params_file, dropout, 
               help="Worker processes.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 @_sim_options
+@click.option("--design", type=click.Choice(["ratings", "turing"]),
+              help="ratings: the rating survey; turing: an MRMC reader study of real vs generated "
+                   "images [the study's survey task].")
+@click.option("--cases", "case_counts", callback=_int_list, default="50,100,200", show_default=True,
+              help="turing: total cases (images) per study, comma-separated.")
+@click.option("--auc", "aucs", default="0.7", show_default=True, metavar="AUC[,AUC2]",
+              help="turing: one AUC (tested against 0.5) or two (their difference is tested).")
+@click.option("--pilot", type=click.Path(path_type=Path),
+              help="turing, hillis: pilot MRMC table (reader,treatment,case,truth,rating) for the "
+                   "OR variance components [the Roe-Metz model's].")
+@click.option("--roe-metz", "roe_metz_file", type=click.Path(path_type=Path),
+              help="turing: TOML or JSON file of Roe-Metz variance components (see README).")
+@click.option("--target", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.8,
+              show_default=True, help="turing, hillis: power for the cases-needed table.")
 def power(study, rater_counts, prompt_counts, difference, scale, groups, aspect, sims, method,
-          alpha, out, seed, jobs, progress, effects, params_file, dropout, missing) -> None:
+          alpha, out, seed, jobs, progress, effects, params_file, dropout, missing, design,
+          case_counts, aucs, pilot, roe_metz_file, target) -> None:
     """Estimate power by simulation for several rater and prompt counts."""
     from glidemed.power import run_power
     from glidemed.simulate import make_params
 
     loaded = load_study(study)
+    if (design or getattr(loaded.survey, "task", "ratings")) == "turing":
+        from glidemed.power_mrmc import run_turing_power
+
+        click.echo(run_turing_power(loaded, out, rater_counts=rater_counts, case_counts=case_counts,
+                                    aucs=aucs, method=method, pilot=pilot, roe_metz_file=roe_metz_file,
+                                    n_sims=sims, alpha=alpha, target=target, seed=seed))
+        return
+    if method in ("hillis", "roe-metz"):
+        raise click.BadParameter(f"{method} is a method of --design turing", param_hint="--method")
+    method = method or "mixed"
     pair = tuple(g.strip() for g in groups.split(",")) if groups else None
     if pair is not None and len(pair) != 2:
         raise click.BadParameter(f"expected two names A,B, got {groups!r}", param_hint="--groups")
@@ -345,3 +387,112 @@ def power(study, rater_counts, prompt_counts, difference, scale, groups, aspect,
         params=make_params(params_file, effects, dropout=dropout, missing=missing))
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     click.echo(f"-> {', '.join(str(p) for p in paths)}")
+
+
+@main.command()
+@STUDY
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (keep the default behind a reverse proxy).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--base-url", default="", help="Public address of the survey behind a reverse "
+                                             "proxy, e.g. https://example.org/survey/.")
+@click.option("--max-mb", type=click.FloatRange(min=0.001), default=20, show_default=True,
+              help="Largest response body accepted, in MB.")
+@click.option("--rate-limit", type=click.IntRange(min=0), default=120, show_default=True,
+              help="API requests a minute per client (0: no limit).")
+def serve(study, host, port, base_url, max_mb, rate_limit) -> None:
+    """Host the folder build and receive responses into build/<study>/responses/received/."""
+    from glidemed.server.app import ServerConfig, serve_study
+
+    config = ServerConfig(host=host, port=port, base_url=base_url,
+                          max_bytes=int(max_mb * 1024 * 1024), rate_limit=rate_limit)
+    serve_study(load_study(study), config, lambda line: click.echo(line))
+
+
+@main.command()
+@STUDY
+@click.option("--raters", "raters_file", type=click.Path(path_type=Path),
+              help="File of rater ids, one a line.")
+@click.option("--count", type=click.IntRange(min=1), help="Invite N raters R001, R002, ...")
+@click.option("--base-url", default="http://127.0.0.1:8000/", show_default=True,
+              help="The survey's public address, for the links.")
+def invite(study, raters_file, count, base_url) -> None:
+    """Per-rater links with unguessable tokens; `serve` then accepts only invited raters."""
+    from glidemed.paths import server_dir
+    from glidemed.server.secrets import invite as run_invite
+    from glidemed.server.secrets import read_rater_ids
+
+    ids = read_rater_ids(raters_file) if raters_file is not None else None
+    report = run_invite(server_dir(load_study(study)), base_url, ids, count)
+    click.echo(f"{len(report.new)} rater(s) invited, {len(report.kept)} already invited "
+               f"(links kept) -> {report.links_file}")
+
+
+@main.command()
+@STUDY
+@click.option("--clip", "clips", multiple=True, metavar="[NAME=]MODEL",
+              help="CLIP model (repeatable): local-dir:PATH (open_clip folder), a transformers "
+                   "CLIPModel folder, or a hub id when online; NAME names its metrics.")
+@click.option("--reference", type=click.Path(path_type=Path),
+              help="Folder of real images with images.csv (as the folder generator): CMMD, "
+                   "and FID/KID with --fid, per condition and style.")
+@click.option("--fid", is_flag=True, help="Also FID and KID against --reference (needs "
+                                          "--inception-weights).")
+@click.option("--inception-weights", type=click.Path(path_type=Path),
+              help="Inception weights file for FID/KID (pt_inception-2015-12-05-6726825d.pth); "
+                   "implies --fid.")
+@click.option("--images", type=click.Path(path_type=Path), help="Images folder [build/<study>/images].")
+@click.option("--out", type=click.Path(path_type=Path), help="Output folder [build/<study>/scores].")
+@click.option("--device", help="Torch device, e.g. cuda, cpu [cuda when available].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Images per forward pass.")
+@click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=200, show_default=True,
+              help="Bootstrap resamples of the set metrics' intervals.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the bootstrap.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+def score(study, clips, reference, fid, inception_weights, images, out, device, batch_size,
+          n_boot, seed, progress) -> None:
+    """Automated scores of the images (CLIPScore, zero-shot style, retrieval, CMMD, FID/KID)."""
+    from glidemed.scores.run import run_scoring
+
+    report = run_scoring(load_study(study), list(clips), images_dir=images, out_dir=out,
+                         reference=reference, fid=fid, inception_weights=inception_weights,
+                         device=device, batch_size=batch_size, n_boot=n_boot, seed=seed,
+                         progress=progress)
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"{report.images} image(s) and {report.reference} reference image(s) scored "
+               f"({report.embedded} new embedding(s)): {report.rows} score(s), {report.set_rows} "
+               f"set score(s) -> {report.out_dir}")
+
+
+def _scale_range(ctx, param, value: str | None) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    try:
+        low, high = (float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected LOW,HIGH, e.g. 1,5, got {value!r}") from None
+    if not low < high:
+        raise click.BadParameter(f"expected LOW below HIGH, got {value!r}")
+    return low, high
+
+
+@main.command("mrmc")
+@click.argument("table", type=click.Path(path_type=Path))
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the results as JSON here.")
+@click.option("--cov", "cov_method", type=click.Choice(["jackknife", "delong"]), default="jackknife",
+              show_default=True, help="Covariance of the AUCs over cases.")
+@click.option("--scale", callback=_scale_range, metavar="LOW,HIGH",
+              help="Rating scale; a rating outside it is an error.")
+@click.option("--drop-incomplete-readers", is_flag=True,
+              help="Leave out (and list) readers who did not read every case, instead of stopping.")
+def mrmc_command(table, json_out, cov_method, scale, drop_incomplete_readers) -> None:
+    """MRMC ROC analysis (Obuchowski-Rockette, Hillis df) of a reader,treatment,case,truth,rating table."""
+    from glidemed.analysis.mrmc import mrmc, summary_text, write_json
+
+    result = mrmc(table, cov_method=cov_method, scale=scale,
+                  incomplete="drop-readers" if drop_incomplete_readers else "refuse")
+    click.echo(summary_text(result))
+    if json_out:
+        click.echo(f"-> {write_json(result, json_out)}")

@@ -31,3 +31,7 @@ class SurveyError(GlidemedError):
 
 class AnalysisError(GlidemedError):
     """Returned responses or a ratings table cannot be analysed."""
+
+
+class ScoringError(GlidemedError):
+    """Automated scores cannot be computed or joined (unreadable model, bad reference...)."""

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from glidemed.study import Study
 
+SERVER_LOG = "server.log"  # glidemed serve's log of refusals, in the responses folder
+
 
 def build_root() -> Path:
     """The folder holding all outputs; ``GLIDEMED_BUILD_DIR`` overrides ``build``."""
@@ -41,3 +43,18 @@ def sheets_dir(study: Study) -> Path:
 def responses_dir(study: Study) -> Path:
     """Where returned response files are collected by default."""
     return study_build_dir(study) / "responses"
+
+
+def received_dir(study: Study) -> Path:
+    """Where `glidemed serve` stores every accepted response, one folder per rater."""
+    return responses_dir(study) / "received"
+
+
+def server_dir(study: Study) -> Path:
+    """Secrets of `glidemed serve` (invitation tokens, admin token); never served."""
+    return study_build_dir(study) / "server"
+
+
+def scores_dir(study: Study) -> Path:
+    """Automated scores of the images (glidemed score), read by glidemed analyze."""
+    return study_build_dir(study) / "scores"

@@ -318,7 +318,7 @@ def write_power(table: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from glidemed.fileio import atomic_path, write_text_atomic
+    from glidemed.fileio import write_text_atomic
 
     out_dir = Path(out_dir)
     try:
@@ -343,14 +343,22 @@ def write_power(table: pd.DataFrame, out_dir: str | Path) -> list[Path]:
                      f"{settings.get('aspect', '')}, {settings.get('difference')} {unit}, "
                      f"{settings.get('method', '')}", fontsize=9)
         ax.legend(fontsize=8)
-        paths = [csv_path, json_path]
-        for ext in ("png", "svg"):
-            with atomic_path(out_dir / f"power.{ext}") as tmp:
-                fig.savefig(tmp, format=ext, dpi=150)
-            paths.append(out_dir / f"power.{ext}")
+        paths = [csv_path, json_path, *save_figure(fig, out_dir, "power")]
         plt.close(fig)
     except OSError as exc:
         raise AnalysisError(f"{out_dir}: cannot write the power analysis: {os_error_reason(exc)}") from None
+    return paths
+
+
+def save_figure(fig, out_dir: Path, stem: str) -> list[Path]:
+    """Write ``fig`` as ``stem``.png and .svg into ``out_dir`` (atomically); return the paths."""
+    from glidemed.fileio import atomic_path
+
+    paths = []
+    for ext in ("png", "svg"):
+        with atomic_path(out_dir / f"{stem}.{ext}") as tmp:
+            fig.savefig(tmp, format=ext, dpi=150)
+        paths.append(out_dir / f"{stem}.{ext}")
     return paths
 
 

@@ -32,6 +32,10 @@ DEFAULT_LEVELS = [
     "perfectly correct",
 ]
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+ORCID_URL = "https://orcid.org/"
+ORCID_PATTERN = re.compile(r"^(?:https://orcid\.org/)?(\d{4}-\d{4}-\d{4}-\d{3}[\dX])$")
+SPDX_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*$")
+DOI_PATTERN = re.compile(r"^10\.\d{4,9}/\S+$")
 SURVEYS_DIR = Path("surveys")
 STUDY_FILENAME = "study.toml"
 
@@ -109,6 +113,23 @@ class ExampleImage:
     caption: str = ""
 
 
+TURING_LEVELS = ["definitely real", "probably real", "unsure", "probably generated",
+                 "definitely generated"]
+TASKS = ("ratings", "turing")
+
+
+@dataclass(frozen=True)
+class TuringSettings:
+    """The visual Turing test: one image per screen, real (controls) or generated."""
+
+    question: str = "Is this image real or generated?"
+    levels: list[str] = field(default_factory=lambda: list(TURING_LEVELS))  # real ... generated
+    first_value: int = 1  # the number shown for the first level (1: a 1-5 scale)
+    images_per_condition: int = 0  # generated images shown per condition; 0: all
+    real_share: float = 0.5  # share of screens showing real images
+    flag: str = "Flag this image (broken, not a medical image, ...)"
+
+
 @dataclass(frozen=True)
 class SurveySettings:
     """Options of `glidemed build`; the study decides, the defaults are blind and small."""
@@ -122,6 +143,39 @@ class SurveySettings:
     post_url: str = ""  # also POST the response file here; the download stays available
     profile: list[ProfileField] = field(default_factory=list)
     examples: list[ExampleImage] = field(default_factory=list)
+    task: str = "ratings"  # ratings, or turing (real or generated? see [survey.turing])
+    turing: TuringSettings = field(default_factory=TuringSettings)
+
+
+@dataclass(frozen=True)
+class Author:
+    """An author of the archived study (its citation, RO-Crate and Zenodo metadata)."""
+
+    family_names: str
+    given_names: str = ""
+    orcid: str = ""  # https://orcid.org/0000-0002-1825-0097 or the bare 16 digits
+    affiliation: str = ""
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_names} {self.family_names}".strip()
+
+    @property
+    def orcid_url(self) -> str:
+        return f"{ORCID_URL}{orcid_digits(self.orcid)}" if self.orcid else ""
+
+
+@dataclass(frozen=True)
+class ArchiveMetadata:
+    """The optional ``[archive]`` table: how the deposited archive is described and cited."""
+
+    title: str = ""  # default: the study's title
+    description: str = ""
+    license: str = "CC-BY-4.0"  # an SPDX identifier
+    keywords: list[str] = field(default_factory=list)
+    version: str = ""
+    doi: str = ""  # of the deposit, once known (e.g. Zenodo's reserved DOI)
+    authors: list[Author] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -139,6 +193,7 @@ class Study:
     aspects: list[Aspect] = field(default_factory=list)
     flags: list[Flag] = field(default_factory=list)
     survey: SurveySettings = field(default_factory=SurveySettings)
+    archive: ArchiveMetadata = field(default_factory=ArchiveMetadata)
     path: Path = field(default=Path(STUDY_FILENAME), compare=False)
 
     @property
@@ -260,6 +315,40 @@ def _check_keys(items: list, attr: str, where: str, errors: list[str]) -> None:
         seen.add(key)
 
 
+def orcid_digits(orcid: str) -> str:
+    """``0000-0002-1825-0097`` from an ORCID iD given bare or as its URL ('' if malformed)."""
+    match = ORCID_PATTERN.match(orcid.strip())
+    return match.group(1) if match else ""
+
+
+def _orcid_checksum_ok(digits: str) -> bool:
+    """ISO 7064 11,2 check digit of an ORCID iD."""
+    total = 0
+    for char in digits.replace("-", "")[:-1]:
+        total = (total + int(char)) * 2
+    check = (12 - total % 11) % 11
+    return digits[-1] == ("X" if check == 10 else str(check))
+
+
+def _check_archive(meta: ArchiveMetadata, errors: list[str]) -> None:
+    if not SPDX_PATTERN.match(meta.license):
+        errors.append(f"archive.license: expected an SPDX identifier such as 'CC-BY-4.0', "
+                      f"got {meta.license!r}")
+    if meta.doi and not DOI_PATTERN.match(meta.doi):
+        errors.append(f"archive.doi: expected a DOI such as '10.5281/zenodo.123', got {meta.doi!r}")
+    for i, author in enumerate(meta.authors):
+        if not author.family_names.strip():
+            errors.append(f"archive.authors[{i}].family_names: must not be empty")
+        if author.orcid:
+            digits = orcid_digits(author.orcid)
+            if not digits:
+                errors.append(f"archive.authors[{i}].orcid: expected an ORCID iD such as "
+                              f"'https://orcid.org/0000-0002-1825-0097', got {author.orcid!r}")
+            elif not _orcid_checksum_ok(digits):
+                errors.append(f"archive.authors[{i}].orcid: {author.orcid!r} fails the ORCID "
+                              "check digit (a typo?)")
+
+
 def _check_study(study: Study, errors: list[str]) -> None:
     from glidemed.generate.registry import GENERATORS, check_params
 
@@ -291,7 +380,7 @@ def _check_study(study: Study, errors: list[str]) -> None:
         errors.append(f"flags: keys {sorted(clash)} clash with aspect keys")
     if study.images_per_prompt < 1:
         errors.append(f"images_per_prompt: expected at least 1, got {study.images_per_prompt}")
-    if not 1 <= study.images_per_panel <= study.images_per_prompt:
+    if study.survey.task != "turing" and not 1 <= study.images_per_panel <= study.images_per_prompt:
         errors.append(f"images_per_panel: expected 1..images_per_prompt "
                       f"({study.images_per_prompt}), got {study.images_per_panel}")
     for i, cond in enumerate(study.conditions):
@@ -315,6 +404,8 @@ def _check_study(study: Study, errors: list[str]) -> None:
         errors.append(f"survey.image_quality: expected 1..100, got {settings.image_quality}")
     if settings.post_url and urlsplit(settings.post_url).scheme not in ("http", "https"):
         errors.append(f"survey.post_url: expected an http(s) address, got {settings.post_url!r}")
+    _check_archive(study.archive, errors)
+    errors.extend(_turing_problems(study))
     aspects = {a.key: a for a in study.aspects}
     for i, example in enumerate(settings.examples):
         aspect = aspects.get(example.aspect)
@@ -325,6 +416,34 @@ def _check_study(study: Study, errors: list[str]) -> None:
         if not (study.folder / example.file).is_file():
             errors.append(f"survey.examples[{i}].file: {example.file} not found "
                           f"next to the study file")
+
+
+def _turing_problems(study: Study) -> list[str]:
+    settings, turing = study.survey, study.survey.turing
+    if settings.task not in TASKS:
+        return [f"survey.task: expected one of {', '.join(TASKS)}, got {settings.task!r}"]
+    if settings.task != "turing":
+        return []
+    problems = []
+    if not settings.controls:
+        problems.append("survey.controls: a turing task needs a condition of real images "
+                        "(a folder condition named in controls)")
+    chosen = settings.conditions or [c.name for c in study.conditions]
+    if not [c for c in chosen if c not in settings.controls]:
+        problems.append("survey.conditions: a turing task needs a generated condition besides "
+                        "the controls")
+    if len(turing.levels) < 2:
+        problems.append("survey.turing.levels: expected at least two levels")
+    if not 0 < turing.real_share < 1:
+        problems.append(f"survey.turing.real_share: expected a share between 0 and 1, "
+                        f"got {turing.real_share}")
+    if turing.images_per_condition < 0:
+        problems.append(f"survey.turing.images_per_condition: expected 0 (all) or more, "
+                        f"got {turing.images_per_condition}")
+    if not 0 <= turing.first_value <= 9 - (len(turing.levels) - 1):
+        problems.append(f"survey.turing.first_value: the levels must be numbered within 0-9 "
+                        f"(keys), got {turing.first_value}")
+    return problems
 
 
 def parse_study(text: str, path: str | Path = STUDY_FILENAME) -> Study:

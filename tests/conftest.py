@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
+import types
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# An installed package named 'tests' (torch-fidelity ships one) would shadow this folder in
+# 'from tests.x import ...': bind the name to this folder.
+if list(getattr(sys.modules.get("tests"), "__path__", [])) != [str(ROOT / "tests")]:
+    sys.modules["tests"] = types.ModuleType("tests")
+    sys.modules["tests"].__path__ = [str(ROOT / "tests")]
 KATHER_XLSX = ROOT.parent / "shared" / "kather2022" / "observer_study_glide_v1_merge.xlsx"
 
 SMALL_STUDY = """

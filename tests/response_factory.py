@@ -62,7 +62,8 @@ def make_response(study: Study, key: dict, rater: str, seed: int = 0, n_seen: in
                        "flags": flags, "comment": comment, "seconds": round(rng.uniform(2, 30), 1)})
     response = {
         "schema": "glidemed-response/1", "study_id": study.id, "build_hash": key["build_hash"],
-        "rater": {"id": rater, "profile": profile or {"specialty": "pathology", "years": "5"}},
+        "rater": {"id": rater, "profile": {"specialty": "pathology", "years": "5"}
+                  if profile is None else profile},
         "browser": "test", "started": "2026-01-02T09:00:00Z", "updated": updated,
         "completed": updated if n_seen == len(order) else None,
         "complete": n_seen == len(order), "order": order, "panels": panels, "events": events,

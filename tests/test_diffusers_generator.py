@@ -146,7 +146,8 @@ def test_all_params_valid_and_study_error_names_the_condition(tmp_path):
     full = {"model": "models/sd", "steps": 20, "guidance_scale": 7.5, "negative_prompt": "text",
             "scheduler": "DPMSolverMultistepScheduler", "width": 512, "height": 768,
             "dtype": "bfloat16", "batch_size": 4, "variant": "fp16",
-            "pipeline_options": {"use_safetensors": True}, "safety_checker": True}
+            "pipeline_options": {"use_safetensors": True}, "safety_checker": True,
+            "clip_guidance": {"clip": "local-dir:models/clip"}}
     assert dp.check_params(full) == []
     assert set(full) == set(dp.DEFAULTS) == set(dp.TYPES)
     path = tmp_path / "study.toml"
@@ -463,7 +464,7 @@ def test_out_of_memory_names_the_batch_size(make_study, monkeypatch):
     monkeypatch.setattr(gen, "call_pipeline", oom)
     jobs = plan_jobs(study, ["sd"])[:3]
     with pytest.raises(GenerationError, match="out of memory with a batch of 3 image.*smaller "
-                                              "--batch-size \\(below 3\\)"):
+                                              "batch: --batch-size below 3"):
         list(gen.render(jobs))
 
 

@@ -185,7 +185,7 @@ def test_no_usable_ratings_names_the_reasons(built, tmp_path):
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["ledger.csv"]
     ledger = pd.read_csv(tmp_path / "out" / "ledger.csv")
     assert ledger[["file", "status", "reason"]].values.tolist() == [
-        ["empty.json", "rejected", "empty file"]]
+        [str(tmp_path / "empty.json"), "rejected", "empty file"]]
 
 
 @pytest.mark.parametrize("args, message", [

@@ -14,15 +14,26 @@ def term_levels(column: pd.Series) -> list[str]:
     return [str(v) for v in pd.unique(column.dropna().astype(str))]
 
 
+def is_covariate(column: pd.Series) -> bool:
+    """A float column enters a model as one numeric covariate, not as levels."""
+    return pd.api.types.is_float_dtype(column.dtype)
+
+
 def treatment_design(data: pd.DataFrame, terms: tuple[str, ...] | list[str],
                      notes: list[str]) -> tuple[list[str], dict[str, list[str]], pd.DataFrame]:
     """Treatment-coded dummies named 'term[T.level]' as patsy does, without intercept.
 
-    Terms with a single level are dropped with a note. Returns the kept terms, their
+    Terms with a single level are dropped with a note. A float column (``is_covariate``)
+    is one column named as the term, with no levels. Returns the kept terms, their
     levels (reference first) and the dummy columns.
     """
     kept, levels, columns = [], {}, {}
     for term in terms:
+        if is_covariate(data[term]):
+            kept.append(term)
+            levels[term] = []
+            columns[term] = data[term].to_numpy(dtype=float)
+            continue
         found = term_levels(data[term])
         if len(found) < 2:
             notes.append(f"term {term!r} dropped: it has a single level ({found[0]})")

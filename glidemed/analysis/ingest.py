@@ -37,6 +37,7 @@ from glidemed.analysis.integrity import integrity_problems
 from glidemed.analysis.tidy import TIDY_COLUMNS, empty_ratings, normalise
 from glidemed.errors import AnalysisError
 from glidemed.fileio import sha256_bytes, sha256_file
+from glidemed.paths import SERVER_LOG
 from glidemed.study import Study
 from glidemed.survey.chain import chain_problems
 
@@ -142,6 +143,9 @@ def ingest_responses(study: Study, key: dict, paths: Iterable[str | os.PathLike]
     """
     if flagged not in FLAGGED_MODES:
         raise AnalysisError(f"--flagged: expected one of {FLAGGED_MODES}, got {flagged!r}")
+    from glidemed.survey.turing import page_study
+
+    study = page_study(study)  # a turing survey's responses answer its one confidence scale
     context = _Context.from_key(study, key, key_name)
     context.pseudonymized = pseudonymized
     rows: list[_Parsed | dict] = []  # one per file, in the order collected
@@ -228,6 +232,8 @@ def collect_all_files(paths: Iterable[str | os.PathLike]
         else:
             raise AnalysisError(f"{path}: no such response file or folder")
         for p, name in found:
+            if path.is_dir() and name == SERVER_LOG:
+                continue  # glidemed serve's log of refused requests, not a response
             if p in seen:
                 continue  # the same path given twice: one row
             resolved = p.resolve()
@@ -293,7 +299,20 @@ def parse_response(path: Path, context: _Context, max_bytes: int = MAX_RESPONSE_
         raw = path.read_bytes()
     except OSError as exc:
         raise Rejected(f"cannot read file: {exc.strerror or exc}") from None
-    data = decode_response(raw)
+    return check_response(raw, context, str(path) if name is None else name)
+
+
+def response_context(study: Study, key: dict, key_name: str = "key") -> _Context:
+    """What :func:`check_response` checks a response against (built once per key)."""
+    return _Context.from_key(study, key, key_name)
+
+
+def check_response(raw: bytes, context: _Context, name: str, data: Any = None) -> _Parsed:
+    """Every check of one response's bytes (JSON, schema, build, answers, chain): the
+    same for a file given to ``analyze`` and a body POSTed to ``glidemed serve``.
+    ``data``: ``raw`` already decoded by :func:`decode_response`. Raises :class:`Rejected`
+    with the reason."""
+    data = decode_response(raw) if data is None else data
     check_schema(data)
     _check_build(data, context)
     n_panels, n_ratings, partial = _check_answers(data, context)
@@ -301,8 +320,7 @@ def parse_response(path: Path, context: _Context, max_bytes: int = MAX_RESPONSE_
         data, context.key, context.study.images_per_panel, context.study.survey.repeat_panels,
         context.study.survey.profile, context.levels, context.flags,
         check_plan=not context.pseudonymized)
-    return _Parsed(str(path) if name is None else name, sha256_bytes(raw), data, n_panels,
-                   n_ratings, partial, chain)
+    return _Parsed(name, sha256_bytes(raw), data, n_panels, n_ratings, partial, chain)
 
 
 def decode_response(raw: bytes) -> Any:

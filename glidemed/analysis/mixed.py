@@ -29,7 +29,7 @@ from scipy import linalg, optimize, sparse
 from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
-from glidemed.analysis.design import term_levels, treatment_design
+from glidemed.analysis.design import is_covariate, term_levels, treatment_design
 from glidemed.analysis.formula import Formula, parse_formula
 from glidemed.analysis.results import TABLE_COLUMNS, Z95, ModelResult, wald_row
 from glidemed.analysis.tidy import usable_first_ratings
@@ -94,7 +94,7 @@ def _prepare(df: pd.DataFrame, formula: Formula, aspect: str | None) -> _Design:
 
     kept, _, dummies = treatment_design(data, formula.fixed, notes)
     X, names = _drop_aliased(dummies.to_numpy(float).reshape(len(y), -1), list(dummies.columns), notes)
-    kept = [t for t in kept if any(n.startswith(f"{t}[T.") for n in names)]
+    kept = [t for t in kept if any(n == t or n.startswith(f"{t}[T.") for n in names)]
 
     groups, n_levels = [], []
     for factor in formula.random:
@@ -120,6 +120,8 @@ def _separation(data: pd.DataFrame, terms: list[str], y: np.ndarray, levels: lis
     found = []
     top = len(levels) - 1
     for term in terms:
+        if is_covariate(data[term]):
+            continue  # a numeric covariate has no levels to separate
         values = data[term].astype(str).to_numpy()
         for level in term_levels(data[term]):
             mine, others = y[values == level], y[values != level]

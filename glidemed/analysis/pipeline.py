@@ -17,7 +17,8 @@ import warnings
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -50,18 +51,29 @@ def run_analysis(study: Study, responses: Iterable[str | os.PathLike] | None = N
                  key: str | os.PathLike | dict | None = None, model: str = DEFAULT_FORMULA,
                  nonsensical: str = "exclude", flagged: str = "exclude", n_boot: int = 1000,
                  seed: int = 0, pseudonymized: bool = False,
-                 allow_simulated: bool = False) -> dict:
+                 allow_simulated: bool = False,
+                 scores: str | os.PathLike | None = None,
+                 provenance: dict | None = None) -> dict:
     """Analyse ``responses`` (files or folders; default build/<study>/responses) unblinded
     with ``key`` (default build/<study>/key/key.json), or an existing ``ratings`` table
     (tidy CSV, the paper's spreadsheet, or a DataFrame). Writes every output into
     ``out_dir`` (default build/<study>/analysis) and returns the summary dict.
+    ``provenance`` (``created``, ``versions``) replaces the run's own, so that ``verify``
+    can render a re-run's report exactly as the archived one was rendered.
     ``pseudonymized``: the responses' rater ids were replaced (see ingest_responses);
     ``allow_simulated``: mix simulated and real response files (refused otherwise).
-    When no rating is usable, the ledger is still written (see :func:`write_ledger_only`)."""
+    When no rating is usable, the ledger is still written (see :func:`write_ledger_only`).
+    With automated ``scores`` (default build/<study>/scores/scores.csv when present) it adds
+    their agreement with the ratings (analysis/agreement.py)."""
     if flagged not in FLAGGED_MODES:
         raise AnalysisError(f"--flagged: expected one of {FLAGGED_MODES}, got {flagged!r}")
     if n_boot < 0:
         raise AnalysisError(f"--bootstrap: expected a number of resamples >= 0, got {n_boot}")
+    if study.survey.task == "turing" and ratings is None:
+        from glidemed.analysis.turing import run_turing_analysis
+
+        return run_turing_analysis(study, responses, out_dir, key=key, flagged=flagged,
+                                   n_boot=n_boot, seed=seed, pseudonymized=pseudonymized)
     out = Path(out_dir) if out_dir is not None else analysis_dir(study)
     _check_out_dir(out, ratings)
     df, ledger, profiles, source = _load(study, responses, ratings, key, nonsensical, flagged,
@@ -75,9 +87,26 @@ def run_analysis(study: Study, responses: Iterable[str | os.PathLike] | None = N
                       n_boot, seed)
     if pseudonymized:
         results.options["pseudonymized"] = True
+    from glidemed.analysis.agreement import agreement_section
+
+    # the rater plan needs the original rater ids: without them, all images of a panel
+    section = agreement_section(study, df, scores, key if ratings is None else None,
+                                ratings is None and not pseudonymized, n_boot, seed, results.notes)
+    if section is not None:
+        results.sections.append(section)
     if allow_simulated:
         results.options["allow_simulated"] = True
+    results.inputs = _inputs(study, responses, ratings)
+    if provenance:
+        results.created, results.versions = provenance["created"], provenance["versions"]
     return write_outputs(results, out)
+
+
+def _inputs(study: Study, responses, ratings) -> dict[str, list[str]]:
+    """Where the analysed files were read (absolute paths): ``glidemed archive`` looks there."""
+    if ratings is not None:
+        return {"ratings": [] if isinstance(ratings, pd.DataFrame) else [str(Path(ratings).resolve())]}
+    return {"responses": [str(Path(p).resolve()) for p in (responses or [responses_dir(study)])]}
 
 
 def _load(study: Study, responses, ratings, key, nonsensical: str, flagged: str,
@@ -288,9 +317,7 @@ def write_outputs(results: AnalysisResults, out: Path) -> dict:
     """Write every table, figure, the report and summary.json; replace ``out`` atomically."""
     from glidemed.analysis.figures import write_figures
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with analysis_folder(out) as tmp:
         ordinal = _model_table(results.models)
         tables = {"ratings": results.ratings, "ledger": results.ledger,
                   "profiles": results.profiles, "descriptives": results.descriptives,
@@ -307,10 +334,28 @@ def write_outputs(results: AnalysisResults, out: Path) -> dict:
         cis = cis[cis["kind"] == "median"].rename(columns={"term": "style"})
         results.figures = write_figures(tmp / "figures", results.ratings, results.medians,
                                         results.pairwise, cis)
+        for section in results.sections:
+            for name, table in section.tables.items():
+                (tmp / f"{name}.csv").write_text(table.to_csv(index=False), encoding="utf-8")
+                (tmp / f"{name}.tex").write_text(_latex(name, table), encoding="utf-8")
+            for name, (png, svg, _) in section.figures.items():
+                (tmp / "figures" / f"{name}.png").write_bytes(png)
+                (tmp / "figures" / f"{name}.svg").write_bytes(svg)
         (tmp / "report.html").write_text(render_report(results), encoding="utf-8")
         summary = build_summary(results, tmp)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False),
                                           encoding="utf-8")
+    return summary
+
+
+@contextmanager
+def analysis_folder(out: Path) -> Iterator[Path]:
+    """A fresh folder beside ``out`` to write into; it replaces ``out`` atomically when the
+    block ends without error, and is removed otherwise (``out`` then stays as it was)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        yield tmp
         _fsync_tree(tmp)
         _replace_dir(tmp, out)
     except OSError as exc:
@@ -320,7 +365,6 @@ def write_outputs(results: AnalysisResults, out: Path) -> dict:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return summary
 
 
 def build_summary(results: AnalysisResults, folder: Path) -> dict:
@@ -340,6 +384,8 @@ def build_summary(results: AnalysisResults, folder: Path) -> dict:
         "models": [{"role": role, **m.summary()} for role, m in results.models],
         "reliability": results.reliability.to_dict(orient="records"),
         "bootstrap_medians": results.median_cis.to_dict(orient="records"),
+        **{section.name: section.summary for section in results.sections},
+        "inputs": results.inputs,
         "outputs": outputs,
     })
 

@@ -32,6 +32,20 @@ MAIN_DESCRIPTIVES = ["all", "style", "style_group", "condition", "detail"]
 
 
 @dataclass
+class ReportSection:
+    """An optional part of the analysis (e.g. agreement with automated scores): its tables
+    (written as <name>.csv and .tex), figures (PNG and SVG bytes, caption), report text and
+    summary.json entry (under ``name``)."""
+
+    name: str
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: dict[str, tuple[bytes, bytes, str]] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class AnalysisResults:
     """Everything an analysis produced, as the report and the output writer need it."""
 
@@ -56,6 +70,8 @@ class AnalysisResults:
     model_text: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     figures: dict[str, bytes] = field(default_factory=dict)  # PNG bytes by name
+    sections: list[ReportSection] = field(default_factory=list)
+    inputs: dict[str, Any] = field(default_factory=dict)  # where the responses were read
 
 
 def render_report(results: AnalysisResults) -> str:
@@ -109,6 +125,12 @@ def report_context(results: AnalysisResults) -> dict[str, Any]:
             "ledger": _table(results.ledger.drop(columns=["sha256"], errors="ignore"), "ledger.csv"),
             "comments": _table(comments, "ratings.csv"),
         },
+        "sections": [{"name": s.name, "title": s.title, "paragraphs": s.paragraphs,
+                      "tables": [{"name": n, **_table(t, f"{n}.csv")} for n, t in s.tables.items()],
+                      "figures": [{"name": n, "caption": caption,
+                                   "base64": base64.b64encode(png).decode("ascii")}
+                                  for n, (png, _, caption) in s.figures.items()]}
+                     for s in results.sections],
     }
 
 

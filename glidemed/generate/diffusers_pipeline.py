@@ -21,14 +21,15 @@ import math
 import os
 import re
 import socket
-import time
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from glidemed.errors import GenerationError
+from glidemed.generate import clip_guidance
 from glidemed.generate.base import GeneratorContext, ImageJob
 from glidemed.generate.registry import unknown_or_mistyped
+from glidemed.generate.torch_common import sample_batch, torch_device
 from glidemed.study import Condition
 
 NUMBER = (int, float)
@@ -47,11 +48,13 @@ DEFAULTS: dict[str, Any] = {
     "variant": None,
     "pipeline_options": {},
     "safety_checker": False,
+    "clip_guidance": None,  # x̂₀ guidance by any CLIP (clip_guidance.py)
 }
 TYPES: dict[str, Any] = {
     "model": str, "steps": int, "guidance_scale": NUMBER, "negative_prompt": str,
     "scheduler": str, "width": int, "height": int, "dtype": str, "batch_size": int,
     "variant": str, "pipeline_options": dict, "safety_checker": bool,
+    "clip_guidance": dict,
 }
 DTYPES = ("float32", "float16", "bfloat16")
 # from_pretrained arguments that glidemed sets from the parameters above.
@@ -96,6 +99,8 @@ def check_params(params: dict) -> list[str]:
         if option in RESERVED_OPTIONS:
             problems.append(f"pipeline_options.{option}: set by glidemed (use the "
                             f"{RESERVED_OPTIONS[option]} parameter)")
+    if p["clip_guidance"] is not None:
+        problems += clip_guidance.check_table(p["clip_guidance"])
     return problems
 
 
@@ -249,14 +254,7 @@ class DiffusersGenerator:
         self.condition = condition
         self.p = p = {**DEFAULTS, **condition.params}
         self.where = where = f"{context.study.path}: condition {condition.name!r}"
-        device = context.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            self.device = torch.device(device)
-        except RuntimeError as exc:
-            raise GenerationError(f"--device: {exc}") from None
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise GenerationError(f"--device {device}: CUDA is not available on this machine "
-                                  "(use --device cpu)")
+        self.device = torch_device(torch, context.device)
         self.dtype = p["dtype"] or ("float16" if self.device.type == "cuda" else "float32")
         if self.dtype == "float16" and self.device.type == "cpu":
             raise GenerationError(f"{where}: dtype = \"float16\" needs a CUDA device, got cpu "
@@ -275,6 +273,13 @@ class DiffusersGenerator:
         self.call_params = inspect.signature(type(self.pipe).__call__).parameters
         self.resolved = self._resolve()
         self._digest = None
+        self.study = context.study
+        self.guide = None
+        if p["clip_guidance"] is not None:
+            if problem := clip_guidance.scheduler_problem(self.scheduler):
+                raise GenerationError(f"{where}: {problem}")
+            self.guide = clip_guidance.load_guide(p["clip_guidance"], self.device, where,
+                                                  context.study)
 
     # -- loading -----------------------------------------------------------------------
 
@@ -392,6 +397,8 @@ class DiffusersGenerator:
             model_index_sha256=digest["model_index_sha256"],
             weights_sha256=digest["weights_sha256"], weight_files=digest["weight_files"],
             weight_bytes=digest["weight_bytes"])
+        if self.guide is not None:
+            params["clip_guidance"] = self.guide.describe()
         return {"params": params, "versions": engine_versions()}
 
     # -- sampling ----------------------------------------------------------------------
@@ -400,21 +407,15 @@ class DiffusersGenerator:
         """Yield (job, image, extra) for ``jobs``, all in one pipeline call."""
         if not jobs:
             return
-        torch = self.torch
-        started = time.perf_counter()
         try:
-            results = self.sample([job.prompt.text for job in jobs], [job.seed for job in jobs])
-        except torch.cuda.OutOfMemoryError:
-            raise GenerationError(
-                f"{self.where}: CUDA ran out of memory with a batch of {len(jobs)} image(s); "
-                f"use a smaller --batch-size (below {len(jobs)}) or the condition's "
-                "batch_size") from None
+            guide_texts = clip_guidance.batch_texts(self.guide, self.study, jobs)
+            # The whole batch is made at once: each image's share of its time, for the manifest.
+            results, share = sample_batch(
+                self.torch, jobs, lambda texts, seeds: self.sample(texts, seeds, guide_texts),
+                self.where)
         except (ValueError, TypeError) as exc:
             raise GenerationError(f"{self.where}: {type(self.pipe).__name__} refused the "
                                   f"parameters: {_one_line(exc)}") from None
-        # The whole batch is made at once: each image's share of its time, for the manifest.
-        share = {"seconds": round((time.perf_counter() - started) / len(jobs), 4),
-                 "batch_size": len(jobs)}
         for job, (image, flagged) in zip(jobs, results):
             extra = dict(share)
             if flagged is not None:
@@ -423,11 +424,19 @@ class DiffusersGenerator:
                     extra["blanked"] = "by the pipeline's safety checker: not a generated image"
             yield job, image, extra
 
-    def sample(self, texts: list[str], seeds: list[int]) -> list[tuple[Any, bool | None]]:
-        """(PIL image, safety-checker flag or None) per text, image i seeded by ``seeds[i]``."""
+    def sample(self, texts: list[str], seeds: list[int],
+               guide_texts: list[str] | None = None) -> list[tuple[Any, bool | None]]:
+        """(PIL image, safety-checker flag or None) per text, image i seeded by ``seeds[i]``
+        (and, with ``clip_guidance``, steered towards ``guide_texts[i]``, default ``texts``)."""
         # CPU generators: the same starting noise on any device, as diffusers recommends.
         generators = [self.torch.Generator().manual_seed(seed) for seed in seeds]
-        output = self.call_pipeline(self.call_arguments(texts, generators))
+        guided = contextlib.nullcontext()
+        if self.guide is not None:
+            guided = clip_guidance.guided_scheduler(
+                self.scheduler, clip_guidance.BatchGuidance(self.guide, guide_texts or texts, seeds),
+                clip_guidance.diffusers_decoder(self.pipe))
+        with guided:
+            output = self.call_pipeline(self.call_arguments(texts, generators))
         flags = getattr(output, "nsfw_content_detected", None)
         if flags is None or not self.p["safety_checker"]:
             flags = [None] * len(texts)

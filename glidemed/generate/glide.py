@@ -26,7 +26,7 @@ from typing import Any
 
 from glidemed.errors import GenerationError
 from glidemed.fileio import sha256_file
-from glidemed.generate import checkpoints, glide_speed
+from glidemed.generate import checkpoints, clip_guidance, glide_speed
 from glidemed.generate.base import GeneratorContext, ImageJob
 from glidemed.generate.registry import type_problem, unknown_or_mistyped
 from glidemed.study import Condition
@@ -50,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "upsample_checkpoint": "upsample",
     "clip_image_checkpoint": "clip/image-enc",
     "clip_text_checkpoint": "clip/text-enc",
+    "clip_guidance": None,  # x̂₀ guidance by any CLIP (clip_guidance.py), on the base model
     **glide_speed.DEFAULTS,  # bf16, attention, compile, compile_mode
 }
 NUMBER = (int, float)
@@ -58,7 +59,7 @@ TYPES: dict[str, Any] = {
     "upsample_respacing": str, "upsample_temperature": NUMBER, "size": int, "fp16": bool,
     "batch_size": int, "base_options": dict, "upsample_options": dict, "clip_config": str,
     "base_checkpoint": str, "upsample_checkpoint": str, "clip_image_checkpoint": str,
-    "clip_text_checkpoint": str, **glide_speed.TYPES,
+    "clip_text_checkpoint": str, "clip_guidance": dict, **glide_speed.TYPES,
 }
 CHECKPOINT_PARAMS = ("base_checkpoint", "upsample_checkpoint", "clip_image_checkpoint",
                      "clip_text_checkpoint")
@@ -123,6 +124,8 @@ def check_params(params: dict) -> list[str]:
     for key in CHECKPOINT_PARAMS:
         if problem := checkpoints.check_reference(p[key]):
             problems.append(f"{key}: {problem}")
+    if p["clip_guidance"] is not None:
+        problems += clip_guidance.check_table(p["clip_guidance"])
     problems += glide_speed.check_params(p)
     return problems
 
@@ -219,6 +222,12 @@ class GlideGenerator:
                     f"model ({self.base_options['image_size']} px) nor the upsampler "
                     f"({self.up_options['image_size']} px)")
         self.clip = self._clip(context) if p["guidance"] == "clip" else None
+        self.study = context.study
+        self.guide = None
+        if p["clip_guidance"] is not None:
+            self.guide = clip_guidance.load_guide(
+                p["clip_guidance"], self.device,
+                f"{context.study.path}: condition {condition.name!r}", context.study)
 
     # -- loading -------------------------------------------------------------------
 
@@ -315,6 +324,8 @@ class GlideGenerator:
         if self.clip is None:
             for key in ("clip_config", "clip_image_checkpoint", "clip_text_checkpoint"):
                 params[key] = None
+        if self.guide is not None:
+            params["clip_guidance"] = self.guide.describe()
         return {"params": params, "versions": engine_versions()}
 
     # -- sampling ------------------------------------------------------------------
@@ -326,7 +337,9 @@ class GlideGenerator:
         torch = self.torch
         started = time.perf_counter()
         try:
-            images = self.sample([job.prompt.text for job in jobs], [job.seed for job in jobs])
+            guide_texts = clip_guidance.batch_texts(self.guide, self.study, jobs)
+            images = self.sample([job.prompt.text for job in jobs], [job.seed for job in jobs],
+                                 guide_texts)
         except torch.cuda.OutOfMemoryError:
             raise GenerationError(f"CUDA ran out of memory with a batch of {len(jobs)} image(s) "
                                   f"in condition {self.condition.name!r}; use a smaller batch "
@@ -344,14 +357,18 @@ class GlideGenerator:
         for job, image in zip(jobs, images):
             yield job, image, share
 
-    def sample(self, texts: list[str], seeds: list[int]) -> list:
-        """PIL images for ``texts``, image i drawn from the noise stream of ``seeds[i]``."""
+    def sample(self, texts: list[str], seeds: list[int],
+               guide_texts: list[str] | None = None) -> list:
+        """PIL images for ``texts``, image i drawn from the noise stream of ``seeds[i]``
+        (and, with ``clip_guidance``, steered towards ``guide_texts[i]``, default ``texts``)."""
         from PIL import Image
 
         torch = self.torch
         streams = [torch.Generator().manual_seed(seed) for seed in seeds]
         with torch.no_grad():
-            x = self._sample_base(texts, streams)
+            x0_guidance = None if self.guide is None else clip_guidance.BatchGuidance(
+                self.guide, guide_texts or texts, seeds)
+            x = self._sample_base(texts, streams, x0_guidance)
             if self.up is not None:
                 x = self._upsample(texts, x, streams)
             pixels = ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
@@ -374,7 +391,7 @@ class GlideGenerator:
         return (torch.tensor(tokens, device=self.device),
                 torch.tensor(masks, dtype=torch.bool, device=self.device))
 
-    def _sample_base(self, texts: list[str], streams: list):
+    def _sample_base(self, texts: list[str], streams: list, x0_guidance=None):
         torch = self.torch
         model, diffusion, options = self.base, self.base_diffusion, self.base_options
         scale = float(self.p["guidance_scale"])
@@ -403,6 +420,8 @@ class GlideGenerator:
             t = torch.tensor([i] * len(texts), device=self.device)
             out = diffusion.p_mean_variance(model_fn, x, t, clip_denoised=True,
                                             model_kwargs=kwargs)
+            if x0_guidance is not None:
+                out = clip_guidance.guide_glide_step(x0_guidance, diffusion, out, x, t)
             if cond_fn is not None:
                 out["mean"] = diffusion.condition_mean(cond_fn, out, x, t, model_kwargs=kwargs)
             x = out["mean"]

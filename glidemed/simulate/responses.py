@@ -31,6 +31,9 @@ def simulate_responses(study: Study, key: dict, n_raters: int, out_dir: str | Pa
     """
     from glidemed.survey.chain import seal
     from glidemed.survey.randomize import rater_plan
+    from glidemed.survey.turing import page_study
+
+    study = page_study(study)  # a turing survey: one image per panel, one confidence scale
 
     if key.get("study_id") != study.id:
         raise AnalysisError(f"key: belongs to study {key.get('study_id')!r}, not {study.id!r}")

@@ -10,7 +10,9 @@ paths, as whole words, in:
 - every image, which must be free of metadata (no EXIF, XMP, ICC, comments or PNG text
   chunks: only the segments needed to decode the pixels), whose text outside the pixel
   data is searched too (printable runs, for terms of 4 characters or more; the JPEG
-  format's own 'JFIF' name excepted), and which must all share one format and size.
+  format's own 'JFIF' name excepted), and which must all share one format and size; real (control) images must also share
+  the generated ones' encoding (JPEG frame, sampling and quantisation tables, PNG depth
+  and colour type, WebP chunk kind).
 
 A page exactly as glidemed renders it from its data block is glidemed's text plus the
 study's settings (images per panel, repeats, post_url), which are compared with the
@@ -42,6 +44,7 @@ from glidemed.study import Study
 from glidemed.survey.key import KEY_FILENAME, TOKEN_RE, load_key
 from glidemed.survey.render import (ASSETS, PAGE_SCHEMA, PUBLIC_FIELDS, TEMPLATE, asset_text,
                                     public_strings, render_page, survey_context, template_dir)
+from glidemed.survey.turing import encoding_problems, page_study
 
 DATA_OPEN = '<script type="application/json" id="survey-data">'
 INLINE = {"survey.js": ('<script id="survey-js">', "</script>"),
@@ -84,13 +87,13 @@ def forbidden_terms(study: Study, key: dict, records: dict) -> list[Term]:
         add(cond.generator, "generator name", 1)
     param_values: dict[str, set[str]] = {}
     for params in [c.params for c in study.conditions] + [r.get("params", {}) for r in records.values()]:
-        for name, value in params.items():
+        for name, value in flat_params(params):
             param_values.setdefault(name, set()).add(json.dumps(value))
             if isinstance(value, str):
                 add(value, f"parameter value ({name})")
                 add(Path(value).name, f"parameter value ({name})")
     for cond in study.conditions:  # numbers only where they tell conditions apart
-        for name, value in cond.params.items():
+        for name, value in flat_params(cond.params):
             if isinstance(value, (int, float)) and not isinstance(value, bool) \
                     and len(param_values.get(name, ())) > 1:
                 add(value, f"parameter value ({name})")
@@ -105,6 +108,18 @@ def forbidden_terms(study: Study, key: dict, records: dict) -> list[Term]:
         for file in panel["images"].values():
             add(file, "image file of the key")
     return [Term(text, what) for text, what in terms.items()]
+
+
+def flat_params(params: dict, prefix: str = ""):
+    """(dotted name, value) of every leaf of nested parameter tables (e.g. clip_guidance.clip)."""
+    for name, value in params.items():
+        if isinstance(value, dict):
+            yield from flat_params(value, f"{prefix}{name}.")
+        elif isinstance(value, list):
+            for item in value:
+                yield f"{prefix}{name}", item
+        else:
+            yield f"{prefix}{name}", value
 
 
 class Scanner:
@@ -358,6 +373,7 @@ def audit_survey(study: Study, survey_dir: Path, key: dict, records: dict) -> Au
             report.problems.append(f"index.html: panel token {panel.get('token')!r} is not opaque")
 
     shapes: dict[tuple, list[str]] = {}
+    shown: dict[str, bytes] = {}
     for token, src in data.get("images", {}).items():
         where = f"image {token}"
         if not TOKEN_RE.match(token):
@@ -373,6 +389,7 @@ def audit_survey(study: Study, survey_dir: Path, key: dict, records: dict) -> Au
             report.problems.append(f"{where}: {src!r} is neither embedded nor in assets/")
             continue
         report.images += 1
+        shown[token] = image
         problems, header, shape = image_structure(image)
         report.problems += [f"{where}: {p}" for p in problems]
         leak(where, image_scanner.find(header_text(header)))
@@ -384,6 +401,7 @@ def audit_survey(study: Study, survey_dir: Path, key: dict, records: dict) -> Au
         report.problems.append(f"panel images differ in format or size: {summary}")
     for rel in asset_images:
         report.problems.append(f"{rel}: image not used by the page")
+    report.problems += encoding_problems(key, shown)
     return report
 
 
@@ -461,7 +479,7 @@ def audit_blinding(study: Study) -> AuditReport:
     if not (folder / "index.html").is_file():
         raise SurveyError(f"{folder}: no built survey; run `glidemed build {study.id}` first")
     key = load_key(key_dir(study) / KEY_FILENAME)
-    report = audit_survey(study, folder, key, load_manifest(images_dir(study)))
+    report = audit_survey(page_study(study), folder, key, load_manifest(images_dir(study)))
     raise_on_problems(folder, report)
     return report
 

@@ -26,6 +26,7 @@ from glidemed.survey.audit import AuditReport, audit_survey, raise_on_problems
 from glidemed.survey.images import EXTENSION, MIME, Encoding, common_size, encode_all, encode_image
 from glidemed.survey.key import KEY_FILENAME, KEY_SCHEMA, key_problems, key_text, load_key
 from glidemed.survey.panels import PanelPlan, plan_panels
+from glidemed.survey.turing import is_turing, page_study, panel_text, plan_turing
 from glidemed.survey.render import ASSETS, asset_text, page_data, render_page, survey_context
 
 SIZE_WARNING_BYTES = 20_000_000  # what most mail servers accept
@@ -77,7 +78,11 @@ def build_survey(study: Study, *, single_file: bool = True, image_format: str | 
         old_key = load_key(key_path)
         if old_key["study_id"] != study.id:
             raise SurveyError(f"{key_path}: key of study {old_key['study_id']!r}, not {study.id!r}")
-    plan = plan_panels(study, records, old_key, leave_out_missing=leave_out_missing)
+    if is_turing(study):
+        plan = plan_turing(study, records, old_key)
+    else:
+        plan = plan_panels(study, records, old_key, leave_out_missing=leave_out_missing)
+    view = page_study(study)  # what the page shows: for turing, one image and one scale
 
     used = [im.record for panel in plan.panels for im in panel.images]
     encoding = Encoding(fmt, quality, common_size(used, image_size or settings.image_size))
@@ -92,9 +97,9 @@ def build_survey(study: Study, *, single_file: bool = True, image_format: str | 
         examples.append({"aspect": example.aspect, "level": example.level,
                          "caption": example.caption, "image": token})
 
-    panels = [{"token": p.token, "text": p.prompt.text, "images": [im.token for im in p.images]}
-              for p in plan.panels]
-    hashed = page_data(study, "", panels, {t: sha256_bytes(b) for t, b in image_bytes.items()},
+    panels = [{"token": p.token, "text": panel_text(study) if is_turing(study) else p.prompt.text,
+               "images": [im.token for im in p.images]} for p in plan.panels]
+    hashed = page_data(view, "", panels, {t: sha256_bytes(b) for t, b in image_bytes.items()},
                        examples)
     build_hash = sha256_bytes(json.dumps(hashed, sort_keys=True, ensure_ascii=False).encode())
     if single_file:
@@ -102,7 +107,7 @@ def build_survey(study: Study, *, single_file: bool = True, image_format: str | 
                    for t, b in image_bytes.items()}
     else:
         sources = {t: f"assets/{t}.{EXTENSION[fmt]}" for t in image_bytes}
-    data = page_data(study, build_hash, panels, sources, examples)
+    data = page_data(view, build_hash, panels, sources, examples)
     html = render_page(survey_context(data, single_file=single_file))
 
     key = _key(study, plan, build_hash)
@@ -112,7 +117,7 @@ def build_survey(study: Study, *, single_file: bool = True, image_format: str | 
     tmp = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.tmp")
     try:
         written = _write_folder(tmp, html, image_bytes, fmt, single_file)
-        audit = audit_survey(study, tmp, key, records)
+        audit = audit_survey(view, tmp, key, records)
         raise_on_problems(out_dir, audit)
         size = sum(len(data) for data in written.values())
         kept = _keep_previous_key(key_path, build_hash)
@@ -147,7 +152,8 @@ def _key(study: Study, plan: PanelPlan, build_hash: str) -> dict:
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "study_sha256": sha256_file(study.path) if study.path.is_file() else "",
         "conditions": plan.conditions,
-        "images_per_panel": study.images_per_panel,
+        "task": study.survey.task,
+        "images_per_panel": page_study(study).images_per_panel,
         "repeat_panels": study.survey.repeat_panels,
         "panels": {p.token: {"prompt_id": p.prompt.id, "condition": p.condition,
                              "control": p.control,

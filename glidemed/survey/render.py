@@ -47,7 +47,7 @@ def public_strings(study: Study, prompt_texts: list[str]) -> set[str]:
 
 # Where page_data holds public texts: (top-level key, sub-keys of its items).
 PUBLIC_FIELDS = {
-    "study_id": None, "title": None, "instructions": None, "consent": None,
+    "study_id": None, "title": None, "instructions": None, "consent": None, "panel_heading": None,
     "aspects": ("key", "label", "question", "levels"),
     "flags": ("key", "label"),
     "profile": ("key", "label", "choices"),
@@ -74,6 +74,8 @@ def page_data(study: Study, build_hash: str, panels: list[dict], images: dict[st
         "images_per_panel": study.images_per_panel,
         "repeat_panels": study.survey.repeat_panels,
         "post_url": study.survey.post_url,
+        "first_value": study.survey.turing.first_value if study.survey.task == "turing" else 0,
+        "panel_heading": "Real or generated?" if study.survey.task == "turing" else "",
         "aspects": [{"key": a.key, "label": a.label, "question": a.question,
                      "levels": list(a.levels)} for a in study.aspects],
         "flags": [{"key": f.key, "label": f.label} for f in study.flags],
@@ -85,10 +87,11 @@ def page_data(study: Study, build_hash: str, panels: list[dict], images: dict[st
     }
 
 
-def _csp(post_url: str) -> str:
-    """No request leaves the page except an optional POST to the study's address."""
-    connect = "'none'"
-    if post_url:
+def _csp(post_url: str, connect_src: str | None = None) -> str:
+    """No request leaves the page except an optional POST to the study's address (or to
+    ``connect_src``, e.g. ``'self'`` for the page served by `glidemed serve`)."""
+    connect = connect_src or "'none'"
+    if post_url and not connect_src:
         parts = urlsplit(post_url)
         connect = f"{parts.scheme}://{parts.netloc}"
     return ("default-src 'none'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
@@ -102,14 +105,14 @@ def _inline(text: str, closing: str) -> Markup:
     return Markup(text)
 
 
-def survey_context(data: dict, *, single_file: bool) -> dict:
+def survey_context(data: dict, *, single_file: bool, connect_src: str | None = None) -> dict:
     """Everything index.html.j2 uses.
 
     - ``data_json``: page_data as JSON safe inside <script> (``<``, ``>``, ``&`` escaped);
     - ``inline_js`` / ``inline_css``: the assets' text for a single file, else None;
     - ``js_href`` / ``css_href``: asset paths for a hosted folder;
     - ``csp``: the page's Content-Security-Policy;
-    - ``top_key``: the highest score a digit key sets (the keyboard hint).
+    - ``first_key`` / ``top_key``: the digit keys of the lowest and highest level (the hint).
     """
     data_json = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     data_json = (data_json.replace("<", "\\u003c").replace(">", "\\u003e")
@@ -120,8 +123,9 @@ def survey_context(data: dict, *, single_file: bool) -> dict:
         "inline_css": _inline(asset_text("survey.css"), "</style") if single_file else None,
         "js_href": "assets/survey.js",
         "css_href": "assets/survey.css",
-        "csp": _csp(data.get("post_url", "")),
-        "top_key": min(9, max(len(a["levels"]) for a in data["aspects"]) - 1),
+        "csp": _csp(data.get("post_url", ""), connect_src),
+        "first_key": data.get("first_value", 0),
+        "top_key": min(9, data.get("first_value", 0) + max(len(a["levels"]) for a in data["aspects"]) - 1),
     }
 
 

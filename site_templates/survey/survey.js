@@ -11,6 +11,7 @@
   var LAST_RATER = STORE_PREFIX + "last-rater";
   var ASPECTS = DATA.aspects;
   var FLAGS = DATA.flags;
+  var FIRST = DATA.first_value || 0;  // the number shown for a scale's first level
 
   // ---------------------------------------------------------------- SHA-256
   var K = [0x428a2f98,0x71374491,0xb5c0fbcf,0xe9b5dba5,0x3956c25b,0x59f111f1,0x923f82a4,0xab1c5ed5,
@@ -187,6 +188,7 @@
     } catch (e) {
       storageWarn();
     }
+    scheduleSend();
   }
 
   function load(rater) {
@@ -295,24 +297,123 @@
     setTimeout(function () { URL.revokeObjectURL(url); link.remove(); }, 60000);
   }
 
-  function postResponse() {
+  // ================================================================ transport (posting)
+  // Saving to a server: glidemed serve (DATA.server, set in the page it serves) or the
+  // study's post_url. "Sent" is shown only once the server has acknowledged; while it is
+  // unreachable (or full) the page retries with backoff; the answers stay in this
+  // browser and the download button stays. With glidemed serve, partial saves are sent
+  // too (at most one per PARTIAL_EVERY_MS) with the rater's invitation token.
+  var SERVER = DATA.server || null;
+  var SEND_URL = SERVER ? SERVER.api : DATA.post_url;
+  var PARTIAL_EVERY_MS = 30000;
+  var RETRY_MS = [1000, 2000, 4000, 8000, 15000, 30000];
+  var send = {busy: false, again: false, timer: null, retries: 0, lastAt: 0};
+  var urlParams = new URLSearchParams(window.location.search);
+
+  (function rememberToken() {
+    var rater = (urlParams.get("rater") || "").trim().slice(0, 200), token = urlParams.get("token");
+    if (!rater || !token) return;
+    try { window.localStorage.setItem(STORE_PREFIX + "token:" + rater, token); } catch (e) { /* URL still has it */ }
+  }());
+
+  function tokenFor(rater) {
+    if ((urlParams.get("rater") || "").trim().slice(0, 200) === rater && urlParams.get("token")) {
+      return urlParams.get("token");
+    }
+    return storageGet(STORE_PREFIX + "token:" + rater);
+  }
+
+  function sendStatus(text) {
+    Array.prototype.forEach.call(document.querySelectorAll("#post-status, .send-status"),
+                                 function (node) { node.textContent = text; });
+  }
+
+  function hasRating() {
+    return state.events.some(function (ev) { return ev.field.indexOf("rating:") === 0; });
+  }
+
+  /** A partial save to glidemed serve, soon (never more often than PARTIAL_EVERY_MS). */
+  function scheduleSend() {
+    if (!SERVER || !window.fetch || !state || send.busy || send.timer) return;
+    if (state.postedHead === heads.head || !hasRating()) return;
+    var wait = Math.max(0, send.lastAt + PARTIAL_EVERY_MS - Date.now());
+    send.timer = setTimeout(function () { send.timer = null; sendNow(); }, wait);
+  }
+
+  function retryLater(why) {
+    var wait = RETRY_MS[Math.min(send.retries, RETRY_MS.length - 1)];
+    send.retries++;
+    sendStatus(why + " Your answers are kept in this browser and will be sent again in " +
+               Math.round(wait / 1000) + " s; you can also download the file.");
+    send.timer = setTimeout(function () { send.timer = null; sendNow(); }, wait);
+  }
+
+  function postResponse() { sendNow(); }
+
+  function sendNow() {
     // Sent once per set of answers (named by the chain head, which an edited comment also
     // changes): revisiting the last page does not send the same answers again.
-    if (!DATA.post_url || !window.fetch || state.postedHead === heads.head) return;
-    var sentHead = heads.head;
-    var status = document.getElementById("post-status");
-    status.textContent = "Sending your responses...";
-    fetch(DATA.post_url, {method: "POST", headers: {"Content-Type": "application/json"},
-                          body: JSON.stringify(buildResponse())})
+    if (!SEND_URL || !window.fetch || !state) return;
+    if (state.postedHead === heads.head || (SERVER && !hasRating())) return;
+    if (send.busy) { send.again = true; return; }
+    if (send.timer) { clearTimeout(send.timer); send.timer = null; }
+    send.busy = true;
+    send.lastAt = Date.now();
+    var sentHead = heads.head, rater = state.rater;
+    var headers = {"Content-Type": "application/json"};
+    if (SERVER) {
+      headers["X-Glidemed-Rater"] = encodeURIComponent(rater);
+      var token = tokenFor(rater);
+      if (token) headers["X-Glidemed-Token"] = token;
+    }
+    if (!SERVER || state.pos >= state.order.length) sendStatus("Sending your responses...");
+    fetch(SEND_URL, {method: "POST", headers: headers, body: JSON.stringify(buildResponse()),
+                     cache: "no-store"})
       .then(function (r) {
-        if (r.ok) { state.postedHead = sentHead; save(); }
-        status.textContent = r.ok ? "Your responses were sent. Please also download the file."
-          : "Sending failed (" + r.status + "). Please download the file and e-mail it.";
+        return r.text().then(function (text) {
+          var reply = null;
+          try { reply = JSON.parse(text); } catch (e) { /* not JSON: the status says enough */ }
+          return {status: r.status, ok: r.ok, reply: reply};
+        });
+      })
+      .then(function (result) {
+        send.busy = false;
+        if (result.ok) {
+          send.retries = 0;
+          if (state && state.rater === rater) { state.postedHead = sentHead; save(); }
+          var when = new Date().toLocaleTimeString();
+          sendStatus(SERVER ? "Your responses were sent and stored by the server (" + when + ")."
+                     : "Your responses were sent. Please also download the file.");
+        } else {
+          var reason = result.reply && result.reply.error ? ": " + result.reply.error : "";
+          if (result.status === 429 || result.status === 408 || result.status >= 500) {
+            retryLater("The server could not store your answers yet (" + result.status + reason + ").");
+            return;
+          }
+          sendStatus("Sending failed (" + result.status + reason + "). " +
+                     "Please download the file and e-mail it.");
+          return;  // refused: sent again only once the answers change
+        }
+        if (send.again) { send.again = false; sendNow(); } else scheduleSend();
       })
       .catch(function () {
-        status.textContent = "Sending failed. Please download the file and e-mail it.";
+        send.busy = false;
+        send.again = false;
+        retryLater("The server cannot be reached.");
       });
   }
+
+  window.addEventListener("online", function () {
+    if (send.timer && !send.busy) { clearTimeout(send.timer); send.timer = null; sendNow(); }
+  });
+  if (SERVER) {
+    var panelDownload = document.querySelector("#panel-screen .download");
+    var panelStatus = document.createElement("p");
+    panelStatus.className = "send-status";
+    panelStatus.setAttribute("aria-live", "polite");
+    panelDownload.parentNode.insertBefore(panelStatus, panelDownload.nextSibling);
+  }
+  // ================================================================ end of transport
 
   // ---------------------------------------------------------------- page building
   function el(tag, attrs, text) {
@@ -326,13 +427,14 @@
   function buildStart() {
     document.title = DATA.title;
     $("title").textContent = DATA.title;
+    if (DATA.panel_heading) $("panel-heading").textContent = DATA.panel_heading;
     $("instructions").textContent = DATA.instructions;
     var scales = $("scales");
     ASPECTS.forEach(function (aspect) {
       scales.appendChild(el("h3", {}, aspect.label));
       if (aspect.question) scales.appendChild(el("p", {}, aspect.question));
-      var list = el("ol", {start: "0", "class": "scale"});
-      aspect.levels.forEach(function (level, i) { list.appendChild(el("li", {}, i + " \u2013 " + level)); });
+      var list = el("ol", {start: String(FIRST), "class": "scale"});
+      aspect.levels.forEach(function (level, i) { list.appendChild(el("li", {}, (i + FIRST) + " \u2013 " + level)); });
       scales.appendChild(list);
     });
     if (DATA.examples.length) {
@@ -386,11 +488,11 @@
         var id = "rate-" + ai + "-" + v;
         var label = el("label", {"for": id, "class": "choice"});
         var input = el("input", {type: "radio", id: id, name: "rate-" + ai, value: String(v),
-                                 "aria-label": aspect.label + " " + v,
+                                 "aria-label": aspect.label + " " + (v + FIRST),
                                  "aria-describedby": id + "-text"});
         input.addEventListener("change", function () { if (input.checked) record("rating:" + aspect.key, v); });
         label.appendChild(input);
-        label.appendChild(el("span", {"class": "num"}, String(v)));
+        label.appendChild(el("span", {"class": "num"}, String(v + FIRST)));
         label.appendChild(el("span", {id: id + "-text", "class": "level"}, level));
         choices.appendChild(label);
       });
@@ -545,8 +647,8 @@
     var typing = tag === "TEXTAREA" || tag === "SELECT" || (tag === "INPUT" && t.type === "text");
     if (typing) return;
     if (/^[0-9]$/.test(e.key) && ASPECTS.length) {
-      var ai = currentAspect(t), v = Number(e.key);
-      if (v >= ASPECTS[ai].levels.length) return;
+      var ai = currentAspect(t), v = Number(e.key) - FIRST;
+      if (v < 0 || v >= ASPECTS[ai].levels.length) return;
       e.preventDefault();
       $("rate-" + ai + "-" + v).checked = true;
       record("rating:" + ASPECTS[ai].key, v);

@@ -1,0 +1,379 @@
+"""Analysis of a visual Turing test: can readers tell each condition's images from real ones?
+
+From the tidy ratings of a ``task = "turing"`` survey (one confidence rating per image,
+real ... generated) this builds the MRMC table ``reader, treatment, case, truth,
+rating`` (truth 1 = generated, treatment = the generated condition, cases = that
+condition's images plus every real image shown) and reports, per generated condition:
+
+- the readers' mean AUC of telling its images from real ones, with the RRRC (ORH) 95 %
+  CI and the test against 0.5 ("readers cannot tell"); FRRC and RRFC alongside;
+- per reader: AUC, and accuracy, sensitivity (generated called generated) and
+  specificity (real called real) at the scale's midpoint with Wilson 95 % intervals;
+  answers at the midpoint itself ("unsure" on an odd scale) are left out of those three
+  and counted;
+- comparisons between conditions: ORH when both were read on the same cases; otherwise
+  (different generated images, shared real ones: the usual design) a two-way bootstrap
+  that resamples readers and, independently, the images of each condition and the real
+  images (shared, so their correlation is kept), giving a percentile CI and p-value;
+- ROC curves per reader and pooled.
+
+Readers who did not rate every image of a condition's analysis are left out of it and
+listed (never silently).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import resources
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from glidemed.analysis import mrmc as orh
+from glidemed.analysis.tidy import usable
+from glidemed.errors import AnalysisError
+from glidemed.fileio import sha256_file
+from glidemed.study import Study
+
+SUMMARY_SCHEMA = "glidemed-turing-summary/1"
+AUC_COLUMNS = ["condition", "analysis", "auc", "se", "df", "ci_low", "ci_high", "statistic_vs_half",
+               "p_vs_half", "readers", "generated_images", "real_images", "left_out_readers"]
+ACCURACY_COLUMNS = ["condition", "reader", "n", "unsure", "accuracy", "accuracy_low", "accuracy_high",
+                    "sensitivity", "sensitivity_low", "sensitivity_high", "specificity",
+                    "specificity_low", "specificity_high"]
+COMPARISON_COLUMNS = ["first", "second", "difference", "ci_low", "ci_high", "p", "method", "readers",
+                      "n_boot"]
+
+
+def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion (NaN for n = 0)."""
+    if n == 0:
+        return math.nan, math.nan
+    z = stats.norm.ppf((1 + level) / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
+
+
+def mrmc_table(ratings: pd.DataFrame, key: dict, first_value: int = 1) -> pd.DataFrame:
+    """The long MRMC table of a Turing survey's tidy ratings (first readings, usable only).
+
+    Columns ``reader, condition, case, truth, rating``: ``case`` is the image's panel
+    token, ``truth`` 1 for a generated image, 0 for a real one (a control panel),
+    ``rating`` the scale value as shown (level index + ``first_value``).
+    """
+    use = usable(ratings)
+    use = use[~use["repeat"].fillna(False).astype(bool)]
+    control = {token: bool(p.get("control")) for token, p in key["panels"].items()}
+    return pd.DataFrame({
+        "reader": use["rater"].astype(str).to_numpy(),
+        "condition": use["condition"].astype(str).to_numpy(),
+        "case": use["panel"].astype(str).to_numpy(),
+        "truth": [0 if control.get(t, False) else 1 for t in use["panel"]],
+        "rating": use["score"].astype(int).to_numpy() + first_value,
+    })
+
+
+def condition_table(table: pd.DataFrame, condition: str) -> pd.DataFrame:
+    """One condition's images and every real image, as a single-treatment MRMC table."""
+    part = table[(table["condition"] == condition) | (table["truth"] == 0)]
+    return part.assign(treatment=condition)[["reader", "treatment", "case", "truth", "rating"]]
+
+
+# --------------------------------------------------------------------------- per condition
+
+@dataclass
+class ConditionResult:
+    condition: str
+    result: orh.MRMCResult
+    accuracy: pd.DataFrame
+
+
+def analyse_condition(table: pd.DataFrame, condition: str, midpoint: float) -> ConditionResult:
+    """AUC (ORH, one treatment) and the per-reader midpoint accuracy of one condition."""
+    part = condition_table(table, condition)
+    try:
+        readings = orh.prepare(part, source=f"condition {condition}", incomplete="drop-readers")
+        result = orh.analyse(readings)
+    except orh.MRMCError as exc:
+        raise AnalysisError(f"turing analysis of condition {condition}: {exc.message}") from None
+    rows = []
+    truth = readings.truth
+    for j, reader in enumerate(readings.readers):
+        r = readings.ratings[0, j]
+        decided = r != midpoint
+        called = r > midpoint
+        correct = int((called == truth)[decided].sum())
+        n = int(decided.sum())
+        tp, n_pos = int((called & truth & decided).sum()), int((truth & decided).sum())
+        tn, n_neg = int((~called & ~truth & decided).sum()), int((~truth & decided).sum())
+        row = {"condition": condition, "reader": reader, "n": n, "unsure": int((~decided).sum())}
+        for name, k, m in (("accuracy", correct, n), ("sensitivity", tp, n_pos), ("specificity", tn, n_neg)):
+            low, high = wilson_interval(k, m)
+            row.update({name: k / m if m else math.nan, f"{name}_low": low, f"{name}_high": high})
+        rows.append(row)
+    return ConditionResult(condition, result, pd.DataFrame(rows, columns=ACCURACY_COLUMNS))
+
+
+def auc_rows(c: ConditionResult) -> list[dict]:
+    rd = c.result.readings
+    out = []
+    for name in orh.ANALYSES:
+        m = getattr(c.result, name).means.iloc[0]
+        out.append({"condition": c.condition, "analysis": name, "auc": m["auc"], "se": m["se"],
+                    "df": m["df"], "ci_low": m["ci_low"], "ci_high": m["ci_high"],
+                    "statistic_vs_half": m["statistic_vs_half"], "p_vs_half": m["p_vs_half"],
+                    "readers": len(rd.readers), "generated_images": int(rd.truth.sum()),
+                    "real_images": int((~rd.truth).sum()),
+                    "left_out_readers": "; ".join(f"{r}: {why}" for r, why in rd.dropped_readers.items())})
+    return out
+
+
+# --------------------------------------------------------------------------- between conditions
+
+def compare_conditions(table: pd.DataFrame, first: str, second: str, n_boot: int = 2000,
+                       seed: int = 0) -> dict:
+    """AUC(first) - AUC(second): ORH when both were read on the same cases, else the
+    two-way bootstrap over readers and images (see the module docstring)."""
+    a, b = (table[table["condition"] == c] for c in (first, second))
+    if set(a["case"]) == set(b["case"]):
+        both = pd.concat([condition_table(table, first), condition_table(table, second)])
+        result = orh.mrmc(both, incomplete="drop-readers")
+        d = result.rrrc.differences.iloc[0]
+        sign = 1 if d["first"] == first else -1
+        low, high = sorted((sign * d["ci_low"], sign * d["ci_high"]))
+        return {"first": first, "second": second, "difference": sign * d["estimate"], "ci_low": low,
+                "ci_high": high, "p": d["p"], "method": "ORH (paired cases)",
+                "readers": len(result.readings.readers), "n_boot": 0}
+    real = table[table["truth"] == 0]
+    cases = {name: sorted(set(part["case"])) for name, part in (("a", a), ("b", b), ("real", real))}
+    readers = sorted(set(table["reader"]))
+    complete = [r for r in readers if all(
+        set(cases[k]) <= set(part.loc[part["reader"] == r, "case"]) for k, part in (("a", a), ("b", b), ("real", real)))]
+    if len(complete) < 2:
+        raise AnalysisError(f"turing comparison {first} vs {second}: fewer than 2 readers rated every image")
+
+    def psi(part: pd.DataFrame, gen_cases: list[str]) -> np.ndarray:
+        """(readers, generated images, real images) of psi = 1, 1/2, 0."""
+        wide = pd.concat([part, real]).pivot_table(index="reader", columns="case", values="rating",
+                                                   aggfunc="first").loc[complete]
+        g = wide[gen_cases].to_numpy(float)[:, :, None]
+        r = wide[cases["real"]].to_numpy(float)[:, None, :]
+        return (np.sign(g - r) + 1) / 2
+
+    psi_a, psi_b = psi(a, cases["a"]), psi(b, cases["b"])
+    estimate = float(psi_a.mean() - psi_b.mean())
+    if n_boot == 0:
+        return {"first": first, "second": second, "difference": estimate, "ci_low": math.nan,
+                "ci_high": math.nan, "p": math.nan, "method": "bootstrap skipped (--bootstrap 0)",
+                "readers": len(complete), "n_boot": 0}
+    rng = np.random.default_rng(seed)
+    n_r, n_a, n_b, n_real = len(complete), psi_a.shape[1], psi_b.shape[1], psi_a.shape[2]
+    diffs = np.empty(n_boot)
+    for i in range(n_boot):
+        wr = np.bincount(rng.integers(0, n_r, n_r), minlength=n_r).astype(float)
+        wa = np.bincount(rng.integers(0, n_a, n_a), minlength=n_a).astype(float)
+        wb = np.bincount(rng.integers(0, n_b, n_b), minlength=n_b).astype(float)
+        wx = np.bincount(rng.integers(0, n_real, n_real), minlength=n_real).astype(float)
+        auc_a = np.einsum("rij,i,j->r", psi_a, wa, wx) / (n_a * n_real)
+        auc_b = np.einsum("rij,i,j->r", psi_b, wb, wx) / (n_b * n_real)
+        diffs[i] = (wr @ (auc_a - auc_b)) / n_r
+    low, high = np.quantile(diffs, [0.025, 0.975])
+    # two-sided percentile p-value: twice the smaller tail beyond 0, counting the estimate itself
+    p = min(1.0, (1 + 2 * min(int((diffs <= 0).sum()), int((diffs >= 0).sum()))) / (n_boot + 1))
+    return {"first": first, "second": second, "difference": estimate, "ci_low": float(low),
+            "ci_high": float(high), "p": float(p), "method": "bootstrap over readers and images",
+            "readers": n_r, "n_boot": n_boot}
+
+
+# --------------------------------------------------------------------------- the whole analysis
+
+@dataclass
+class TuringResults:
+    study_id: str
+    title: str
+    source: str
+    table: pd.DataFrame
+    conditions: list[ConditionResult]
+    aucs: pd.DataFrame
+    reader_aucs: pd.DataFrame
+    accuracy: pd.DataFrame
+    comparisons: pd.DataFrame
+    counts: dict
+    ledger: pd.DataFrame
+    options: dict
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+def analyse_turing(study: Study, ratings: pd.DataFrame, key: dict, ledger: pd.DataFrame, source: str,
+                   n_boot: int = 2000, seed: int = 0) -> TuringResults:
+    """Every result of the module docstring, from a Turing survey's tidy ratings."""
+    turing = study.survey.turing
+    table = mrmc_table(ratings, key, turing.first_value)
+    if table.empty:
+        raise AnalysisError(f"no usable answers in {source}")
+    midpoint = turing.first_value + (len(turing.levels) - 1) / 2
+    generated = [c for c in dict.fromkeys(key.get("conditions", [])) if c not in study.survey.controls
+                 and c in set(table["condition"])]
+    results = [analyse_condition(table, c, midpoint) for c in generated]
+    aucs = pd.DataFrame([row for c in results for row in auc_rows(c)], columns=AUC_COLUMNS)
+    reader_aucs = pd.concat([c.result.reader_aucs.rename(columns={"treatment": "condition"}) for c in results],
+                            ignore_index=True)
+    accuracy = pd.concat([c.accuracy for c in results], ignore_index=True)
+    comparisons = pd.DataFrame([compare_conditions(table, x, y, n_boot, seed) for x, y in combinations(generated, 2)],
+                               columns=COMPARISON_COLUMNS)
+    use = usable(ratings)
+    counts = {"files": {str(k): int(v) for k, v in ledger["status"].value_counts().items()},
+              "raters": int(table["reader"].nunique()), "images": int(table["case"].nunique()),
+              "real_images": int(table.loc[table["truth"] == 0, "case"].nunique()),
+              "ratings": int(len(ratings)), "usable_ratings": int(len(use)),
+              "flagged_images": int(ratings.loc[ratings.get("flagged", pd.Series(False, index=ratings.index))
+                                                .fillna(False).astype(bool), "panel"].nunique())
+              if "flagged" in ratings else 0}
+    options = {"bootstrap": n_boot, "seed": seed, "midpoint": midpoint, "scale": [turing.first_value,
+               turing.first_value + len(turing.levels) - 1], "levels": list(turing.levels)}
+    return TuringResults(study.id, study.title, source, table, results, aucs, reader_aucs, accuracy,
+                         comparisons, counts, ledger, options)
+
+
+def roc_figure(results: TuringResults):
+    """Empirical ROC curves per reader (thin) and pooled over readers (thick), per condition."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = max(1, len(results.conditions))
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.6), layout="constrained", squeeze=False)
+    for ax, c in zip(axes[0], results.conditions):
+        rd = c.result.readings
+        for j, reader in enumerate(rd.readers):
+            fpr, tpr = roc_points(rd.ratings[0, j], rd.truth)
+            ax.plot(fpr, tpr, color="grey", linewidth=0.8, alpha=0.7)
+        fpr, tpr = roc_points(rd.ratings[0].reshape(-1), np.tile(rd.truth, len(rd.readers)))
+        mean = c.result.rrrc.means.iloc[0]
+        ax.plot(fpr, tpr, color="C0", linewidth=2.2, label=f"pooled; mean AUC {mean['auc']:.2f}")
+        ax.plot([0, 1], [0, 1], color="black", linestyle=":", linewidth=0.8)
+        ax.set_title(f"{c.condition} vs real", fontsize=9)
+        ax.set_xlabel("1 - specificity (real called generated)")
+        ax.set_ylabel("sensitivity (generated called generated)")
+        ax.legend(fontsize=7, loc="lower right")
+        ax.set_aspect("equal")
+    return fig
+
+
+def roc_points(ratings: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Empirical ROC: (FPR, TPR) at every threshold 'rating >= t', from (0, 0) to (1, 1)."""
+    thresholds = np.unique(ratings)[::-1]
+    tpr = [0.0] + [float((ratings[truth] >= t).mean()) for t in thresholds]
+    fpr = [0.0] + [float((ratings[~truth] >= t).mean()) for t in thresholds]
+    return np.array(fpr), np.array(tpr)
+
+
+def write_turing(results: TuringResults, out: Path) -> dict:
+    """Tables, the ROC figure, report.html and summary.json, replacing ``out`` atomically."""
+    from glidemed.analysis.pipeline import _clean, analysis_folder, software_versions
+
+    with analysis_folder(out) as tmp:
+        tables = {"turing_auc": results.aucs, "turing_reader_auc": results.reader_aucs,
+                  "turing_accuracy": results.accuracy, "turing_comparisons": results.comparisons,
+                  "turing_mrmc": pd.concat([condition_table(results.table, c.condition)
+                                            for c in results.conditions], ignore_index=True),
+                  "ledger": results.ledger}
+        for name, table in tables.items():
+            (tmp / f"{name}.csv").write_text(table.to_csv(index=False), encoding="utf-8")
+        import matplotlib.pyplot as plt
+
+        (tmp / "figures").mkdir()
+        fig = roc_figure(results)
+        for ext in ("png", "svg"):
+            fig.savefig(tmp / "figures" / f"roc.{ext}", format=ext, dpi=150)
+        plt.close(fig)
+        versions = software_versions()
+        (tmp / "report.html").write_text(render_turing_report(results, tmp / "figures" / "roc.png", versions),
+                                         encoding="utf-8")
+        outputs = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+        summary = _clean({
+            "schema": SUMMARY_SCHEMA, "task": "turing", "study_id": results.study_id,
+            "created": results.created, "source": results.source, "options": results.options,
+            "versions": versions, "counts": results.counts,
+            "conditions": results.aucs.to_dict(orient="records"),
+            "reader_aucs": results.reader_aucs.to_dict(orient="records"),
+            "accuracy": results.accuracy.to_dict(orient="records"),
+            "comparisons": results.comparisons.to_dict(orient="records"),
+            "outputs": outputs})
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
+    return summary
+
+
+METHODS_TEXT = [
+    "Each reader rated every image on a confidence scale from 'real' to 'generated'. For each generated "
+    "condition, its images (positive) and all real images (negative) form a single-treatment multi-reader "
+    "multi-case ROC study. Each reader's empirical (trapezoidal) AUC is the chance that a random generated "
+    "image gets a higher rating than a random real one (ties count half); 0.5 means the reader cannot tell.",
+    "The mean AUC over readers has a 95% CI from the Obuchowski-Rockette model with Hillis' degrees of freedom "
+    "and jackknife covariances, treating readers and images as random (RRRC); the test against 0.5 uses the "
+    "same standard error. FRRC (readers fixed) and RRFC (images fixed) are in turing_auc.csv.",
+    "Accuracy, sensitivity (generated images called generated) and specificity (real images called real) "
+    "count ratings above the scale's midpoint as 'generated' and below it as 'real'; ratings at the midpoint "
+    "are left out of these three and counted as 'unsure'. Intervals are Wilson 95% score intervals per reader.",
+    "Conditions are compared by the difference of their mean AUCs. When both were read on the same images, "
+    "the ORH test is used. Otherwise the generated images differ while the real images are shared; the 95% CI "
+    "and p-value then come from a bootstrap that resamples readers and, independently, each condition's images "
+    "and the real images (once per replicate, keeping the shared real images' correlation): both readers and "
+    "images are random, as in RRRC. This two-way bootstrap tends to be slightly conservative.",
+    "A reader who did not rate every image of a condition's analysis is left out of that analysis and listed.",
+]
+
+
+def render_turing_report(results: TuringResults, roc_png: Path, versions: dict) -> str:
+    """The self-contained report page (Jinja2, autoescape)."""
+    import base64
+
+    import jinja2
+
+    from glidemed.analysis.report import _table
+
+    folder = resources.files("glidemed.site_templates") / "report"
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder)), autoescape=True,
+                             undefined=jinja2.StrictUndefined)
+    rrrc = results.aucs[results.aucs["analysis"] == "rrrc"]
+    left_out = [(r["condition"], r["left_out_readers"]) for _, r in rrrc.iterrows() if r["left_out_readers"]]
+    return env.get_template("turing.html.j2").render(
+        title=results.title, study_id=results.study_id, created=results.created, source=results.source,
+        counts=[(k.replace("_", " "), v if not isinstance(v, dict) else
+                 ", ".join(f"{n} {s}" for s, n in v.items()) or "none") for k, v in results.counts.items()],
+        methods=METHODS_TEXT, versions=versions, left_out=left_out,
+        roc_base64=base64.b64encode(roc_png.read_bytes()).decode("ascii"),
+        tables={"auc": _table(rrrc.drop(columns=["analysis", "left_out_readers"]), "turing_auc.csv"),
+                "readers": _table(results.reader_aucs, "turing_reader_auc.csv"),
+                "accuracy": _table(results.accuracy, "turing_accuracy.csv"),
+                "comparisons": _table(results.comparisons, "turing_comparisons.csv")})
+
+
+def run_turing_analysis(study: Study, responses, out_dir, *, key=None, flagged: str = "exclude",
+                        n_boot: int = 2000, seed: int = 0, pseudonymized: bool = False) -> dict:
+    """The ``glidemed analyze`` stage for a Turing survey: ingest, analyse, write.
+    ``pseudonymized``: the responses' rater ids were replaced (see ingest_responses)."""
+    from glidemed.analysis.pipeline import _check_out_dir, _load
+    from glidemed.paths import analysis_dir, key_dir
+    from glidemed.survey.key import load_key
+
+    out = Path(out_dir) if out_dir is not None else analysis_dir(study)
+    _check_out_dir(out)
+    key_data = key if isinstance(key, dict) else load_key(Path(key) if key else key_dir(study) / "key.json")
+    ratings, ledger, _profiles, source = _load(study, responses, None, key_data, "exclude", flagged,
+                                               pseudonymized)
+    results = analyse_turing(study, ratings, key_data, ledger, source, n_boot, seed)
+    results.options.update(flagged=flagged, **({"pseudonymized": True} if pseudonymized else {}))
+    return write_turing(results, out)

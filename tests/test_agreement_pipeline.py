@@ -1,0 +1,164 @@
+"""`glidemed analyze` with automated scores: the images each rater saw, report, summary, and
+the refusal to join scores of older images."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from bs4 import BeautifulSoup
+from click.testing import CliRunner
+
+from glidemed.analysis.agreement import seen_images
+from glidemed.analysis.ingest import ingest_responses
+from glidemed.cli import main
+from glidemed.generate.runner import run_generation
+from glidemed.paths import analysis_dir, images_dir, key_dir, responses_dir, scores_dir
+from glidemed.scores.run import run_scoring
+from glidemed.simulate import simulate_responses
+from glidemed.study import load_study
+from glidemed.survey.build import build_survey
+from glidemed.survey.key import load_key
+from scores_factory import write_small_study
+from tiny_clip import save_tiny_open_clip
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    """A small study generated, built, rated by 4 simulated raters and scored by a tiny CLIP."""
+    root = tmp_path_factory.mktemp("agree")
+    env = {"GLIDEMED_BUILD_DIR": str(root / "build"), "HF_HUB_OFFLINE": "1"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        study = load_study(write_small_study(root / "study", images_per_prompt=3))
+        run_generation(study, images_dir(study), progress=False)
+        build_survey(study, workers=1)
+        key = load_key(key_dir(study) / "key.json")
+        simulate_responses(study, key, 4, responses_dir(study), seed=5)
+        clip = save_tiny_open_clip(root / "oc")
+        run_scoring(study, [f"oc=local-dir:{clip}"], progress=False, device="cpu")
+        yield study, root, env
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+def test_rater_plan_gives_the_images_of_each_response(scored):
+    study, root, env = scored
+    key = load_key(key_dir(study) / "key.json")
+    df, _, _ = ingest_responses(study, key, [responses_dir(study)])
+    seen = seen_images(study, df, key)
+    for path in sorted(responses_dir(study).glob("*.json")):
+        data = json.loads(path.read_text())
+        rater = data["rater"]["id"]
+        for panel in data["panels"]:
+            if panel["repeat"]:
+                continue
+            files = {key["panels"][panel["token"]]["images"][t] for t in panel["images"]}
+            mine = seen[(seen["rater"] == rater) & (seen["panel"] == panel["token"])]
+            assert set(mine["file"]) == files and len(mine) == study.images_per_panel
+
+
+@pytest.fixture(scope="module")
+def analysed(scored):
+    """`glidemed analyze` in a fresh process, which must not import torch or a model library."""
+    study, root, env = scored
+    code = ("import sys; from glidemed.cli import main; "
+            f"main(['analyze', {str(study.path)!r}, '--bootstrap', '40'], standalone_mode=False); "
+            "print(sorted(m for m in ('torch', 'open_clip', 'transformers', 'torchmetrics') "
+            "if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, **env})
+    assert result.returncode == 0, result.stderr
+    return study, result.stdout.strip().splitlines()[-1]
+
+
+def test_analysis_with_scores_never_imports_torch(analysed):
+    assert analysed[1] == "[]"
+
+
+def test_analyze_adds_the_agreement(analysed):
+    study = analysed[0]
+    out = analysis_dir(study)
+    for name in ("agreement.csv", "agreement.tex", "agreement_models.csv",
+                 "agreement_recommendation.csv", "figures/agreement.png", "figures/agreement.svg"):
+        assert (out / name).is_file(), name
+    table = pd.read_csv(out / "agreement.csv")
+    metrics = {f"{m}:oc" for m in ("clipscore", "style_zeroshot", "style_zeroshot_top1", "retrieval")}
+    assert set(table["metric"]) == metrics
+    assert set(table["style"]) == {"histo", "xray", "all"}
+    assert set(table["aspect"]) == {"style", "content"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["agreement"]["agreement"][0]["metric"] in metrics
+    assert summary["agreement"]["models"][0]["name"] == "oc"
+    assert "agreement.csv" in summary["outputs"]
+    soup = BeautifulSoup((out / "report.html").read_text(), "html.parser")
+    section = soup.find("h2", id="agreement")
+    assert section is not None and "Automated scores" in section.get_text()
+    assert soup.find("table", id="table-agreement_recommendation") is not None
+    assert soup.find("figure", id="fig-agreement") is not None
+    # each rating's score is the mean over the images that rater saw
+    ratings = pd.read_csv(out / "ratings.csv")
+    assert table.loc[table["style"] == "all", "n_ratings"].max() <= ratings["score"].notna().sum()
+
+
+def test_scores_of_older_images_are_refused(scored, tmp_path):
+    study, root, env = scored
+    scores_file = scores_dir(study) / "scores.csv"
+    meta_path = scores_file.with_suffix(".json")
+    saved = meta_path.read_text()
+    meta = json.loads(saved)
+    meta["images"][0]["sha256"] = "0" * 64  # as if scored before the image was re-made
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    (stale / "scores.csv").write_bytes(scores_file.read_bytes())
+    (stale / "scores.json").write_text(json.dumps(meta))
+    out = tmp_path / "analysis"
+    result = CliRunner().invoke(main, ["analyze", str(study.path), "--bootstrap", "0", "--out",
+                                       str(out), "--scores", str(stale / "scores.csv")], env=env)
+    assert result.exit_code == 1
+    assert "differ from the manifest" in result.output and len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
+    # the default scores file: the analysis runs, the report says why there is no agreement
+    try:
+        meta_path.write_text(json.dumps(meta))
+        result = CliRunner().invoke(main, ["analyze", str(study.path), "--bootstrap", "0", "--out",
+                                           str(out)], env=env)
+        assert result.exit_code == 0, result.output
+        assert not (out / "agreement.csv").exists()
+        assert "automated scores not analysed" in (out / "report.html").read_text()
+    finally:
+        meta_path.write_text(saved)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda meta: meta.update(study_id="other"), "scores of study 'other'"),
+    (lambda meta: meta.update(schema="something/9"), "not a glidemed scores description"),
+])
+def test_foreign_scores_files_are_refused(scored, tmp_path, change, message):
+    study, root, env = scored
+    source = scores_dir(study)
+    meta = json.loads((source / "scores.json").read_text())
+    change(meta)
+    (tmp_path / "scores.csv").write_bytes((source / "scores.csv").read_bytes())
+    (tmp_path / "scores.json").write_text(json.dumps(meta))
+    result = CliRunner().invoke(main, ["analyze", str(study.path), "--bootstrap", "0", "--out",
+                                       str(tmp_path / "a"), "--scores", str(tmp_path / "scores.csv")],
+                                env=env)
+    assert result.exit_code == 1 and message in result.output
+
+
+def test_missing_scores_file_is_an_error(scored, tmp_path):
+    study, root, env = scored
+    result = CliRunner().invoke(main, ["analyze", str(study.path), "--bootstrap", "0", "--out",
+                                       str(tmp_path / "a"), "--scores", str(tmp_path / "no.csv")],
+                                env=env)
+    assert result.exit_code == 1 and "scores file not found" in result.output

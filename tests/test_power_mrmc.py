@@ -1,0 +1,131 @@
+"""Sizing a reader study: Hillis' OR method against RJafroc, the Roe-Metz simulation against theory."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from scipy import stats
+
+from glidemed.analysis import mrmc as orh
+from glidemed.cli import main
+from glidemed.errors import AnalysisError
+from glidemed.power_mrmc import (
+    ORComponents,
+    RoeMetz,
+    cases_needed,
+    hillis_power,
+    load_roe_metz,
+    roe_metz_components,
+    roe_metz_power,
+    simulate_ratings,
+)
+from tests.test_mrmc import VANDYKE
+
+EFFECT = -0.043800322  # Van Dyke's observed difference, as RJafroc's tests use it
+
+
+@pytest.fixture(scope="module")
+def vandyke_components():
+    return ORComponents.from_result(orh.mrmc(VANDYKE))
+
+
+@pytest.mark.parametrize("analysis,readers,cases,expected", [
+    # tests/reference/mrmc_power_rjafroc.txt (RJafroc tests/testthat/test-SsSampleSizeRoc.R)
+    ("rrrc", 10, 165, 0.80541995),
+    ("frrc", 10, 131, 0.80091813),
+    ("rrfc", 10, 53, 0.80496663),
+    ("rrrc", 6, 111, 0.5526116),
+])
+def test_hillis_power_matches_rjafroc(vandyke_components, analysis, readers, cases, expected):
+    power = hillis_power(vandyke_components, readers, cases, EFFECT, analysis=analysis)
+    assert power == pytest.approx(expected, abs=5e-8)
+
+
+def test_cases_needed_is_the_smallest_that_reaches_the_target(vandyke_components):
+    k = cases_needed(vandyke_components, 10, EFFECT, 0.8)
+    assert hillis_power(vandyke_components, 10, k, EFFECT) >= 0.8 > hillis_power(vandyke_components, 10, k - 1, EFFECT)
+    assert 131 < k < 165  # RJafroc: 165 cases give 0.805
+    # Two readers with a var(T:R) floor: more cases cannot reach 0.99.
+    assert cases_needed(vandyke_components, 2, EFFECT, 0.99, most=10_000) is None
+
+
+def test_roe_metz_typical_reader_has_the_set_auc():
+    model = RoeMetz(var_r=0.0, var_tr=0.0)
+    ratings, truth = simulate_ratings(model, [0.8, 0.65], 4, 4000, np.random.default_rng(1))
+    auc, cov = orh.covariance(ratings, truth)
+    se = np.sqrt(np.diag(cov).reshape(auc.shape).mean(axis=1) / 4)
+    assert abs(auc[0].mean() - 0.8) < 4 * se[0] and abs(auc[1].mean() - 0.65) < 4 * se[1]
+    assert truth.sum() == 2000
+
+
+def test_roe_metz_reader_variance_spreads_reader_aucs():
+    wide = RoeMetz(var_r=0.2, var_tr=0.0)
+    ratings, truth = simulate_ratings(wide, [0.75], 40, 600, np.random.default_rng(2))
+    auc, _ = orh.covariance(ratings, truth)
+    # reader AUC = Phi((mu + R1 - R0) / sqrt(2)), R1 - R0 ~ N(0, 2 var_r): sd of probit(AUC) ~ sqrt(0.2)
+    probit = stats.norm.ppf(auc[0])
+    assert 0.3 < probit.std(ddof=1) < 0.6
+
+
+def test_roe_metz_null_rejects_about_alpha():
+    result = roe_metz_power(RoeMetz(), [0.75, 0.75], 5, 60, 300, alpha=0.05, seed=4)
+    power, mcse, failed = result["rrrc"]
+    assert failed == 0 and 0.01 <= power <= 0.10
+
+
+@pytest.mark.slow
+def test_hillis_from_roe_metz_agrees_with_simulation():
+    model, aucs = RoeMetz(), [0.75, 0.82]
+    comps = roe_metz_components(model, aucs, n_pilots=10, seed=1)
+    simulated = roe_metz_power(model, aucs, 6, 120, 300, seed=2)
+    for analysis in ("rrrc", "frrc"):
+        power, mcse, _ = simulated[analysis]
+        assert abs(hillis_power(comps, 6, 120, aucs[0] - aucs[1], analysis=analysis) - power) < 0.03 + 3 * mcse
+
+
+def test_chance_design_components_and_power(vandyke_components):
+    one = ORComponents.from_result(orh.mrmc(VANDYKE), "chance")
+    assert one.var_r > 0 and one.cov1 == 0
+    # AUC 0.9 vs 0.5 with 5 readers and 114 cases: certain.
+    assert hillis_power(one, 5, 114, 0.4, design="chance") > 0.999
+    assert hillis_power(one, 5, 114, 0.01, design="chance") < 0.2
+
+
+def test_load_roe_metz_file_errors(tmp_path):
+    path = tmp_path / "rm.toml"
+    path.write_text("[roe_metz]\nvar_r = 0.02\nvar_x = 1\n")
+    with pytest.raises(AnalysisError, match="unknown Roe-Metz parameter.*var_x"):
+        load_roe_metz(path)
+    path.write_text("var_r = 0.02\npositive_share = 0.3\n")
+    model = load_roe_metz(path)
+    assert (model.var_r, model.positive_share, model.var_c) == (0.02, 0.3, 0.3)
+    path.write_text("var_r = -1\n")
+    with pytest.raises(AnalysisError, match="var_r must be at least 0"):
+        load_roe_metz(path)
+
+
+def test_power_command_turing_design(tmp_path):
+    from tests.conftest import ROOT
+
+    demo = ROOT / "surveys" / "demo"
+    out = tmp_path / "power"
+    result = CliRunner().invoke(main, ["power", str(demo), "--design", "turing", "--method", "hillis",
+                                       "--pilot", str(VANDYKE), "--auc", "0.897,0.941", "--raters", "5,10",
+                                       "--cases", "114,165", "--out", str(out)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "cases needed for power 0.8" in result.output
+    settings = json.loads((out / "power_turing.json").read_text())
+    assert settings["design"] == "difference" and settings["method"] == "hillis"
+    assert {"png", "svg", "csv"} <= {p.suffix.lstrip(".") for p in out.iterdir()}
+    rows = (out / "power_turing.csv").read_text().splitlines()
+    assert rows[0] == "readers,cases,method,analysis,power,mcse,n_failed" and len(rows) == 1 + 2 * 2 * 3
+    result = CliRunner().invoke(main, ["power", str(demo), "--design", "turing", "--auc", "0.5"])
+    assert result.exit_code == 1 and "--auc 0.5 is chance itself" in result.output
+    result = CliRunner().invoke(main, ["power", str(demo), "--design", "turing", "--pilot", str(VANDYKE)])
+    assert result.exit_code == 1 and "only the hillis method uses a pilot" in result.output
+    result = CliRunner().invoke(main, ["power", str(demo), "--method", "hillis"])
+    assert result.exit_code == 2 and "is a method of --design turing" in result.output

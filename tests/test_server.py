@@ -1,0 +1,319 @@
+"""glidemed serve as a real uvicorn process on a loopback port: storage, refusals, limits,
+invitations and the progress page. (The page in Chromium: test_server_browser.py; many
+raters at once: test_server_load.py.)"""
+
+from __future__ import annotations
+
+import csv
+import json
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+from bs4 import BeautifulSoup
+from click.testing import CliRunner
+from conftest import SMALL_STUDY
+from response_factory import make_response
+from server_factory import LOOPBACK, ServedSurvey, limit_file_size
+from survey_factory import generated
+
+from glidemed.analysis.ingest import ingest_responses
+from glidemed.cli import main
+from glidemed.fileio import sha256_file
+from glidemed.paths import received_dir, responses_dir, server_dir, survey_dir
+from glidemed.server.store import rater_folder
+from glidemed.survey.build import build_survey
+from glidemed.survey.key import load_key
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """A folder-built 16-panel survey (study, key, study file, build folder)."""
+    root = tmp_path_factory.mktemp("served")
+    study_path = root / "study" / "study.toml"
+    study_path.parent.mkdir()
+    study_path.write_text(SMALL_STUDY.format(images_per_prompt=2, images_per_panel=2))
+    with pytest.MonkeyPatch.context() as mp:  # outputs under root/build for the module
+        study = generated(study_path, root / "build", mp)
+        report = build_survey(study, single_file=False, workers=1)
+        yield {"study": study, "key": load_key(report.key_path), "path": study_path,
+               "build": root / "build"}
+
+
+def clean(site) -> None:
+    """Empty responses, no invitations."""
+    import shutil
+
+    shutil.rmtree(responses_dir(site["study"]), ignore_errors=True)
+    shutil.rmtree(server_dir(site["study"]), ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    """One server for the tests of storage and refusals (each uses its own raters)."""
+    clean(site)
+    with ServedSurvey(site["path"], site["build"]) as running:
+        yield running
+    clean(site)
+
+
+@pytest.fixture
+def fresh(site, monkeypatch):
+    """The site with empty responses and no invitations, for a test's own server."""
+    monkeypatch.setenv("GLIDEMED_BUILD_DIR", str(site["build"]))
+    clean(site)
+    return site
+
+
+def response(study, key, rater: str, **options) -> dict:
+    """A valid response of ``rater`` to the built survey (which asks no profile questions)."""
+    return make_response(study, key, rater, profile={}, **options)
+
+
+def post(server, body, headers=None, **kwargs) -> httpx.Response:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return httpx.post(server.url + "api/responses", content=content, timeout=30,
+                      headers={"content-type": "application/json", **(headers or {})}, **kwargs)
+
+
+def stored_files(site, raters: tuple[str, ...] | None = None) -> dict[str, str]:
+    """Every file under received/ (of ``raters`` only, if given) -> its SHA-256."""
+    folder = received_dir(site["study"])
+    files = {p.relative_to(folder).as_posix(): sha256_file(p)
+             for p in sorted(folder.rglob("*")) if p.is_file()} if folder.is_dir() else {}
+    return {name: sha for name, sha in files.items()
+            if raters is None or name.split("/")[0] in map(rater_folder, raters)}
+
+
+def log_lines(site) -> list[str]:
+    path = responses_dir(site["study"]) / "server.log"
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+
+def raw_get(server, target: str, host: str | None = None) -> tuple[int, bytes]:
+    """A GET with the request target exactly as given (clients would normalise ``..``)."""
+    with socket.create_connection((LOOPBACK, server.port), timeout=10) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {host or f'{LOOPBACK}:{server.port}'}\r\n"
+                     "Connection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def test_serves_the_page_and_only_known_files(site, server):
+    before = len(log_lines(site))
+    page = httpx.get(server.url)
+    assert page.status_code == 200
+    assert page.headers["x-content-type-options"] == "nosniff"
+    soup = BeautifulSoup(page.text, "html.parser")
+    data = json.loads(soup.find("script", id="survey-data").string)
+    assert data["server"] == {"api": "api/responses"} and data["post_url"] == ""
+    assert data["build_hash"] == site["key"]["build_hash"]
+    csp = soup.find("meta", attrs={"http-equiv": "Content-Security-Policy"})["content"]
+    assert "connect-src 'self'" in csp and "default-src 'none'" in csp
+    js = httpx.get(server.url + "assets/survey.js")
+    assert js.status_code == 200 and "X-Glidemed-Token" in js.text
+    for target in ["/assets/", "/assets", "/../key/key.json", "/assets/../../key/key.json",
+                   "/%2e%2e/key/key.json", "/key/key.json", "/server/admin-token",
+                   "/responses/server.log", "/.survey.tmp/index.html", "//etc/passwd"]:
+        status, body = raw_get(server, target)
+        assert status == 404, target
+        assert b"key.json" not in body or b"error" in body
+    assert raw_get(server, "/", host="evil.example:80")[0] == 421
+    assert httpx.request("OPTIONS", server.url + "api/responses").status_code == 403
+    assert httpx.post(server.url + "assets/survey.js").status_code == 405
+    log = log_lines(site)[before:]
+    assert sum(" 404 " in line for line in log) == 10
+    assert any(" 421 " in line and "unknown host" in line for line in log)
+    assert any(" 405 " in line for line in log) and any(" 403 " in line for line in log)
+
+
+def test_posts_are_stored_append_only_and_analyze_uses_the_latest_complete(site, server):
+    study, key = site["study"], site["key"]
+    partial = response(study, key, "alice", seed=1, n_seen=5, updated="2026-01-02T09:30:00Z")
+    final = response(study, key, "alice", seed=1, updated="2026-01-02T10:00:00Z")
+    odd = response(study, key, "../../bob/x", seed=2, n_seen=3)
+    first = post(server, partial)
+    assert first.status_code == 201, first.text
+    assert first.json()["panels_rated"] == 5 and not first.json()["complete"]
+    second = post(server, final)
+    assert second.status_code == 201 and second.json()["complete"]
+    again = post(server, final)
+    assert again.status_code == 200 and again.json()["already_stored"]
+    assert again.json()["stored"] == second.json()["stored"]
+    assert post(server, odd).status_code == 201
+    raters = ("alice", "../../bob/x")
+    files = stored_files(site, raters)
+    assert len(files) == 3
+    assert sorted({name.split("/")[0] for name in files}) == sorted(map(rater_folder, raters))
+    assert all("/" not in rater_folder(r) and ".." not in rater_folder(r)
+               for r in ["../x", "a/b", "..", ".", "c:\\x", "é"])
+    stored = received_dir(study) / second.json()["stored"].removeprefix("received/")
+    assert stored.read_bytes() == json.dumps(final).encode()
+    # analyze's default folder: received/ and the server's log beside it
+    assert (responses_dir(study) / "server.log").is_file()
+    ratings, ledger, _ = ingest_responses(study, key, [responses_dir(study)])
+    assert "server.log" not in set(ledger["file"])
+    alice = ledger[ledger["rater"] == "alice"].set_index("status")
+    assert alice.loc["accepted", "file"] == second.json()["stored"]
+    assert alice.loc["duplicate", "file"] == first.json()["stored"]
+    assert {"alice", "../../bob/x"} <= set(ratings["rater"])
+
+
+def test_hostile_requests_are_refused_logged_and_lose_nothing(site, server):
+    study, key = site["study"], site["key"]
+    good = response(study, key, "carol", seed=3, n_seen=4)
+    foreign = response(study, {**key, "build_hash": "f" * 64}, "carol", seed=3)
+    broken = response(study, key, "carol", seed=3)
+    broken["panels"][0]["ratings"] = {a: 0 for a in broken["panels"][0]["ratings"]}
+    bad_score = response(study, key, "carol", seed=3)
+    bad_score["panels"][0]["ratings"][next(iter(bad_score["panels"][0]["ratings"]))] = 99
+    cases = {
+        "malformed JSON": (b'{"schema": "glidemed-response/1", ', {}, 400),
+        "deep JSON": (b"[" * 100_000 + b"]" * 100_000, {}, 400),
+        "duplicate key": (b'{"a": 1, "a": 2}', {}, 400),
+        "not a response": (b'{"hello": "world"}', {}, 422),
+        "foreign build": (foreign, {}, 422),
+        "edited after the fact": (broken, {}, 422),
+        "score out of range": (bad_score, {}, 422),
+        "no rating": (response(study, key, "carol", n_seen=0), {}, 422),
+        "wrong content type": (good, {"content-type": "text/plain"}, 415),
+        "other origin": (good, {"origin": "https://evil.example"}, 403),
+        "oversized": (b" " * (21 * 2**20), {}, 413),
+    }
+    assert post(server, good).status_code == 201
+    before, logged = stored_files(site), len(log_lines(site))
+    for name, (body, headers, status) in cases.items():
+        reply = post(server, body, headers)
+        assert reply.status_code == status, (name, reply.text)
+        assert reply.json()["error"], name
+
+    def chunks():  # no Content-Length: the limit holds while reading
+        for _ in range(22):
+            yield b" " * 2**20
+
+    streamed = httpx.post(server.url + "api/responses", content=chunks(), timeout=30,
+                          headers={"content-type": "application/json"})
+    assert streamed.status_code == 413
+    assert post(server, good, {"origin": server.url.rstrip("/")}).status_code == 200
+    assert stored_files(site) == before  # nothing new stored, nothing lost
+    log = log_lines(site)[logged:]
+    assert len(log) == len(cases) + 1
+    assert any(" 422 " in line and "another survey build" in line for line in log)
+    assert any(" 422 " in line and "tamper evidence" in line for line in log)
+    assert any(" 413 " in line for line in log) and any(" 415 " in line for line in log)
+
+
+def test_flood_and_full_disk(fresh):
+    """A flood from one client is cut off (others are not); with no space left, a save
+    is answered 507 and nothing truncated or temporary is left."""
+    study, key = fresh["study"], fresh["key"]
+    saved = response(study, key, "hal", seed=7)
+    assert len(json.dumps(saved)) > 4096
+    with ServedSurvey(fresh["path"], fresh["build"], "--rate-limit", "10",
+                      preexec=limit_file_size) as server:
+        with httpx.Client(timeout=10) as client:
+            codes = [client.post(server.url + "api/responses", content=b"{}",
+                                 headers={"content-type": "application/json"}).status_code
+                     for _ in range(25)]
+        assert 9 <= codes.count(422) <= 11 and codes.count(429) == 25 - codes.count(422)
+        assert codes[-1] == 429
+        reply = post(server, saved, {"x-forwarded-for": "10.0.0.7"})  # another client
+        assert reply.status_code == 507 and "disk is full" in reply.json()["error"]
+        assert reply.headers["retry-after"]
+    folder = received_dir(study) / "hal"
+    assert not folder.exists() or list(folder.iterdir()) == []  # no truncated or temporary file
+    log = log_lines(fresh)
+    assert sum(" 429 " in line and "too many" in line for line in log) == codes.count(429)
+    assert sum(" 507 " in line for line in log) == 1
+
+
+def invited(site, *options: str) -> dict[str, str]:
+    """Run `glidemed invite` with ``options``; return rater -> link."""
+    result = CliRunner().invoke(main, ["invite", str(site["path"]), *options])
+    assert result.exit_code == 0, result.output
+    with open(server_dir(site["study"]) / "invitations.csv", newline="") as handle:
+        return {row["rater"]: row["link"] for row in csv.DictReader(handle)}
+
+
+def test_invitations_guard_each_rater_id_and_the_progress_page_tracks_them(fresh, tmp_path):
+    study, key = fresh["study"], fresh["key"]
+    ids = tmp_path / "ids.txt"
+    ids.write_text("# raters\ndana\nerik\n\n")
+    invited(fresh, "--raters", str(ids), "--base-url", "https://example.org/survey/")
+    links = invited(fresh, "--count", "2")
+    folder = server_dir(study)
+    assert survey_dir(study) not in folder.parents and folder != survey_dir(study)
+    assert sorted(links) == ["R001", "R002", "dana", "erik"]
+    assert links["dana"].startswith("https://example.org/survey/?rater=dana&token=")
+    tokens = {r: link.rsplit("token=", 1)[1] for r, link in links.items()}
+    assert len(set(tokens.values())) == 4 and all(len(t) >= 32 for t in tokens.values())
+    assert not any(t in (folder / "invitations.json").read_text() for t in tokens.values())
+    assert invited(fresh, "--raters", str(ids)) == links  # the links already sent are kept
+
+    def as_rater(rater: str, token: str) -> dict:
+        return {"x-glidemed-rater": rater, "x-glidemed-token": token}
+
+    dana = response(study, key, "dana", seed=4, n_seen=2)
+    with ServedSurvey(fresh["path"], fresh["build"]) as server:
+        assert post(server, dana).status_code == 401
+        assert post(server, dana, as_rater("dana", "x" * 32)).status_code == 403
+        assert post(server, dana, as_rater("dana", tokens["erik"])).status_code == 403
+        # erik's own token cannot post a response in dana's name
+        assert post(server, dana, as_rater("erik", tokens["erik"])).status_code == 403
+        stranger = response(study, key, "zoe", seed=5, n_seen=2)
+        assert post(server, stranger, as_rater("zoe", tokens["dana"])).status_code == 403
+        assert stored_files(fresh) == {}
+        assert post(server, dana, as_rater("dana", tokens["dana"])).status_code == 201
+        for n_seen in (3, None):
+            reply = post(server, response(study, key, "erik", seed=6, n_seen=n_seen),
+                         as_rater("erik", tokens["erik"]))
+            assert reply.status_code == 201
+        assert raw_get(server, "/invitations.csv")[0] == 404
+        assert httpx.get(server.url + "admin").status_code == 403
+        assert httpx.get(server.url + "admin?token=wrong").status_code == 403
+        admin_token = server.admin_token
+    assert len(stored_files(fresh)) == 3
+    assert sum("/api/responses" in line and ("token" in line or "invit" in line)
+               for line in log_lines(fresh)) == 5
+
+    # progress survives a restart (read back from the stored files); same admin token
+    with ServedSurvey(fresh["path"], fresh["build"]) as server:
+        assert server.admin_token == admin_token == (folder / "admin-token").read_text().strip()
+        page = httpx.get(server.url + "admin", params={"token": admin_token})
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+    soup = BeautifulSoup(page.text, "html.parser")
+    rows = {tr.find_all("td")[0].text: [td.text for td in tr.find_all("td")[1:]]
+            for tr in soup.find("table", id="progress").find("tbody").find_all("tr")}
+    assert rows["erik"][:3] == ["16", "16", "2"] and rows["erik"][4] == "yes"
+    assert rows["dana"][:3] == ["2", "16", "1"] and rows["dana"][4] == "no"
+    assert rows["R001"] == ["0", "", "0", "not yet", "no"]
+    text = soup.get_text(" ")
+    for secret in [*key["conditions"], *key["panels"], "alpha", "beta"]:
+        assert secret not in text
+    assert sum(" 403 " in line and "admin" in line for line in log_lines(fresh)) == 2
+
+
+def test_serve_refuses_a_single_file_build(make_study, tmp_path, monkeypatch):
+    study_path = make_study()
+    study = generated(study_path, tmp_path / "b", monkeypatch)
+    build_survey(study, workers=1)
+    result = CliRunner().invoke(main, ["serve", str(study_path)])
+    assert result.exit_code == 1 and "folder build" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_invite_needs_one_of_raters_or_count(make_study, tmp_path, monkeypatch):
+    monkeypatch.setenv("GLIDEMED_BUILD_DIR", str(tmp_path / "b"))
+    study_path = make_study()
+    result = CliRunner().invoke(main, ["invite", str(study_path)])
+    assert result.exit_code == 1 and "--raters FILE or --count N" in result.output
+    ids = tmp_path / "ids.txt"
+    ids.write_text("a\na\n")
+    result = CliRunner().invoke(main, ["invite", str(study_path), "--raters", str(ids)])
+    assert result.exit_code == 1 and "line 2" in result.output and "twice" in result.output
