@@ -13,6 +13,10 @@ HERE = Path(__file__).parent
 STUDY = HERE / "study.toml"
 
 
+# Text2ImUNet parameters made with torch.empty and never initialised.
+UNINITIALISED = ("positional_embedding", "padding_embedding")
+
+
 def _randomise(module, seed: int) -> dict:
     import torch
 
@@ -21,8 +25,9 @@ def _randomise(module, seed: int) -> dict:
     for key, value in state.items():
         if not value.is_floating_point():
             continue
-        if key.endswith(".w") and value.dim() == 2:
-            # glide-text2im's CLIP leaves its Affine weights uninitialised (torch.empty).
+        if key in UNINITIALISED or (key.endswith(".w") and value.dim() == 2):
+            # glide-text2im's CLIP leaves its Affine weights, and the UNet its text
+            # embeddings, uninitialised (torch.empty): whatever memory held before.
             state[key] = torch.randn(value.shape, generator=generator) / value.shape[1] ** 0.5
         elif not value.any():
             state[key] = torch.randn(value.shape, generator=generator) * 0.02
