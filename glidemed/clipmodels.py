@@ -146,9 +146,11 @@ def load_clip(spec: str, device: str | None = None) -> LoadedClip:
 
 
 def _require_online(spec: str) -> None:
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
-        raise ClipLoadError(f"{spec}: no such folder, and a hub id cannot be downloaded offline "
-                            "(HF_HUB_OFFLINE is set); give the model's local folder instead")
+    from glidemed.modelfiles import hub_online
+
+    if not hub_online():
+        raise ClipLoadError(f"{spec}: no such folder, and a hub id cannot be downloaded on this "
+                            "offline machine; give the model's local folder instead")
 
 
 def _require_open_clip_folder(spec: str, folder: Path) -> None:
@@ -177,7 +179,6 @@ def _one_line(exc: BaseException) -> str:
 
 def _load_open_clip(spec: str, name: str, folder: Path | None, device: str | None) -> LoadedClip:
     import open_clip
-    import torch
     from torchvision import transforms
 
     dev = _resolve_device(device)

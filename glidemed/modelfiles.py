@@ -1,4 +1,5 @@
-"""SHA-256 of model files and folders, cached by path, size and modification time.
+"""Model files: SHA-256 of files and folders (cached by path, size and modification
+time), and whether the model hub can be reached.
 
 A model folder of several GB is hashed once; later runs read the digest of every file
 whose size and modification time are unchanged from a small JSON cache in the user cache
@@ -11,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from glidemed.fileio import sha256_file, write_text_atomic
 
@@ -109,3 +112,16 @@ def folder_digest(folder: str | os.PathLike, suffixes: tuple[str, ...] = WEIGHT_
     if own:
         cache.save()
     return digest
+
+
+def hub_online(timeout: float = 3.0) -> bool:
+    """False under HF_HUB_OFFLINE, else whether the hub's host answers within ``timeout``."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return False
+    endpoint = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    try:
+        socket.create_connection((endpoint.hostname or "huggingface.co", port), timeout).close()
+    except OSError:
+        return False
+    return True

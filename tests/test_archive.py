@@ -226,3 +226,21 @@ def test_cli_archive_and_verify(analysed_study, tmp_path):
     bad = rewrite(out, tmp_path / "bad.zip", {"study/study.toml": b"x"}, update_sums=False)
     result = runner.invoke(main, ["verify", str(bad)])
     assert result.exit_code == 1 and "study/study.toml: SHA-256 does not match" in result.output
+
+
+def test_pseudonymized_archive_refuses_flagged_files(analysed_study, tmp_path):
+    """A flagged file's chain binds its rater id: pseudonymised, its flag would be lost."""
+    study, _, rater_files = analysed_study
+    responses = paths.responses_dir(study)
+    edited = json.loads((responses / rater_files[0]).read_text())
+    edited["rater"]["id"] = "another-rater"  # a forged rater: the chain no longer verifies
+    copy = responses / "edited" / "edited.json"
+    copy.parent.mkdir()
+    copy.write_text(json.dumps(edited))
+    try:
+        with pytest.raises(GlidemedError, match=r"--pseudonymize: 1 response file\(s\) are "
+                                                r"flagged.*edited\.json"):
+            reanalysed_archive(study, tmp_path, tmp_path / "p.zip", pseudonymize=True,
+                               images=False)
+    finally:
+        shutil.rmtree(copy.parent)

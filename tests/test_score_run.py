@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from glidemed.cli import main
-from glidemed.errors import GenerationError, ScoringError
+from glidemed.errors import ScoringError
 from glidemed.fileio import sha256_file
 from glidemed.generate.manifest import load_manifest
 from glidemed.generate.runner import run_generation
-from glidemed.paths import images_dir, scores_dir
+from glidemed.paths import images_dir
 from glidemed.scores import registry
 from glidemed.scores.run import run_scoring
 from glidemed.scores.setmetrics import cmmd

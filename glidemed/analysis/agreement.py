@@ -324,7 +324,7 @@ def agreement_figure_png(table: pd.DataFrame, metrics: list[str]) -> tuple[bytes
                 if j == 0:
                     ax.set_ylabel(f"{metric}\n({aspect})", fontsize=7)
                 if i == len(pairs) - 1:
-                    ax.set_xlabel(f"expert rating")
+                    ax.set_xlabel("expert rating")
         out = []
         for fmt in ("png", "svg"):
             buffer = io.BytesIO()

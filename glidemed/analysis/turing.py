@@ -30,7 +30,6 @@ from datetime import datetime, timezone
 from importlib import resources
 from itertools import combinations
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -228,6 +228,17 @@ def _pseudonymized(study: Study, files: dict, scratch: Path, options: dict) -> d
     from glidemed.analysis.ingest import Rejected, check_schema, decode_response
     from glidemed.analysis.pipeline import run_analysis
 
+    flagged = [row["file"] for row in _ledger(analysis_dir(study) / "ledger.csv")
+               if row.get("status") == "flagged"]
+    if flagged:
+        # The hash chain binds the original rater id: a pseudonymised copy of a flagged file
+        # could no longer be told from an intact one, and the re-run's numbers would differ.
+        raise GlidemedError(
+            f"--pseudonymize: {len(flagged)} response file(s) are flagged in the analysis "
+            f"ledger (hash chain does not verify): {', '.join(flagged[:5])}"
+            + (" ..." if len(flagged) > 5 else "")
+            + "; their flag cannot survive a change of rater id. Archive without "
+              "--pseudonymize, or set the flagged files aside and analyse again")
     pseudonyms: dict[str, str] = {}
     new_files = {n: p for n, p in files.items()
                  if not n.startswith(("responses/", "analysis/"))}

@@ -18,18 +18,16 @@ import functools
 import inspect
 import json
 import math
-import os
 import re
-import socket
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import urlsplit
 
 from glidemed.errors import GenerationError
 from glidemed.generate import clip_guidance
 from glidemed.generate.base import GeneratorContext, ImageJob
 from glidemed.generate.registry import unknown_or_mistyped
 from glidemed.generate.torch_common import sample_batch, torch_device
+from glidemed.modelfiles import hub_online
 from glidemed.study import Condition
 
 NUMBER = (int, float)
@@ -132,19 +130,6 @@ def engine_versions() -> dict:
 
 
 # -- where the model comes from ------------------------------------------------------------
-
-def hub_online(timeout: float = 3.0) -> bool:
-    """False under HF_HUB_OFFLINE, else whether the hub's host answers within ``timeout``."""
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        return False
-    endpoint = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
-    try:
-        socket.create_connection((endpoint.hostname or "huggingface.co", port), timeout).close()
-    except OSError:
-        return False
-    return True
-
 
 def locate_model(model: str, study_folder: Path, where: str,
                  online: Callable[[], bool] = hub_online,
