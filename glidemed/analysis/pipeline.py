@@ -73,7 +73,8 @@ def run_analysis(study: Study, responses: Iterable[str | os.PathLike] | None = N
         from glidemed.analysis.turing import run_turing_analysis
 
         return run_turing_analysis(study, responses, out_dir, key=key, flagged=flagged,
-                                   n_boot=n_boot, seed=seed, pseudonymized=pseudonymized)
+                                   n_boot=n_boot, seed=seed, pseudonymized=pseudonymized,
+                                   allow_simulated=allow_simulated, provenance=provenance)
     out = Path(out_dir) if out_dir is not None else analysis_dir(study)
     _check_out_dir(out, ratings)
     df, ledger, profiles, source = _load(study, responses, ratings, key, nonsensical, flagged,

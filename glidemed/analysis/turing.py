@@ -212,6 +212,8 @@ class TuringResults:
     ledger: pd.DataFrame
     options: dict
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    versions: dict | None = None  # None: this run's (verify passes the archived ones)
+    inputs: dict = field(default_factory=dict)
 
 
 def analyse_turing(study: Study, ratings: pd.DataFrame, key: dict, ledger: pd.DataFrame, source: str,
@@ -298,14 +300,14 @@ def write_turing(results: TuringResults, out: Path) -> dict:
         for ext in ("png", "svg"):
             fig.savefig(tmp / "figures" / f"roc.{ext}", format=ext, dpi=150)
         plt.close(fig)
-        versions = software_versions()
+        versions = results.versions or software_versions()
         (tmp / "report.html").write_text(render_turing_report(results, tmp / "figures" / "roc.png", versions),
                                          encoding="utf-8")
         outputs = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         summary = _clean({
             "schema": SUMMARY_SCHEMA, "task": "turing", "study_id": results.study_id,
             "created": results.created, "source": results.source, "options": results.options,
-            "versions": versions, "counts": results.counts,
+            "versions": versions, "counts": results.counts, "inputs": results.inputs,
             "conditions": results.aucs.to_dict(orient="records"),
             "reader_aucs": results.reader_aucs.to_dict(orient="records"),
             "accuracy": results.accuracy.to_dict(orient="records"),
@@ -361,10 +363,11 @@ def render_turing_report(results: TuringResults, roc_png: Path, versions: dict) 
 
 
 def run_turing_analysis(study: Study, responses, out_dir, *, key=None, flagged: str = "exclude",
-                        n_boot: int = 2000, seed: int = 0, pseudonymized: bool = False) -> dict:
+                        n_boot: int = 2000, seed: int = 0, pseudonymized: bool = False,
+                        allow_simulated: bool = False, provenance: dict | None = None) -> dict:
     """The ``glidemed analyze`` stage for a Turing survey: ingest, analyse, write.
-    ``pseudonymized``: the responses' rater ids were replaced (see ingest_responses)."""
-    from glidemed.analysis.pipeline import _check_out_dir, _load
+    ``pseudonymized``, ``allow_simulated`` and ``provenance`` as for run_analysis."""
+    from glidemed.analysis.pipeline import _check_out_dir, _inputs, _load
     from glidemed.paths import analysis_dir, key_dir
     from glidemed.survey.key import load_key
 
@@ -372,7 +375,11 @@ def run_turing_analysis(study: Study, responses, out_dir, *, key=None, flagged: 
     _check_out_dir(out)
     key_data = key if isinstance(key, dict) else load_key(Path(key) if key else key_dir(study) / "key.json")
     ratings, ledger, _profiles, source = _load(study, responses, None, key_data, "exclude", flagged,
-                                               pseudonymized)
+                                               pseudonymized, allow_simulated)
     results = analyse_turing(study, ratings, key_data, ledger, source, n_boot, seed)
-    results.options.update(flagged=flagged, **({"pseudonymized": True} if pseudonymized else {}))
+    results.options.update(flagged=flagged, **({"pseudonymized": True} if pseudonymized else {}),
+                           **({"allow_simulated": True} if allow_simulated else {}))
+    results.inputs = _inputs(study, responses, None)
+    if provenance:
+        results.created, results.versions = provenance["created"], provenance["versions"]
     return write_turing(results, out)
