@@ -229,7 +229,7 @@ def analyze(study, responses, ratings, key, out, model, nonsensical, flagged, n_
     if files:
         click.echo("response files: " + ", ".join(f"{n} {s}" for s, n in files.items())
                    + " (reasons in ledger.csv)")
-    for model in summary["models"]:
+    for model in summary.get("models", []):  # a Turing study has none
         for note in model["notes"]:
             if "separation" in note:
                 click.echo(f"note: {model['role']} {model['model']} model, aspect "

@@ -212,3 +212,14 @@ def test_pseudonymized_archive_of_a_turing_study_verifies(demo, tmp_path):
     zip_path = archive_study(demo["study"], tmp_path / "turing.zip", pseudonymize=True, images=False)
     report = verify_archive(zip_path)
     assert report.ok and report.reran, report.hash_problems + report.differences
+
+
+def test_cli_analyze_of_a_turing_study(demo, tmp_path):
+    from click.testing import CliRunner
+
+    from glidemed.cli import main
+
+    result = CliRunner().invoke(main, ["analyze", str(demo["study"].path), "--out",
+                                       str(tmp_path / "out"), "--bootstrap", "0"])
+    assert result.exit_code == 0, result.output
+    assert "6 rater(s)" in result.output and (tmp_path / "out" / "report.html").is_file()
