@@ -6,11 +6,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 import tiny_pipelines
+from kill_factory import kill_after
 from glidemed.cli import main
 from glidemed.errors import GenerationError
 from glidemed.fileio import sha256_file
@@ -481,16 +480,7 @@ def test_sigkill_mid_batch_leaves_complete_images_and_resumes(make_study, tmp_pa
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "glidemed", "generate", str(path), "--condition", "sd",
                "--out", str(out), "--no-progress"]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and proc.poll() is None:
-        if len(load_manifest(out)) >= 1:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    made_before = load_manifest(out)
+    made_before = kill_after(command, env, out, records=1, timeout=180)
     assert 1 <= len(made_before) < 8
     # Only complete images under final names (a hidden .tmp may remain from the cut write);
     # every record's image is there with its hash.

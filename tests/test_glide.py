@@ -6,15 +6,14 @@ import dataclasses
 import importlib.util
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from kill_factory import kill_after
 
 from glidemed.cli import main
 from glidemed.errors import GenerationError
@@ -292,16 +291,7 @@ def test_killed_run_resumes(ckpt, tmp_path):
     command = [sys.executable, "-m", "glidemed", "generate", str(STUDY), "--condition", "cfg",
                "--batch-size", "1", "--no-progress"]
     images = tmp_path / "build" / "glide-tiny" / "images"
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if len(load_manifest(images)) >= 2:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    made_before = load_manifest(images)
+    made_before = kill_after(command, env, images, records=2, timeout=120)
     assert 2 <= len(made_before) < 6
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300,
                           check=False)
