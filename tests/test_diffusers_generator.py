@@ -24,6 +24,7 @@ from glidemed.generate import diffusers_pipeline as dp
 from glidemed.generate.base import GeneratorContext
 from glidemed.generate.manifest import load_manifest
 from glidemed.generate.runner import plan_jobs, run_generation
+from glidemed import modelfiles
 from glidemed.modelfiles import folder_digest
 from glidemed.study import load_study
 
@@ -425,7 +426,7 @@ def test_hub_id_offline_names_the_folder_to_copy_to(make_study, tmp_path, monkey
     assert str(expected) in info.value.message and "huggingface-cli download" in info.value.message
     # Without HF_HUB_OFFLINE the hub host is probed (here: unreachable) rather than hung on.
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    monkeypatch.setattr(dp.socket, "create_connection", _refuse)
+    monkeypatch.setattr(modelfiles.socket, "create_connection", _refuse)
     assert dp.hub_online() is False
     with pytest.raises(GenerationError, match="offline"):
         dp.locate_model("CompVis/stable-diffusion-v1-4", study.folder, where)
