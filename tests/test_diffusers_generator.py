@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 import tiny_pipelines
-from kill_factory import kill_after
+from kill_factory import kill_after, resume_and_check
 from glidemed.cli import main
 from glidemed.errors import GenerationError
 from glidemed.fileio import sha256_file
@@ -493,16 +493,7 @@ def test_sigkill_mid_batch_leaves_complete_images_and_resumes(make_study, tmp_pa
     assert all(sha256_file(out / r["file"]) == r["sha256"] for r in made_before.values())
     assert all(p.suffix in (".png", ".jsonl") or p.name.startswith(".") and p.suffix == ".tmp"
                for p in files_under(out))
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300,
-                          check=False)
-    assert done.returncode == 0, done.stderr
-    assert f"{8 - len(made_before)} image(s) made" in done.stdout
-    records = load_manifest(out)
-    assert len(records) == 8
-    for key, rec in records.items():
-        assert sha256_file(out / rec["file"]) == rec["sha256"]
-        if key in made_before:
-            assert rec["sha256"] == made_before[key]["sha256"]
+    resume_and_check(command, env, out, made_before, total=8)
     lines = [json.loads(line) for p in (out / "manifest").glob("*.jsonl")
              for line in p.read_text().splitlines()]
     assert len(lines) == 8 and {r["generator"] for r in lines} == {"diffusers"}
