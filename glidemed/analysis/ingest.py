@@ -33,6 +33,7 @@ import fastjsonschema
 import jsonschema
 import pandas as pd
 
+from glidemed import outside_json
 from glidemed.analysis.integrity import integrity_problems
 from glidemed.analysis.tidy import TIDY_COLUMNS, empty_ratings, normalise
 from glidemed.errors import AnalysisError
@@ -49,7 +50,6 @@ FLAGGED_MODES = ("include", "exclude")
 LEDGER_COLUMNS = ["file", "sha256", "rater", "status", "reason", "n_panels", "n_ratings",
                   "complete", "updated", "simulated"]
 SIMULATED_BROWSER = "glidemed simulate"  # how simulated files name their browser
-MAX_NUMBER_DIGITS = 100  # longer JSON numbers are not answers of a response file
 
 
 class Rejected(Exception):
@@ -324,54 +324,17 @@ def check_response(raw: bytes, context: _Context, name: str, data: Any = None) -
 
 
 def decode_response(raw: bytes) -> Any:
-    """Bytes -> JSON value; :class:`Rejected` for empty, non-UTF-8, invalid or hostile JSON."""
+    """Bytes -> JSON value; :class:`Rejected` for empty, non-UTF-8, invalid or hostile JSON
+    (text that is not valid Unicode included: see :mod:`glidemed.outside_json`)."""
     if not raw.strip():
         raise Rejected("empty file" if not raw else "file holds only whitespace")
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise Rejected(f"not UTF-8 text (invalid byte 0x{raw[exc.start]:02x} at offset "
-                       f"{exc.start}); is this a response file?") from None
-    try:
-        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant,
-                          parse_float=_finite_float, parse_int=_bounded_int)
-    except json.JSONDecodeError as exc:
-        # a string that never closes runs to the end of the file: truncated too
-        cut = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
-        what = "truncated JSON" if cut else "invalid JSON"
-        raise Rejected(f"{what}: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
-    except RecursionError:
-        raise Rejected("JSON nested too deeply to be a response file") from None
-    except ValueError as exc:  # from the hooks below
-        raise Rejected(f"invalid JSON: {exc}") from None
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
-        raise ValueError(f"key {dup!r} appears twice in one object")
-    return result
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number {text[:30]} is too large (beyond the range of a "
-                         "floating-point number)")
-    return value
-
-
-def _bounded_int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
-        raise ValueError(f"a whole number of {len(text.lstrip('-'))} digits is too large "
-                         f"(at most {MAX_NUMBER_DIGITS})")
-    return int(text)
+        return outside_json.loads(raw)
+    except outside_json.OutsideJSONError as exc:
+        reason = str(exc)
+        if reason.startswith("not UTF-8"):
+            reason += "; is this a response file?"
+        raise Rejected(reason) from None
 
 
 def check_schema(data: Any) -> None:
