@@ -1,4 +1,5 @@
-# glidemed: `make demo` first, then `make test`. Real studies: make survey/analyze STUDY=<id>.
+# glidemed: `make demo` first, then `make test`; `make reproduce` re-analyses the paper's
+# published ratings. Real studies: make survey/analyze STUDY=<id>.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,7 +8,7 @@ TORCH ?= torch torchvision
 STUDY ?= demo
 RESPONSES ?= build/$(STUDY)/responses
 
-.PHONY: env glide demo test survey analyze bench clean
+.PHONY: env glide demo reproduce test survey analyze bench clean
 
 env: $(VENV)/.installed
 
@@ -33,6 +34,13 @@ demo: env
 	$(BIN)/glidemed build turing-demo
 	$(BIN)/glidemed simulate turing-demo --raters 6 --seed 1 --effect condition:model-a=3 --effect condition:model-b=2
 	$(BIN)/glidemed analyze turing-demo --bootstrap 500
+
+# The paper's analysis from its published ratings (surveys/kather2022/published/), compared
+# with the medians and tests it reports.
+PAPER_RATINGS := surveys/kather2022/published/observer_study_glide_v1_merge.xlsx
+reproduce: env
+	$(BIN)/glidemed analyze kather2022 --ratings $(PAPER_RATINGS) --nonsensical paper
+	$(BIN)/python surveys/kather2022/compare_with_paper.py build/kather2022/analysis
 
 test: env
 	$(BIN)/python -m pytest -q

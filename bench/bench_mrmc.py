@@ -19,7 +19,7 @@ from glidemed.analysis import mrmc as orh
 from glidemed.power_mrmc import RoeMetz, roe_metz_power, simulate_ratings
 
 ROOT = Path(__file__).resolve().parent.parent
-VANDYKE = ROOT.parent / "shared" / "mrmc" / "vandyke.csv"
+VANDYKE = ROOT / "tests" / "data" / "vandyke" / "vandyke.csv"
 
 
 def timed(label: str, func, repeat: int = 3) -> None:

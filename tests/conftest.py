@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if list(getattr(sys.modules.get("tests"), "__path__", [])) != [str(ROOT / "tests")]:
     sys.modules["tests"] = types.ModuleType("tests")
     sys.modules["tests"].__path__ = [str(ROOT / "tests")]
-KATHER_XLSX = ROOT.parent / "shared" / "kather2022" / "observer_study_glide_v1_merge.xlsx"
+KATHER_XLSX = ROOT / "surveys" / "kather2022" / "published" / "observer_study_glide_v1_merge.xlsx"
 
 SMALL_STUDY = """
 id = "small"
@@ -58,16 +58,10 @@ detailed = "the heart, an organ of muscle cells"
 """
 
 
-def require_kather_xlsx() -> Path:
-    """The published ratings of the seed study (kept outside the repository), or a skip."""
-    if not KATHER_XLSX.is_file():
-        pytest.skip(f"seed study ratings not found at {KATHER_XLSX}")
-    return KATHER_XLSX
-
-
 @pytest.fixture(scope="session")
 def kather_xlsx() -> Path:
-    return require_kather_xlsx()
+    """The published ratings of the seed study, part of the repository."""
+    return KATHER_XLSX
 
 
 @pytest.fixture

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import pytest
 
 from glidemed.generate.runner import run_generation
 from glidemed.paths import images_dir
@@ -14,6 +17,16 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_HINT = ("Debian chromium not found at /usr/bin/chromium; install it with "
                  "`apt-get install -y chromium` to run the browser tests")
+
+
+def require_chromium() -> None:
+    """Skip a browser test where Debian's chromium is missing; fail instead under CI
+    (``CI=true``), which installs it, so that no browser test is skipped unnoticed there."""
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(CHROMIUM_HINT)
+    pytest.skip(CHROMIUM_HINT)
 
 
 # A condition of real reference images for some prompts (folder generator), as TOML that

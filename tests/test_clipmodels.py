@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+from PIL import Image as PIL
 
 from glidemed.clipmodels import ClipLoadError, load_clip
 from glidemed.fileio import sha256_file
 from tiny_clip import save_tiny_hf_clip, save_tiny_open_clip
-
-torch = pytest.importorskip("torch")
-PIL = pytest.importorskip("PIL.Image")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from clmm_sim import CUTPOINTS, DETAIL_EFFECTS, STYLE_EFFECTS, simulate_clmm
-from conftest import KATHER_XLSX, ROOT, require_kather_xlsx
+from conftest import KATHER_XLSX, ROOT
 
 from glidemed.analysis import mixed
 from glidemed.analysis.formula import parse_formula
@@ -26,7 +26,6 @@ KATHER_STYLES = ["microscopy", "histopathology", "xray", "mri", "ct", "photo", "
 
 def kather_tidy() -> pd.DataFrame:
     """The published ratings as a tidy table, built exactly as clmm_kather2022.R builds it."""
-    require_kather_xlsx()
     raw = pd.read_excel(KATHER_XLSX, sheet_name="raw data", dtype=str)
     rows = []
     for i, row in raw.iterrows():
@@ -92,7 +91,6 @@ def test_legacy_import_gives_the_same_fit():
     from glidemed.analysis.legacy import read_legacy_spreadsheet
     from glidemed.study import load_study
 
-    require_kather_xlsx()
     df = read_legacy_spreadsheet(load_study(ROOT / "surveys" / "kather2022" / "study.toml"),
                                  KATHER_XLSX)
     ref = json.loads((REFERENCE / "clmm_kather2022.json").read_text())["content"]

@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 from glidemed.analysis import mrmc as m
 from tests.conftest import ROOT
 
-VANDYKE = ROOT.parent / "shared" / "mrmc" / "vandyke.csv"
+VANDYKE = ROOT / "tests" / "data" / "vandyke" / "vandyke.csv"
 PUBLISHED = json.loads((ROOT / "tests" / "reference" / "mrmc_vandyke_published.json").read_text())
 
 

@@ -9,18 +9,26 @@ counts 0 ('per_rating', glidemed's default) and a prompt any observer flagged co
 
 from __future__ import annotations
 
+import importlib.util
+import json
+
 import pandas as pd
 import pytest
+from conftest import ROOT
 
 from glidemed.analysis.descriptives import prompt_medians
 from glidemed.analysis.legacy import read_legacy_spreadsheet
 from glidemed.analysis.nonparametric import run_tests
+from glidemed.analysis.pipeline import run_analysis
 from glidemed.analysis.tidy import apply_nonsensical
 from glidemed.study import load_study
 
-STYLES = ["microscopy", "histopathology", "xray", "mri", "ct", "photo", "poster", "illustration"]
-PUBLISHED = {"style": [2, 3, 1, 0, 0, 2, 3, 3], "content": [2, 2, 1, 0, 0, 2, 1, 2]}
-RADIOLOGY = {"xray", "mri", "ct"}
+# What the paper reports, stored with its source beside the published ratings.
+PAPER = json.loads((ROOT / "surveys" / "kather2022" / "published" / "paper_results.json")
+                   .read_text(encoding="utf-8"))
+STYLES = PAPER["styles"]
+PUBLISHED = PAPER["medians"]
+RADIOLOGY = set(PAPER["radiology"])
 RULES = ["per_rating", "any_rater"]
 
 
@@ -80,3 +88,35 @@ def test_paper_mode_reproduces_the_papers_matrix_in_the_tidy_table(ratings, kath
             mine = medians[(medians["style"] == style) & (medians["aspect"] == aspect)]
             assert mine["score"].tolist() == sheet[columns[2 * i + j]].astype(float).tolist()
     assert not medians.equals(prompt_medians(ratings, "per_rating"))
+
+
+def _comparison_script():
+    path = ROOT / "surveys" / "kather2022" / "compare_with_paper.py"
+    spec = importlib.util.spec_from_file_location("compare_with_paper", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def reproduced(kather_xlsx, tmp_path_factory):
+    """What `make reproduce` analyses: the published spreadsheet, 'nonsensical' as the paper."""
+    out = tmp_path_factory.mktemp("reproduce") / "analysis"
+    run_analysis(load_study("kather2022"), ratings=kather_xlsx, out_dir=out,
+                 nonsensical="paper", n_boot=0)
+    return out
+
+
+def test_reproduce_agrees_with_the_paper(reproduced):
+    lines, agree = _comparison_script().compare(reproduced, PAPER)
+    assert agree, "\n".join(lines)
+    assert sum("DIFFERS" in line for line in lines) == 0
+    assert len([line for line in lines if line.startswith("radiology vs")]) == 2
+
+
+def test_reproduce_names_a_median_that_differs(reproduced):
+    changed = json.loads(json.dumps(PAPER))
+    changed["medians"]["content"][STYLES.index("poster")] = 3
+    lines, agree = _comparison_script().compare(reproduced, changed)
+    assert not agree
+    assert [line.split()[:2] for line in lines if "DIFFERS" in line] == [["poster", "content"]]

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
+from playwright.sync_api import sync_playwright
 
 from glidemed.analysis.pipeline import run_analysis
 from glidemed.study import load_study
 from response_factory import make_key, make_response, write_json
-from survey_factory import ARGS, CHROMIUM, CHROMIUM_HINT
+from survey_factory import ARGS, CHROMIUM, require_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDY = load_study(ROOT / "surveys" / "demo" / "study.toml")
@@ -119,10 +120,7 @@ def test_tables_match_csv(report):
 
 @pytest.mark.browser
 def test_no_script_runs_in_chromium(report):
-    if not CHROMIUM.exists():
-        pytest.skip(CHROMIUM_HINT)
-    sync_playwright = pytest.importorskip("playwright.sync_api",
-                                          reason="pip install playwright").sync_playwright
+    require_chromium()
 
     out, _, _, _ = report
     dialogs = []

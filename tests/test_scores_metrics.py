@@ -11,7 +11,7 @@ from glidemed.scores.setmetrics import bootstrap_set_metric, cmmd, fid, kid
 from glidemed.study import load_study
 from scores_factory import inception_shaped
 
-torch = pytest.importorskip("torch")
+import torch
 
 
 def _images(seed: int, n: int):

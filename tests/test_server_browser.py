@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
+from playwright import sync_api
 from click.testing import CliRunner
 from conftest import SMALL_STUDY
 from server_factory import ServedSurvey, free_port, limit_file_size
-from survey_factory import ARGS, CHROMIUM, CHROMIUM_HINT, generated
+from survey_factory import ARGS, CHROMIUM, require_chromium, generated
 
 from glidemed.analysis.ingest import ingest_responses
 from glidemed.cli import main
@@ -29,9 +30,7 @@ def stored(study, rater: str) -> list[Path]:
 
 
 def test_answers_given_while_the_server_is_down_arrive_after_it_is_back(tmp_path, monkeypatch):
-    if not CHROMIUM.exists():
-        pytest.skip(CHROMIUM_HINT)
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    require_chromium()
     study_path = tmp_path / "study" / "study.toml"
     study_path.parent.mkdir()
     study_path.write_text(SMALL_STUDY.format(images_per_prompt=2, images_per_panel=2))

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from playwright import sync_api
 from conftest import SMALL_STUDY
-from survey_factory import ARGS, CHROMIUM, CHROMIUM_HINT, generated
+from survey_factory import ARGS, CHROMIUM, require_chromium, generated
 
 from glidemed.paths import survey_dir
 from glidemed.survey.build import build_survey
@@ -52,9 +53,7 @@ label = "Years of experience"
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(CHROMIUM_HINT)
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    require_chromium()
 
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
