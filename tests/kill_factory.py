@@ -11,16 +11,19 @@ from glidemed.fileio import sha256_file
 from glidemed.generate.manifest import load_manifest
 
 
-def kill_after(command: list[str], env: dict, images: Path, records: int,
-               timeout: float) -> dict:
+def wait_for_records(proc: subprocess.Popen, manifest_records, records: int) -> None:
+    """Return once ``manifest_records()`` counts ``records`` or ``proc`` has ended, whichever
+    happens first: the loop ends on one of these two events, never on a clock."""
+    while proc.poll() is None and manifest_records() < records:
+        time.sleep(0.005)
+
+
+def kill_after(command: list[str], env: dict, images: Path, records: int) -> dict:
     """Run ``command``; SIGKILL it as soon as ``images``' manifest holds ``records`` records
-    (within ``timeout`` seconds) and return the manifest as it was left."""
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        if len(load_manifest(images)) >= records:
-            break
-        time.sleep(0.02)
+    and return the manifest as it was left."""
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    wait_for_records(proc, lambda: len(load_manifest(images)), records)
     assert proc.poll() is None, "the run ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()

@@ -47,9 +47,14 @@ def test_condition_without_content_ratings_is_drawn(ratings, tmp_path):
     gone = (df["condition"] == df["condition"].iloc[0]) & (df["aspect"] == "content")
     df.loc[gone, "score"] = pd.NA
     df.loc[gone, "exclusion"] = "missing"
-    medians_figure(prompt_medians(df))  # raised KeyError: 0.5
+    figure = medians_figure(prompt_medians(df))  # raised KeyError: 0.5
+    drawn = {ax.get_title(): [c.get_label() for c in ax.containers] for ax in figure.axes}
+    conditions = sorted(df["condition"].unique())
+    assert drawn["style"] == [f"{c} (IQR)" for c in conditions]
+    assert drawn["content"] == [f"{c} (IQR)" for c in conditions if c != df["condition"].iloc[0]]
     summary = run_analysis(STUDY, ratings=df, out_dir=tmp_path / "out", n_boot=0)
-    assert (tmp_path / "out" / "figures").is_dir() and summary["counts"]["usable_ratings"] > 0
+    assert summary["counts"]["usable_ratings"] > 0
+    assert (tmp_path / "out" / "figures" / "style_medians.svg").stat().st_size > 0
 
 
 def test_a_model_that_fails_numerically_is_reported_and_the_fixed_model_stays(

@@ -290,7 +290,7 @@ def test_killed_run_resumes(ckpt, tmp_path):
     command = [sys.executable, "-m", "glidemed", "generate", str(STUDY), "--condition", "cfg",
                "--batch-size", "1", "--no-progress"]
     images = tmp_path / "build" / "glide-tiny" / "images"
-    made_before = kill_after(command, env, images, records=2, timeout=120)
+    made_before = kill_after(command, env, images, records=2)
     assert 2 <= len(made_before) < 6
     records = resume_and_check(command, env, images, made_before, total=6)
     # Batch size 1 makes each image independent of where the run was cut.

@@ -365,8 +365,8 @@ def test_compiled_sampling_matches_and_reports_compile_time(study, ckpt, tmp_pat
     run_generation(study_compiled, tmp_path, context=context, progress=False)
     records = list(load_manifest(tmp_path).values())
     assert len(records) == 6 and records[0]["params"]["compile"] is True
-    assert sum("compile_seconds" in r for r in records) == 3
-    assert all(r["seconds"] < r["compile_seconds"] for r in records if "compile_seconds" in r)
+    compiled_first = [r for r in records if "compile_seconds" in r]
+    assert len(compiled_first) == 3 and all(r["compile_seconds"] > 0 for r in compiled_first)
 
 
 # -- the benchmark ----------------------------------------------------------------------------

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from glidemed.errors import GenerationError, GlidemedError
 from glidemed.generate.manifest import load_manifest
 from glidemed.generate.runner import Shard, image_seed, plan_jobs, run_generation
 from glidemed.study import load_study
+from kill_factory import wait_for_records
 
 
 def generate(study_path: Path, out: Path, **options):
@@ -142,11 +142,8 @@ def test_sigkill_at_several_points_then_resume_equals_uninterrupted_run(make_stu
     manifest = out / "manifest" / "all.jsonl"
     for kill_after in (5, 60, 120):
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 60
-        while time.time() < deadline and process.poll() is None:
-            if manifest.exists() and manifest.read_text().count("\n") >= kill_after:
-                break
-            time.sleep(0.005)
+        wait_for_records(process, lambda: manifest.read_text().count("\n")
+                         if manifest.exists() else 0, kill_after)
         process.send_signal(signal.SIGKILL)
         process.wait()
         assert len(load_manifest(out)) < 192, "the run should have been killed midway"

@@ -183,7 +183,12 @@ def test_controls_and_examples(make_study, tmp_path, monkeypatch):
 def test_size_warning(make_study, tmp_path, monkeypatch):
     monkeypatch.setattr(build_module, "SIZE_WARNING_BYTES", 1000)
     _, report = built(make_study(), tmp_path / "b", monkeypatch)
-    assert report.warnings and "MB" in report.warnings[0]
+    page = report.survey_dir / "index.html"
+    assert report.warnings == [
+        f"{page} is {page.stat().st_size / 1e6:.1f} MB, more than most mail servers accept "
+        "(0 MB): lower --image-quality, use --image-format webp, or host the survey with --folder"]
+    monkeypatch.setattr(build_module, "SIZE_WARNING_BYTES", page.stat().st_size)
+    assert built(make_study(), tmp_path / "b", monkeypatch)[1].warnings == []
 
 
 def test_cli_build_and_audit(make_study, tmp_path, monkeypatch):
