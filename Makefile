@@ -8,7 +8,7 @@ TORCH ?= torch torchvision
 STUDY ?= demo
 RESPONSES ?= build/$(STUDY)/responses
 
-.PHONY: env glide demo reproduce test survey analyze bench clean
+.PHONY: env glide demo reproduce test docs survey analyze bench clean
 
 env: $(VENV)/.installed
 
@@ -44,6 +44,11 @@ reproduce: env
 
 test: env
 	$(BIN)/python -m pytest -q
+
+# The documentation site into build/site/, with fresh screenshots of the demo survey and report.
+docs: env
+	GLIDEMED_DOCS_IMG=docs/img $(BIN)/python -m pytest -q tests/test_docs.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 survey: env
 	$(BIN)/glidemed generate $(STUDY)

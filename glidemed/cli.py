@@ -282,7 +282,7 @@ SIM_OPTIONS = [
                  help="Latent effect (logits) replacing the default, e.g. style:xray=-1.5, "
                       "condition:soft=-0.5, content/detail:detailed=0.3 (repeatable)."),
     click.option("--params", "params_file", type=click.Path(path_type=Path),
-                 help="TOML or JSON file of simulation parameters (see README)."),
+                 help="TOML or JSON file of simulation parameters (see the documentation, docs/power.md)."),
     click.option("--dropout", type=click.FloatRange(0, 1),
                  help="Chance that a rater stops partway [0]."),
     click.option("--missing", type=click.FloatRange(0, 1),
@@ -355,7 +355,7 @@ def simulate(study, raters, out, seed, key_path, effects, params_file, dropout, 
               help="turing, hillis: pilot MRMC table (reader,treatment,case,truth,rating) for the "
                    "OR variance components [the Roe-Metz model's].")
 @click.option("--roe-metz", "roe_metz_file", type=click.Path(path_type=Path),
-              help="turing: TOML or JSON file of Roe-Metz variance components (see README).")
+              help="turing: TOML or JSON file of Roe-Metz variance components (see the documentation, docs/power.md).")
 @click.option("--target", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.8,
               show_default=True, help="turing, hillis: power for the cases-needed table.")
 def power(study, rater_counts, prompt_counts, difference, scale, groups, aspect, sims, method,

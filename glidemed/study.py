@@ -2,7 +2,7 @@
 
 A study file declares rating aspects, flags, styles, topics and conditions. Each
 table below is a dataclass; its fields are the only keys allowed in that table, so a
-typo is reported instead of ignored. See the README for the format.
+typo is reported instead of ignored. See docs/study-files.md for the format.
 """
 
 from __future__ import annotations

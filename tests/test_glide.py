@@ -26,7 +26,7 @@ from glidemed.study import load_study
 TINY = Path(__file__).parent / "glide_tiny"
 STUDY = TINY / "study.toml"
 # Largest per-channel difference (0-255) between an image rendered in a batch of 4 and the
-# same image rendered alone, measured with the tiny models at 64 px on CPU (see README).
+# same image rendered alone, measured with the tiny models at 64 px on CPU (see docs/generate/glide.md).
 BATCH_TOLERANCE_64 = 2
 
 

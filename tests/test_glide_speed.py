@@ -22,7 +22,7 @@ TINY = Path(__file__).parent / "glide_tiny"
 TEXT = "An x-ray image of the lungs"
 # Mean per-channel difference (0-255) between a 64 px image made in fp32 and the same seed
 # in bf16 / fp16, tiny random-weight models on CPU: measured 1.5 and 0.5 (bench_glide.py
-# --precision-diff; README). Random weights amplify rounding, so single pixels differ much more.
+# --precision-diff; docs/generate/glide.md). Random weights amplify rounding, so single pixels differ much more.
 MEAN_PRECISION_TOLERANCE = {"bf16": 4.0, "fp16": 2.0}
 
 

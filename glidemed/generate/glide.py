@@ -64,7 +64,7 @@ TYPES: dict[str, Any] = {
 CHECKPOINT_PARAMS = ("base_checkpoint", "upsample_checkpoint", "clip_image_checkpoint",
                      "clip_text_checkpoint")
 # Images per forward pass when neither the condition nor --batch-size says. CUDA: not
-# yet tuned on a GPU (see the README). CPU: batching did not pay for the 256 px pipeline
+# yet tuned on a GPU (see docs/generate/glide.md). CPU: batching did not pay for the 256 px pipeline
 # on two cores (bench/bench_glide.py).
 DEFAULT_BATCH_SIZE = {"cuda": 32, "cpu": 1}
 
