@@ -13,14 +13,45 @@ from glidemed.study import load_study
 
 STUDY = click.argument("study", metavar="STUDY")
 
+# The commands in the order a study uses them, in the sections that `--help` shows.
+PIPELINE: dict[str, list[str]] = {
+    "Design and generate": ["prompts", "generate", "checkpoints", "sheets", "score"],
+    "Survey and collect": ["build", "audit-blinding", "invite", "serve"],
+    "Analyse": ["analyze", "import-ratings", "mrmc"],
+    "Plan": ["simulate", "power"],
+    "Deposit": ["archive", "verify"],
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class PipelineGroup(click.Group):
+    """Lists the commands in pipeline order, by section, each with its whole first sentence."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        ordered = [name for names in PIPELINE.values() for name in names]
+        return ordered + sorted(set(self.commands) - set(ordered))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        listed = set()
+        for section, names in PIPELINE.items():
+            rows = [(name, self.commands[name].get_short_help_str(limit=200))
+                    for name in names if name in self.commands]
+            listed.update(names)
+            with formatter.section(section):
+                formatter.write_dl(rows)
+        others = [(n, self.commands[n].get_short_help_str(limit=200))
+                  for n in sorted(set(self.commands) - listed)]
+        if others:
+            with formatter.section("Other commands"):
+                formatter.write_dl(others)
+
+
+@click.group(cls=PipelineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="glidemed")
 def main() -> None:
     """Blinded expert rating studies of AI-generated medical images.
 
     STUDY is a study file, its folder, or the id of a study under surveys/.
-    Stages: generate -> build -> (raters) -> analyze -> archive.
+    A study goes: generate -> build -> (raters answer) -> analyze -> archive.
     """
 
 

@@ -9,7 +9,7 @@ import sys
 
 from click.testing import CliRunner
 
-from glidemed.cli import main
+from glidemed.cli import PIPELINE, main
 from conftest import ROOT
 
 
@@ -17,11 +17,19 @@ def run(*args: str):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
-def test_help_lists_the_stages():
-    result = run("--help")
+def test_help_lists_every_command_in_pipeline_order_with_its_whole_summary():
+    result = CliRunner().invoke(main, ["--help"], terminal_width=200)
     assert result.exit_code == 0
-    for command in ("generate", "prompts"):
-        assert command in result.output
+    listed = [line.split()[0] for line in result.output.splitlines()
+              if line.startswith("  ") and not line.lstrip().startswith("-")
+              and line.split()[0] in main.commands]
+    assert listed == [name for names in PIPELINE.values() for name in names]
+    assert sorted(listed) == sorted(main.commands)  # every command has its place
+    assert listed.index("generate") < listed.index("build") < listed.index("analyze") \
+        < listed.index("archive")
+    for name, command in main.commands.items():
+        first_sentence = " ".join(command.help.split("\n\n")[0].split()).split(". ")[0]
+        assert first_sentence.rstrip(".") in " ".join(result.output.split()), name
 
 
 def test_every_command_has_help_text():
