@@ -59,9 +59,10 @@ def main() -> None:
 @STUDY
 def prompts(study: str) -> None:
     """Print the study's expanded prompts as CSV."""
+    loaded = load_study(study)
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["id", "style", "style_group", "topic", "detail", "text"])
-    for p in load_study(study).prompts():
+    for p in loaded.prompts():
         writer.writerow([p.id, p.style, p.style_group, p.topic, p.detail, p.text])
 
 

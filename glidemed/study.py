@@ -8,6 +8,7 @@ typo is reported instead of ignored. See docs/study-files.md for the format.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import re
 import sys
@@ -478,7 +479,12 @@ def resolve_study_path(ref: str | Path, surveys_dir: Path = SURVEYS_DIR) -> Path
     by_id = surveys_dir / str(ref) / STUDY_FILENAME
     if by_id.is_file():
         return by_id
-    raise StudyError(ref, [f"no study file found (looked for {candidate} and {by_id})"])
+    known = sorted(p.parent.name for p in surveys_dir.glob(f"*/{STUDY_FILENAME}"))
+    close = difflib.get_close_matches(str(ref), known, n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    listing = f"; studies in {surveys_dir}: {', '.join(known)}" if known else ""
+    raise StudyError(ref, [f"no study file found (looked for {candidate} and {by_id})"
+                           f"{hint}{listing}"])
 
 
 def load_study(ref: str | Path, surveys_dir: Path = SURVEYS_DIR) -> Study:

@@ -80,3 +80,12 @@ def test_building_and_analysis_never_import_torch():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_wrong_study_id_lists_the_studies_and_the_closest():
+    result = run("prompts", "kather")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.startswith("Error: kather: ")  # nothing printed before the error
+    assert "did you mean kather2022?" in result.output
+    studies = sorted(p.parent.name for p in (ROOT / "surveys").glob("*/study.toml"))
+    assert result.output.rstrip().endswith(f"; studies in surveys: {', '.join(studies)}")
