@@ -20,6 +20,9 @@ from glidemed.study import Study
 PAGE_SCHEMA = "glidemed-survey/1"
 TEMPLATE = "index.html.j2"
 ASSETS = ("survey.js", "survey.css")
+# survey.js is these parts in this order: the core (hashing, canonical JSON, the rater
+# plan; also loaded by Node in the tests), then the page.
+SCRIPT_PARTS = ("js/core.js", "js/page.js")
 
 
 def template_dir():
@@ -27,8 +30,9 @@ def template_dir():
 
 
 def asset_text(name: str) -> str:
-    """The shipped text of survey.js or survey.css."""
-    return (template_dir() / name).read_text(encoding="utf-8")
+    """The shipped text of survey.js (its parts joined) or survey.css."""
+    parts = SCRIPT_PARTS if name == "survey.js" else (name,)
+    return "\n".join((template_dir() / part).read_text(encoding="utf-8") for part in parts)
 
 
 def public_strings(study: Study, prompt_texts: list[str]) -> set[str]:
