@@ -115,12 +115,3 @@ def test_duplicate_reason_says_whether_the_ratings_are_the_same(tmp_path):
     assert ("as many ratings (not the same ones), updated at the same time; first by file name"
             in ledger.loc[1, "reason"])
 
-
-def test_an_empty_folder_says_it_holds_no_json_files(tmp_path):
-    empty = tmp_path / "responses"
-    (empty / "received").mkdir(parents=True)
-    with pytest.raises(AnalysisError, match=r"^no \.json files in .*responses: no response file"):
-        ingest_responses(STUDY, KEY, [empty])
-    (empty / "notes.txt").write_text("not a response")  # a file is always a ledger row
-    _, ledger, _ = ingest_responses(STUDY, KEY, [empty])
-    assert ledger[["file", "status"]].values.tolist() == [["notes.txt", "rejected"]]

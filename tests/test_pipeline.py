@@ -218,3 +218,19 @@ def test_published_data_full_report(kather_xlsx, tmp_path):
     assert {m["role"] for m in summary["models"]} == {"primary", "sensitivity"}
     assert all(m["converged"] for m in summary["models"])
     assert (tmp_path / "kather" / "report.html").stat().st_size > 50_000
+
+
+def test_an_empty_responses_folder_says_it_holds_no_json_files(built, tmp_path):
+    _, build = built
+    empty = tmp_path / "returned"
+    (empty / "received").mkdir(parents=True)
+    result = CliRunner().invoke(main, ["analyze", str(DEMO), str(empty), "--out",
+                                       str(tmp_path / "out")],
+                                env={"GLIDEMED_BUILD_DIR": str(build)})
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output == f"Error: no .json files in {empty}: no response file to analyse\n"
+    (empty / "notes.txt").write_text("not a response")  # a file is a ledger row, never dropped
+    result = CliRunner().invoke(main, ["analyze", str(DEMO), str(empty), "--out",
+                                       str(tmp_path / "out")],
+                                env={"GLIDEMED_BUILD_DIR": str(build)})
+    assert result.exit_code == 1 and "no usable ratings in 1 response file(s)" in result.output

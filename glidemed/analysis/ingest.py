@@ -149,11 +149,7 @@ def ingest_responses(study: Study, key: dict, paths: Iterable[str | os.PathLike]
     context = _Context.from_key(study, key, key_name)
     context.pseudonymized = pseudonymized
     rows: list[_Parsed | dict] = []  # one per file, in the order collected
-    paths = list(paths)
     files, aliases = collect_all_files(paths)
-    if not files and not aliases:
-        where = ", ".join(str(p) for p in paths) or "(no folder given)"
-        raise AnalysisError(f"no .json files in {where}: no response file to analyse")
     by_path: dict[Path, _Parsed | dict] = {}
     for path, name in files.items():
         try:

@@ -145,6 +145,9 @@ def _load(study: Study, responses, ratings, key, nonsensical: str, flagged: str,
     df, ledger, profiles = ingest_responses(study, key_data, paths, flagged=flagged,
                                             key_name=key_name, pseudonymized=pseudonymized,
                                             allow_simulated=allow_simulated)
+    if ledger.empty:
+        raise AnalysisError(f"no .json files in {', '.join(map(str, paths))}: "
+                            "no response file to analyse")
     return df, ledger, profiles, f"{len(ledger)} response file(s)"
 
 
