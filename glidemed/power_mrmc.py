@@ -12,7 +12,8 @@ Two methods:
 - ``hillis``: Hillis, Obuchowski & Berbaum (2011), from OR variance components (a pilot
   study's, or those of the Roe-Metz model below, estimated from large simulated pilots).
   The case-level terms (var(error), cov1, cov2, cov3) scale with pilot cases / cases;
-  var(T:R) is set to 0 when negative, as RJafroc does.
+  var(T:R) = MS(T:R) - var(error) + cov1 + max(cov2 - cov3, 0) (their eqn. 9), set to 0 when
+  negative, as RJafroc does (tests/reference/mrmc_or_constraints.txt).
 - ``roe-metz``: simulate studies from the Roe & Metz (1997) model and analyse each with
   :mod:`glidemed.analysis.mrmc`; power is the share with p < alpha (RRRC).
 
@@ -71,7 +72,10 @@ class ORComponents:
             if len(result.readings.treatments) != 2:
                 raise AnalysisError(f"--pilot: the difference design needs a pilot with 2 treatments, "
                                     f"it has {len(result.readings.treatments)}")
-            return cls(n, c.var_error, c.cov1, c.cov2, c.cov3, c.var_tr, c.var_r)
+            # Hillis et al. (2011) eqn. 9: with max(cov2 - cov3, 0), as in the RRRC error term, so
+            # that a study the size of the pilot has the pilot's error term and df.
+            var_tr = c.ms_tr - c.var_error + c.cov1 + max(c.cov2 - c.cov3, 0.0)
+            return cls(n, c.var_error, c.cov1, c.cov2, c.cov3, var_tr, c.var_r)
         per = [orh._per_treatment(result.auc, result.cov, i) for i in range(len(result.auc))]
         var_error = float(np.mean([p[1] for p in per]))
         cov2 = float(np.mean([p[2] for p in per]))

@@ -14,8 +14,11 @@ The steps follow Hillis (2007, 2008) and the R package MRMCaov:
   readers, same treatment), cov3 (different readers and treatments), and the ANOVA mean
   squares MS(T), MS(R), MS(T:R) of the AUCs, giving var(R) and var(T:R);
 - random readers / random cases (RRRC): F = MS(T) / (MS(T:R) + r max(cov2 - cov3, 0)) with
-  Hillis' denominator df; fixed readers / random cases (FRRC): chi-square; random readers /
-  fixed cases (RRFC): F = MS(T) / MS(T:R) on (t - 1, (t - 1)(r - 1)) df;
+  Hillis' denominator df; fixed readers / random cases (FRRC): chi-square
+  (t - 1) MS(T) / (var(error) - cov1 + (r - 1) max(cov2 - cov3, 0)); random readers / fixed
+  cases (RRFC): F = MS(T) / MS(T:R) on (t - 1, (t - 1)(r - 1)) df; every constraint (max(...,
+  0), the truncation of CIs) as OR-DBM MRMC 2.51 prints it, whether it binds or not
+  (tests/reference/mrmc_or_constraints.txt, with the source lines);
 - for every pair of treatments the difference with its test and 95 % CI, and for every
   treatment its mean AUC with a 95 % CI (truncated to [0, 1] as MRMCaov does).
 
@@ -407,7 +410,7 @@ def frrc(labels, auc, cov, comps: Components, level: float = 0.95) -> Analysis:
                               None, level))
     if t < 2:
         return _means_only("frrc", rows)
-    denominator = comps.var_error - comps.cov1 + (r - 1) * (comps.cov2 - comps.cov3)
+    denominator = comps.var_error - comps.cov1 + (r - 1) * max(comps.cov2 - comps.cov3, 0.0)
     chi2 = (t - 1) * comps.ms_t / denominator
     p = float(stats.chi2.sf(chi2, t - 1))
     diffs = _differences(labels, means, math.sqrt(max(2 / r * denominator, 0.0)), None, level)
