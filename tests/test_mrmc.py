@@ -249,7 +249,8 @@ def or_by_definition(truth: np.ndarray, ratings: np.ndarray, level: float = 0.95
         se = math.sqrt((ms_r + r * max(cov2_i, 0.0)) / r)
         df = (ms_r + max(r * cov2_i, 0.0)) ** 2 / (ms_r ** 2 / (r - 1))
         half = stats.t.ppf((1 + level) / 2, df) * se
-        means["rrrc"].append({"cov2": cov2_i, "se": se, "df": df, "raw_ci": (auc[i].mean() - half, auc[i].mean() + half)})
+        means["rrrc"].append({"cov2": cov2_i, "se": se, "df": df,
+                              "raw_ci": (auc[i].mean() - half, auc[i].mean() + half)})
         # FRRC: StdErr = sqrt{1/r * [Var(error) + (r-1)*max(Cov2,0)]}.
         se = math.sqrt((var_i + (r - 1) * max(cov2_i, 0.0)) / r)
         means["frrc"].append({"cov2": cov2_i, "se": se, "raw_ci": (auc[i].mean() - z * se, auc[i].mean() + z * se)})
@@ -347,6 +348,80 @@ def test_franken_where_cov2_is_below_cov3_matches_published():
         near(a.differences.iloc[0]["ci_low"], ref[name]["ci"][0])
         near(a.differences.iloc[0]["ci_high"], ref[name]["ci"][1])
     near(result.rrrc.df2, ref["rrrc"]["df2"])
+
+
+# --------------------------------------------------------------------------- degenerate variances
+
+def degenerate_readings(kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(truth, ratings)`` with 3 readers, 2 treatments (1 for ``one_treatment_all_equal``)."""
+    truth, ratings = _random_readings(np.random.default_rng(3), t=2, r=3)
+    if kind == "all_equal":
+        return truth, np.full_like(ratings, 3.0)
+    if kind == "perfect_separation":
+        return truth, np.where(truth, 5.0, 1.0) * np.ones_like(ratings)
+    if kind == "identical_treatments":
+        return truth, np.stack([ratings[0], ratings[0]])
+    if kind == "identical_readers":  # every reader reads like reader 1
+        return truth, np.repeat(ratings[:, :1], 3, axis=1)
+    if kind == "one_treatment_all_equal":
+        return truth, np.full_like(ratings[:1], 3.0)
+    raise ValueError(kind)
+
+
+NO_VARIANCE = "no variance between readers or over cases (every reader's AUC is "
+# kind: (first line of MRMCResult.degenerate, analyses whose test is not estimable,
+#        analyses whose treatment CIs are not estimable)
+DEGENERATE = {
+    "all_equal": (NO_VARIANCE + "0.5 under treatment 1 and 0.5 under treatment 2", m.ANALYSES, m.ANALYSES),
+    "perfect_separation": (NO_VARIANCE + "1 under treatment 1 and 1 under treatment 2", m.ANALYSES, m.ANALYSES),
+    "identical_treatments": ("the treatments give every reader the same AUC whichever cases are left out "
+                             "(MS(T) = MS(T:R) = 0, var(error) = cov1): no test between treatments is estimable",
+                             m.ANALYSES, ()),
+    "identical_readers": ("no treatment-by-reader variance (MS(T:R) = 0: every reader's AUC differs alike "
+                          "between treatments): RRFC test not estimable; RRRC, FRRC tests given", ("rrfc",), ("rrfc",)),
+    "one_treatment_all_equal": (NO_VARIANCE + "0.5 under treatment 1,", (), m.ANALYSES),
+}
+
+
+@pytest.mark.parametrize("kind", DEGENERATE)
+def test_degenerate_variance_is_reported_not_raised(kind):
+    truth, ratings = degenerate_readings(kind)
+    first_line, no_test, no_ci = DEGENERATE[kind]
+    result = m.mrmc(long_table(truth, ratings))
+    assert result.degenerate[0].startswith(first_line)
+    assert all("\n" not in line for line in result.degenerate)
+    data = json.loads(json.dumps(result.as_dict(), allow_nan=False))
+    assert data["degenerate"] == result.degenerate
+    two = len(result.readings.treatments) == 2
+    for name in m.ANALYSES:
+        a, out = getattr(result, name), data[name]
+        assert ("test" in a.not_estimable) == (name in no_test) and out["not_estimable"] == a.not_estimable
+        if name in no_test:
+            assert a.statistic is None and a.p is None and out["statistic"] is None and out["ci95"] == [[None, None]]
+            assert out["differences"][0]["estimate"] == pytest.approx(ratings_diff(result))
+        elif two:
+            assert math.isfinite(a.statistic) and 0 <= a.p <= 1
+        for row, label in zip(out["treatments"], result.readings.treatments, strict=True):
+            missing = f"CI of treatment {label}" in a.not_estimable
+            assert missing == (name in no_ci)
+            assert (row["ci_low"] is None) == missing and row["auc"] is not None
+
+
+def ratings_diff(result: m.MRMCResult) -> float:
+    return float(result.auc[0].mean() - result.auc[1].mean())
+
+
+def test_rrrc_with_no_treatment_by_reader_variance_takes_the_infinite_df_limit():
+    """MS(T:R) = 0 but cov2 > cov3: RRRC's ddf_H is infinite; F is then chi-square(1) / 1."""
+    truth, ratings = degenerate_readings("identical_readers")
+    result = m.mrmc(long_table(truth, ratings))
+    c, r = result.components, 3
+    assert c.ms_tr < 1e-30 and c.cov2 > c.cov3
+    f = c.ms_t / (c.ms_tr + r * (c.cov2 - c.cov3))
+    assert result.rrrc.df2 == math.inf
+    assert_matches(result.rrrc.statistic, f)
+    assert_matches(result.rrrc.p, stats.chi2.sf(f, 1))
+    assert_matches(result.rrrc.differences.iloc[0]["p"], result.rrrc.p)
 
 
 def test_one_treatment_gives_means_and_no_test():
