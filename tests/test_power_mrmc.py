@@ -23,7 +23,7 @@ from glidemed.power_mrmc import (
     roe_metz_power,
     simulate_ratings,
 )
-from tests.test_mrmc import VANDYKE, make_readings, swapped_readers
+from tests.test_mrmc import VANDYKE, degenerate_readings, long_table, make_readings, swapped_readers
 
 EFFECT = -0.043800322  # Van Dyke's observed difference, as RJafroc's tests use it
 
@@ -132,6 +132,38 @@ def test_chance_design_components_and_power(vandyke_components):
     # AUC 0.9 vs 0.5 with 5 readers and 114 cases: certain.
     assert hillis_power(one, 5, 114, 0.4, design="chance") > 0.999
     assert hillis_power(one, 5, 114, 0.01, design="chance") < 0.2
+
+
+def test_roe_metz_power_counts_studies_without_a_test_as_failed():
+    """AUCs near 1 on 4 cases: most simulated studies separate perfectly; they are failures, not a crash."""
+    for aucs in ([0.995, 0.995], [0.995]):
+        result = roe_metz_power(RoeMetz(), aucs, 2, 4, 40, seed=1)
+        for name in ("rrrc", "frrc", "rrfc"):
+            power, mcse, failed = result[name]
+            assert failed > 20 and (math.isnan(power) or 0 <= power <= 1)
+
+
+def test_hillis_power_is_nan_where_the_error_term_is_0():
+    """Identical treatments in the pilot: var(error) = cov1, cov2 = cov3, var(T:R) = 0."""
+    comps = ORComponents(cases=50, var_error=0.004, cov1=0.004, cov2=0.002, cov3=0.002, var_tr=0.0, var_r=0.01)
+    for name in ("rrrc", "frrc", "rrfc"):
+        assert math.isnan(hillis_power(comps, 5, 50, 0.05, analysis=name))
+        assert cases_needed(comps, 5, 0.05, analysis=name, most=1000) is None
+
+
+def test_pilot_without_variance_over_cases_is_refused(tmp_path):
+    from tests.conftest import ROOT
+
+    truth, ratings = degenerate_readings("perfect_separation")
+    pilot = tmp_path / "pilot.csv"
+    long_table(truth, ratings).to_csv(pilot, index=False)
+    result = CliRunner().invoke(main, ["power", str(ROOT / "surveys" / "demo"), "--design", "turing",
+                                       "--method", "hillis", "--pilot", str(pilot), "--auc", "0.9,0.95",
+                                       "--out", str(tmp_path / "power")], catch_exceptions=False)
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: --pilot {pilot}: no variance between readers or over cases")
+    assert "sizing a study needs a pilot whose AUCs vary over cases" in result.output
+    assert len(result.output.strip().splitlines()) == 1
 
 
 def test_load_roe_metz_file_errors(tmp_path):
