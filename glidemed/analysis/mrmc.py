@@ -411,18 +411,15 @@ def _f_sf(f: float, df1: float, df2: float) -> float:
 
 
 def _finish(name: str, labels: list[str], means: np.ndarray, rows: list[dict], not_estimable: dict[str, str],
-            test: tuple[float, float, float | None, float] | None, se: float, df: float | None,
-            level: float) -> Analysis:
-    """The Analysis from the treatment rows and, with two or more treatments, the test
+            level: float, test: tuple[float, float, float | None, float] | None = None,
+            se: float = math.nan, df: float | None = math.nan) -> Analysis:
+    """The Analysis of the treatment ``rows`` and, with two or more treatments, the test
     ``(statistic, df1, df2, p)`` (None: not estimable) and the differences' SE and df."""
     means_frame = pd.DataFrame(rows, columns=MEAN_COLUMNS)
     if len(labels) < 2:
         return Analysis(name, None, None, None, None, pd.DataFrame(columns=DIFFERENCE_COLUMNS), means_frame,
                         not_estimable)
-    if test is None:
-        return Analysis(name, None, len(labels) - 1, None, None,
-                        _differences(labels, means, math.nan, math.nan, level), means_frame, not_estimable)
-    statistic, df1, df2, p = test
+    statistic, df1, df2, p = test if test is not None else (None, len(labels) - 1, None, None)
     return Analysis(name, statistic, df1, df2, p, _differences(labels, means, se, df, level), means_frame,
                     not_estimable)
 
@@ -443,17 +440,17 @@ def rrrc(labels, auc, cov, comps: Components, level: float = 0.95) -> Analysis:
         denom_df = (ms_r + r * max(cov2, 0.0)) ** 2 / (ms_r ** 2 / (r - 1)) if not _no_ms(ms_r) else math.inf
         rows.append(_mean_row(label, means[i], se, denom_df, level))
     if t < 2:
-        return _finish("rrrc", labels, means, rows, missing, None, math.nan, None, level)
+        return _finish("rrrc", labels, means, rows, missing, level)
     spread = max(comps.cov2 - comps.cov3, 0.0)
     if _no_ms(comps.ms_tr) and _no_cov(spread, comps):
         missing["test"] = f"{NO_TR} and cov2 <= cov3"
-        return _finish("rrrc", labels, means, rows, missing, None, math.nan, None, level)
+        return _finish("rrrc", labels, means, rows, missing, level)
     denominator = comps.ms_tr + r * spread
     f = comps.ms_t / denominator
     df2 = denominator ** 2 / (comps.ms_tr ** 2 / ((t - 1) * (r - 1))) if not _no_ms(comps.ms_tr) else math.inf
     p = _f_sf(f, t - 1, df2)
-    return _finish("rrrc", labels, means, rows, missing, (f, t - 1, df2, p), math.sqrt(2 / r * denominator),
-                   df2, level)
+    return _finish("rrrc", labels, means, rows, missing, level, (f, t - 1, df2, p),
+                   math.sqrt(2 / r * denominator), df2)
 
 
 def frrc(labels, auc, cov, comps: Components, level: float = 0.95) -> Analysis:
@@ -470,16 +467,16 @@ def frrc(labels, auc, cov, comps: Components, level: float = 0.95) -> Analysis:
         else:
             rows.append(_mean_row(label, means[i], math.sqrt(variance), None, level))
     if t < 2:
-        return _finish("frrc", labels, means, rows, missing, None, math.nan, None, level)
+        return _finish("frrc", labels, means, rows, missing, level)
     denominator = comps.var_error - comps.cov1 + (r - 1) * max(comps.cov2 - comps.cov3, 0.0)
     if _no_cov(denominator, comps):
         missing["test"] = ("no case variance in the differences between treatments "
                            "(var(error) - cov1 + (r - 1) max(cov2 - cov3, 0) = 0)")
-        return _finish("frrc", labels, means, rows, missing, None, math.nan, None, level)
+        return _finish("frrc", labels, means, rows, missing, level)
     chi2 = (t - 1) * comps.ms_t / denominator
     p = float(stats.chi2.sf(chi2, t - 1))
-    return _finish("frrc", labels, means, rows, missing, (chi2, t - 1, None, p), math.sqrt(2 / r * denominator),
-                   None, level)
+    return _finish("frrc", labels, means, rows, missing, level, (chi2, t - 1, None, p),
+                   math.sqrt(2 / r * denominator), None)
 
 
 def rrfc(labels, auc, cov, comps: Components, level: float = 0.95) -> Analysis:
@@ -495,15 +492,15 @@ def rrfc(labels, auc, cov, comps: Components, level: float = 0.95) -> Analysis:
         else:
             rows.append(_mean_row(label, means[i], math.sqrt(ms_r / r), r - 1, level))
     if t < 2:
-        return _finish("rrfc", labels, means, rows, missing, None, math.nan, None, level)
+        return _finish("rrfc", labels, means, rows, missing, level)
     if _no_ms(comps.ms_tr):
         missing["test"] = NO_TR
-        return _finish("rrfc", labels, means, rows, missing, None, math.nan, None, level)
+        return _finish("rrfc", labels, means, rows, missing, level)
     df2 = (t - 1) * (r - 1)
     f = comps.ms_t / comps.ms_tr
     p = float(stats.f.sf(f, t - 1, df2))
-    return _finish("rrfc", labels, means, rows, missing, (f, t - 1, df2, p), math.sqrt(2 / r * comps.ms_tr),
-                   df2, level)
+    return _finish("rrfc", labels, means, rows, missing, level, (f, t - 1, df2, p),
+                   math.sqrt(2 / r * comps.ms_tr), df2)
 
 
 # --------------------------------------------------------------------------- the whole analysis
