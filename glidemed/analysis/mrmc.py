@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import combinations
 from pathlib import Path
 
@@ -362,6 +363,12 @@ def _num(value):
 DIFFERENCE_COLUMNS = ["first", "second", "estimate", "se", "df", "statistic", "p", "ci_low", "ci_high"]
 
 
+@lru_cache(maxsize=256)
+def _critical(level: float, df: float | None) -> float:
+    """Two-sided critical value at ``level``: normal (``df`` None) or Student's t (cached: ppf is slow)."""
+    return float(stats.norm.ppf((1 + level) / 2) if df is None else stats.t.ppf((1 + level) / 2, df))
+
+
 def _differences(labels: list[str], means: np.ndarray, se: float, df: float | None,
                  level: float) -> pd.DataFrame:
     """Every pair of treatments; ``se`` NaN: only the estimates."""
@@ -369,12 +376,8 @@ def _differences(labels: list[str], means: np.ndarray, se: float, df: float | No
     for a, b in combinations(range(len(labels)), 2):
         estimate = means[a] - means[b]
         statistic = estimate / se
-        if df is None:
-            crit = stats.norm.ppf((1 + level) / 2)
-            p = 2 * stats.norm.sf(abs(statistic))
-        else:
-            crit = stats.t.ppf((1 + level) / 2, df)
-            p = 2 * stats.t.sf(abs(statistic), df)
+        crit = _critical(level, df)
+        p = 2 * (stats.norm.sf(abs(statistic)) if df is None else stats.t.sf(abs(statistic), df))
         rows.append({"first": labels[a], "second": labels[b], "estimate": estimate, "se": se,
                      "df": df if df is not None else math.inf, "statistic": statistic, "p": p,
                      "ci_low": estimate - crit * se, "ci_high": estimate + crit * se})
@@ -385,7 +388,7 @@ def _mean_row(label: str, estimate: float, se: float, df: float | None, level: f
     """A treatment's mean AUC with its CI (truncated to [0, 1]); ``se`` NaN: only the AUC."""
     if math.isnan(se):
         return {"treatment": label, "auc": estimate, **dict.fromkeys(MEAN_COLUMNS[2:], math.nan)}
-    crit = stats.norm.ppf((1 + level) / 2) if df is None else stats.t.ppf((1 + level) / 2, df)
+    crit = _critical(level, df)
     statistic = (estimate - 0.5) / se
     p = 2 * (stats.norm.sf(abs(statistic)) if df is None else stats.t.sf(abs(statistic), df))
     return {"treatment": label, "auc": estimate, "se": se, "df": df if df is not None else math.inf,
