@@ -12,7 +12,8 @@ Two methods:
 - ``hillis``: Hillis, Obuchowski & Berbaum (2011), from OR variance components (a pilot
   study's, or those of the Roe-Metz model below, estimated from large simulated pilots).
   The case-level terms (var(error), cov1, cov2, cov3) scale with pilot cases / cases;
-  var(T:R) is set to 0 when negative, as RJafroc does.
+  var(T:R) = MS(T:R) - var(error) + cov1 + max(cov2 - cov3, 0) (their eqn. 9), set to 0 when
+  negative, as RJafroc does (tests/reference/mrmc_or_constraints.txt).
 - ``roe-metz``: simulate studies from the Roe & Metz (1997) model and analyse each with
   :mod:`glidemed.analysis.mrmc`; power is the share with p < alpha (RRRC).
 
@@ -71,7 +72,10 @@ class ORComponents:
             if len(result.readings.treatments) != 2:
                 raise AnalysisError(f"--pilot: the difference design needs a pilot with 2 treatments, "
                                     f"it has {len(result.readings.treatments)}")
-            return cls(n, c.var_error, c.cov1, c.cov2, c.cov3, c.var_tr, c.var_r)
+            # Hillis et al. (2011) eqn. 9: with max(cov2 - cov3, 0), as in the RRRC error term, so
+            # that a study the size of the pilot has the pilot's error term and df.
+            var_tr = c.ms_tr - c.var_error + c.cov1 + max(c.cov2 - c.cov3, 0.0)
+            return cls(n, c.var_error, c.cov1, c.cov2, c.cov3, var_tr, c.var_r)
         per = [orh._per_treatment(result.auc, result.cov, i) for i in range(len(result.auc))]
         var_error = float(np.mean([p[1] for p in per]))
         cov2 = float(np.mean([p[2] for p in per]))
@@ -81,7 +85,8 @@ class ORComponents:
 
 def hillis_power(comps: ORComponents, readers: int, cases: int, difference: float,
                  design: str = "difference", analysis: str = "rrrc", alpha: float = 0.05) -> float:
-    """Power of the ORH test for ``readers`` x ``cases`` (Hillis et al. 2011, eqn. 10)."""
+    """Power of the ORH test for ``readers`` x ``cases`` (Hillis et al. 2011, eqn. 10); NaN
+    where the components leave the test's error term at 0 (not estimable)."""
     if readers < 2 and analysis != "frrc":
         return math.nan
     k = comps.cases / cases
@@ -91,22 +96,27 @@ def hillis_power(comps: ORComponents, readers: int, cases: int, difference: floa
         cov2 = k * max(comps.cov2, 0.0)
         if analysis == "rrrc":
             den = ms_r + readers * cov2
-            df2 = den ** 2 / (ms_r ** 2 / (readers - 1))
+            df2 = _hillis_df(den, ms_r, readers - 1)
         elif analysis == "frrc":
             den, df2 = k * comps.var_error + (readers - 1) * cov2, math.inf
         else:
             den, df2 = ms_r, readers - 1
-        return _f_power(readers * d2 / den, df2, alpha)
+        return _f_power(readers * d2 / den, df2, alpha) if den > 0 else math.nan
     var_tr = max(comps.var_tr, 0.0)
     spread = max(comps.cov2 - comps.cov3, 0.0)
     if analysis == "rrrc":
         den = var_tr + k * (comps.var_error - comps.cov1 + (readers - 1) * spread)
-        df2 = den ** 2 / ((var_tr + k * (comps.var_error - comps.cov1 - spread)) ** 2 / (readers - 1))
+        df2 = _hillis_df(den, var_tr + k * (comps.var_error - comps.cov1 - spread), readers - 1)
     elif analysis == "frrc":
         den, df2 = k * (comps.var_error - comps.cov1 + (readers - 1) * spread), math.inf
     else:
         den, df2 = var_tr + k * (comps.var_error - comps.cov1 - spread), readers - 1
-    return _f_power(readers * d2 / (2 * den), df2, alpha)
+    return _f_power(readers * d2 / (2 * den), df2, alpha) if den > 0 else math.nan
+
+
+def _hillis_df(den: float, mean_square: float, df: float) -> float:
+    """Hillis' denominator df, den^2 / (E[MS]^2 / df); infinite where E[MS] is 0."""
+    return den ** 2 / (mean_square ** 2 / df) if mean_square > 0 else math.inf
 
 
 def _f_power(noncentrality: float, df2: float, alpha: float) -> float:
@@ -217,7 +227,9 @@ def _p_values(ratings: np.ndarray, truth: np.ndarray, design: str) -> dict[str, 
     result = orh.analyse(readings)
     if design == "chance":
         return {name: float(getattr(result, name).means["p_vs_half"].iloc[0]) for name in ANALYSES}
-    return {name: float(getattr(result, name).p) for name in ANALYSES}
+    # A study whose test is not estimable (e.g. every AUC 1) counts as failed.
+    return {name: math.nan if getattr(result, name).p is None else float(getattr(result, name).p)
+            for name in ANALYSES}
 
 
 def roe_metz_power(model: RoeMetz, aucs: list[float], readers: int, cases: int, n_sims: int,
@@ -260,6 +272,16 @@ def roe_metz_components(model: RoeMetz, aucs: list[float], readers: int = 10, ca
 
 # --------------------------------------------------------------------------- the stage
 
+def _pilot_components(pilot: str | Path, design: str) -> ORComponents:
+    """The OR components of a pilot table; a pilot without variance over cases is refused."""
+    result = orh.mrmc(pilot)
+    comps = ORComponents.from_result(result, design)
+    if not comps.var_error > 0:
+        raise AnalysisError(f"--pilot {pilot}: {result.degenerate[0]}; sizing a study needs a pilot whose "
+                            f"AUCs vary over cases")
+    return comps
+
+
 def turing_power(reader_counts: list[int], case_counts: list[int], aucs: list[float], *,
                  method: str = "roe-metz", pilot: str | Path | None = None,
                  model: RoeMetz | None = None, n_sims: int = 1000, alpha: float = 0.05,
@@ -285,8 +307,7 @@ def turing_power(reader_counts: list[int], case_counts: list[int], aucs: list[fl
     model = (model or RoeMetz()).check()
     rows, needed = [], []
     if method == "hillis":
-        comps = (ORComponents.from_result(orh.mrmc(pilot), design) if pilot is not None
-                 else roe_metz_components(model, aucs, seed=seed))
+        comps = _pilot_components(pilot, design) if pilot is not None else roe_metz_components(model, aucs, seed=seed)
         for readers in reader_counts:
             for cases in case_counts:
                 for name in ANALYSES:

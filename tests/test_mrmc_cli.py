@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from glidemed.cli import main
-from tests.test_mrmc import PUBLISHED, VANDYKE, near
+from tests.test_mrmc import DEGENERATE, PUBLISHED, VANDYKE, degenerate_readings, long_table, near
 
 
 def run(*args):
@@ -50,3 +51,19 @@ def test_delong_option_and_bad_input(tmp_path):
     assert result.exit_code == 0 and "left out: reader 2 did not read 1 of 114" in result.output
     assert run(VANDYKE, "--scale", "1,4").output.startswith(f"Error: {VANDYKE} row 6: rating 5 is outside")
     assert run(VANDYKE, "--scale", "5,1").exit_code == 2
+
+
+@pytest.mark.parametrize("kind", ["all_equal", "identical_treatments", "perfect_separation", "identical_readers"])
+def test_degenerate_table_gives_the_estimable_analyses_and_says_why_not_the_others(tmp_path, kind):
+    truth, ratings = degenerate_readings(kind)
+    path, out = tmp_path / f"{kind}.csv", tmp_path / f"{kind}.json"
+    long_table(truth, ratings).to_csv(path, index=False)
+    result = run(path, "--json", out)
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    first_line, no_test, _ = DEGENERATE[kind]
+    assert f"\nnot estimable: {first_line}" in result.output
+    assert result.output.count("  test: not estimable") == len(no_test)
+    data = json.loads(out.read_text())
+    assert data["degenerate"][0].startswith(first_line)
+    assert {name for name in ("rrrc", "frrc", "rrfc") if "test" in data[name]["not_estimable"]} == set(no_test)

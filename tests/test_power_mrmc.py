@@ -23,7 +23,7 @@ from glidemed.power_mrmc import (
     roe_metz_power,
     simulate_ratings,
 )
-from tests.test_mrmc import VANDYKE
+from tests.test_mrmc import VANDYKE, degenerate_readings, long_table, make_readings, swapped_readers
 
 EFFECT = -0.043800322  # Van Dyke's observed difference, as RJafroc's tests use it
 
@@ -43,6 +43,45 @@ def vandyke_components():
 def test_hillis_power_matches_rjafroc(vandyke_components, analysis, readers, cases, expected):
     power = hillis_power(vandyke_components, readers, cases, EFFECT, analysis=analysis)
     assert power == pytest.approx(expected, abs=5e-8)
+
+
+def _hillis_rrrc_by_definition(c, readers: int, cases: int, pilot_cases: int, d: float) -> float:
+    """Hillis et al. (2011) eqn. 9-10 (tests/reference/mrmc_or_constraints.txt, section 7)."""
+    spread = max(c.cov2 - c.cov3, 0.0)
+    var_tr = max(c.ms_tr - c.var_error + c.cov1 + spread, 0.0)  # eqn. 9, then truncated at 0
+    k = pilot_cases / cases
+    den = var_tr + k * (c.var_error - c.cov1 + (readers - 1) * spread)
+    df2 = den ** 2 / ((var_tr + k * (c.var_error - c.cov1 - spread)) ** 2 / (readers - 1))
+    return float(stats.ncf.sf(stats.f.ppf(0.95, 1, df2), 1, df2, readers * d ** 2 / (2 * den)))
+
+
+def test_power_var_tr_uses_max_cov2_minus_cov3():
+    """cov2 < cov3 in the pilot: var(T:R) by eqn. 9; a study the pilot's size has its RRRC error term."""
+    truth, ratings = swapped_readers(0)
+    result = orh.analyse(make_readings(truth, ratings))
+    c, (r, n) = result.components, (len(result.readings.readers), len(truth))
+    assert c.cov2 < c.cov3 and c.ms_tr - c.var_error + c.cov1 > 0  # binds, and var(T:R) stays positive
+    comps = ORComponents.from_result(result)
+    assert comps.var_tr == pytest.approx(c.ms_tr - c.var_error + c.cov1, rel=1e-12)
+    error_term = c.ms_tr + r * max(c.cov2 - c.cov3, 0.0)  # the pilot's own RRRC denominator
+    d = 0.05
+    expected = stats.ncf.sf(stats.f.ppf(0.95, 1, result.rrrc.df2), 1, result.rrrc.df2, r * d ** 2 / (2 * error_term))
+    assert hillis_power(comps, r, n, d) == pytest.approx(expected, rel=1e-9)
+    for readers, cases in ((8, 200), (3, 30)):
+        assert hillis_power(comps, readers, cases, d) == pytest.approx(
+            _hillis_rrrc_by_definition(c, readers, cases, n, d), rel=1e-9)
+
+
+def test_power_truncates_negative_var_tr():
+    """Eqn. 9 below 0 in the pilot: var(T:R) = 0 in the power."""
+    truth, ratings = swapped_readers(1)
+    result = orh.analyse(make_readings(truth, ratings))
+    c = result.components
+    assert c.cov2 < c.cov3 and c.ms_tr - c.var_error + c.cov1 + max(c.cov2 - c.cov3, 0.0) < 0  # binds
+    comps = ORComponents.from_result(result)
+    for readers, cases in ((4, 45), (8, 200)):
+        assert hillis_power(comps, readers, cases, 0.05) == pytest.approx(
+            _hillis_rrrc_by_definition(c, readers, cases, len(truth), 0.05), rel=1e-9)
 
 
 def test_cases_needed_is_the_smallest_that_reaches_the_target(vandyke_components):
@@ -93,6 +132,38 @@ def test_chance_design_components_and_power(vandyke_components):
     # AUC 0.9 vs 0.5 with 5 readers and 114 cases: certain.
     assert hillis_power(one, 5, 114, 0.4, design="chance") > 0.999
     assert hillis_power(one, 5, 114, 0.01, design="chance") < 0.2
+
+
+def test_roe_metz_power_counts_studies_without_a_test_as_failed():
+    """AUCs near 1 on 4 cases: most simulated studies separate perfectly; they are failures, not a crash."""
+    for aucs in ([0.995, 0.995], [0.995]):
+        result = roe_metz_power(RoeMetz(), aucs, 2, 4, 40, seed=1)
+        for name in ("rrrc", "frrc", "rrfc"):
+            power, mcse, failed = result[name]
+            assert failed > 20 and (math.isnan(power) or 0 <= power <= 1)
+
+
+def test_hillis_power_is_nan_where_the_error_term_is_0():
+    """Identical treatments in the pilot: var(error) = cov1, cov2 = cov3, var(T:R) = 0."""
+    comps = ORComponents(cases=50, var_error=0.004, cov1=0.004, cov2=0.002, cov3=0.002, var_tr=0.0, var_r=0.01)
+    for name in ("rrrc", "frrc", "rrfc"):
+        assert math.isnan(hillis_power(comps, 5, 50, 0.05, analysis=name))
+        assert cases_needed(comps, 5, 0.05, analysis=name, most=1000) is None
+
+
+def test_pilot_without_variance_over_cases_is_refused(tmp_path):
+    from tests.conftest import ROOT
+
+    truth, ratings = degenerate_readings("perfect_separation")
+    pilot = tmp_path / "pilot.csv"
+    long_table(truth, ratings).to_csv(pilot, index=False)
+    result = CliRunner().invoke(main, ["power", str(ROOT / "surveys" / "demo"), "--design", "turing",
+                                       "--method", "hillis", "--pilot", str(pilot), "--auc", "0.9,0.95",
+                                       "--out", str(tmp_path / "power")], catch_exceptions=False)
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: --pilot {pilot}: no variance between readers or over cases")
+    assert "sizing a study needs a pilot whose AUCs vary over cases" in result.output
+    assert len(result.output.strip().splitlines()) == 1
 
 
 def test_load_roe_metz_file_errors(tmp_path):

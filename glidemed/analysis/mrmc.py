@@ -14,10 +14,17 @@ The steps follow Hillis (2007, 2008) and the R package MRMCaov:
   readers, same treatment), cov3 (different readers and treatments), and the ANOVA mean
   squares MS(T), MS(R), MS(T:R) of the AUCs, giving var(R) and var(T:R);
 - random readers / random cases (RRRC): F = MS(T) / (MS(T:R) + r max(cov2 - cov3, 0)) with
-  Hillis' denominator df; fixed readers / random cases (FRRC): chi-square; random readers /
-  fixed cases (RRFC): F = MS(T) / MS(T:R) on (t - 1, (t - 1)(r - 1)) df;
+  Hillis' denominator df; fixed readers / random cases (FRRC): chi-square
+  (t - 1) MS(T) / (var(error) - cov1 + (r - 1) max(cov2 - cov3, 0)); random readers / fixed
+  cases (RRFC): F = MS(T) / MS(T:R) on (t - 1, (t - 1)(r - 1)) df; every constraint (max(...,
+  0), the truncation of CIs) as OR-DBM MRMC 2.51 prints it, whether it binds or not
+  (tests/reference/mrmc_or_constraints.txt, with the source lines);
 - for every pair of treatments the difference with its test and 95 % CI, and for every
-  treatment its mean AUC with a 95 % CI (truncated to [0, 1] as MRMCaov does).
+  treatment its mean AUC with a 95 % CI (truncated to [0, 1] as MRMCaov does);
+- a variance estimated as 0 (every rating equal, identical treatments or readers, perfect
+  separation) leaves the tests and CIs that divide by it not estimable: they are NaN (null in
+  JSON), each analysis says which and why (``Analysis.not_estimable``), and
+  ``MRMCResult.degenerate`` sums it up in one line per cause; the rest is given.
 
 Pure numpy/scipy/pandas.
 """
@@ -27,6 +34,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import combinations
 from pathlib import Path
 
@@ -297,17 +305,40 @@ def components(auc: np.ndarray, cov: np.ndarray) -> Components:
 
 # --------------------------------------------------------------------------- the three analyses
 
+# A mean square of AUCs at most _MS_ZERO, or a case-covariance term at most _REL_ZERO times
+# var(error), is rounding error around 0. (AUCs move in steps of 1 / (2 n1 n0): a real mean
+# square exceeds _MS_ZERO up to 10^6 cases of each class.)
+_MS_ZERO = 1e-26
+_REL_ZERO = 1e-9
+
+NO_TR = "no treatment-by-reader variance (MS(T:R) = 0: every reader's AUC differs alike between treatments)"
+
+
+def _no_ms(ms: float) -> bool:
+    return ms <= _MS_ZERO
+
+
+def _no_cov(value: float, comps: Components) -> bool:
+    return value <= _REL_ZERO * comps.var_error
+
+
 @dataclass
 class Analysis:
-    """One of RRRC, FRRC, RRFC: the global test, pairwise differences and treatment means."""
+    """One of RRRC, FRRC, RRFC: the global test, pairwise differences and treatment means.
+
+    ``not_estimable`` maps ``"test"`` (the global test and the differences' SE, test and CI)
+    or ``"CI of treatment X"`` to the variance found to be 0 that leaves it undefined; those
+    values are NaN (``None`` in JSON), the estimates themselves are kept.
+    """
 
     name: str
-    statistic: float | None  # F (rrrc, rrfc) or chi-square (frrc); None with one treatment
+    statistic: float | None  # F (rrrc, rrfc) or chi-square (frrc); None with one treatment or not estimable
     df1: float | None
     df2: float | None  # None for the chi-square test
     p: float | None
     differences: pd.DataFrame  # first, second, estimate, se, df, statistic, p, ci_low, ci_high
     means: pd.DataFrame  # treatment, auc, se, df, statistic_vs_half, p_vs_half, ci_low, ci_high
+    not_estimable: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         out: dict = {"statistic": _num(self.statistic), "p": _num(self.p)}
@@ -318,6 +349,7 @@ class Analysis:
         out["ci95"] = [[_num(a), _num(b)] for a, b in zip(self.differences["ci_low"], self.differences["ci_high"])]
         out["differences"] = [{k: _num(v) for k, v in row.items()} for row in self.differences.to_dict("records")]
         out["treatments"] = [{k: _num(v) for k, v in row.items()} for row in self.means.to_dict("records")]
+        out["not_estimable"] = dict(self.not_estimable)
         return out
 
 
@@ -331,18 +363,21 @@ def _num(value):
 DIFFERENCE_COLUMNS = ["first", "second", "estimate", "se", "df", "statistic", "p", "ci_low", "ci_high"]
 
 
+@lru_cache(maxsize=256)
+def _critical(level: float, df: float | None) -> float:
+    """Two-sided critical value at ``level``: normal (``df`` None) or Student's t (cached: ppf is slow)."""
+    return float(stats.norm.ppf((1 + level) / 2) if df is None else stats.t.ppf((1 + level) / 2, df))
+
+
 def _differences(labels: list[str], means: np.ndarray, se: float, df: float | None,
                  level: float) -> pd.DataFrame:
+    """Every pair of treatments; ``se`` NaN: only the estimates."""
     rows = []
     for a, b in combinations(range(len(labels)), 2):
         estimate = means[a] - means[b]
-        statistic = estimate / se if se > 0 else math.nan
-        if df is None:
-            crit = stats.norm.ppf((1 + level) / 2)
-            p = 2 * stats.norm.sf(abs(statistic))
-        else:
-            crit = stats.t.ppf((1 + level) / 2, df)
-            p = 2 * stats.t.sf(abs(statistic), df)
+        statistic = estimate / se
+        crit = _critical(level, df)
+        p = 2 * (stats.norm.sf(abs(statistic)) if df is None else stats.t.sf(abs(statistic), df))
         rows.append({"first": labels[a], "second": labels[b], "estimate": estimate, "se": se,
                      "df": df if df is not None else math.inf, "statistic": statistic, "p": p,
                      "ci_low": estimate - crit * se, "ci_high": estimate + crit * se})
@@ -350,8 +385,11 @@ def _differences(labels: list[str], means: np.ndarray, se: float, df: float | No
 
 
 def _mean_row(label: str, estimate: float, se: float, df: float | None, level: float) -> dict:
-    crit = stats.norm.ppf((1 + level) / 2) if df is None else stats.t.ppf((1 + level) / 2, df)
-    statistic = (estimate - 0.5) / se if se > 0 else math.nan
+    """A treatment's mean AUC with its CI (truncated to [0, 1]); ``se`` NaN: only the AUC."""
+    if math.isnan(se):
+        return {"treatment": label, "auc": estimate, **dict.fromkeys(MEAN_COLUMNS[2:], math.nan)}
+    crit = _critical(level, df)
+    statistic = (estimate - 0.5) / se
     p = 2 * (stats.norm.sf(abs(statistic)) if df is None else stats.t.sf(abs(statistic), df))
     return {"treatment": label, "auc": estimate, "se": se, "df": df if df is not None else math.inf,
             "statistic_vs_half": statistic, "p_vs_half": p,
@@ -370,63 +408,102 @@ def _per_treatment(auc: np.ndarray, cov: np.ndarray, i: int) -> tuple[float, flo
     return ms_r, float(np.diag(block).mean()), cov2
 
 
-def _means_only(name: str, rows: list[dict]) -> Analysis:
-    """One treatment: its mean AUC, no test and no differences."""
-    return Analysis(name, None, None, None, None, pd.DataFrame(columns=DIFFERENCE_COLUMNS),
-                    pd.DataFrame(rows, columns=MEAN_COLUMNS))
+def _f_sf(f: float, df1: float, df2: float) -> float:
+    """P(F > f); with infinite df2 the limit, chi-square(df1) / df1 (scipy's F gives NaN there)."""
+    return float(stats.chi2.sf(df1 * f, df1) if math.isinf(df2) else stats.f.sf(f, df1, df2))
+
+
+def _finish(name: str, labels: list[str], means: np.ndarray, rows: list[dict], not_estimable: dict[str, str],
+            level: float, test: tuple[float, float, float | None, float] | None = None,
+            se: float = math.nan, df: float | None = math.nan) -> Analysis:
+    """The Analysis of the treatment ``rows`` and, with two or more treatments, the test
+    ``(statistic, df1, df2, p)`` (None: not estimable) and the differences' SE and df."""
+    means_frame = pd.DataFrame(rows, columns=MEAN_COLUMNS)
+    if len(labels) < 2:
+        return Analysis(name, None, None, None, None, pd.DataFrame(columns=DIFFERENCE_COLUMNS), means_frame,
+                        not_estimable)
+    statistic, df1, df2, p = test if test is not None else (None, len(labels) - 1, None, None)
+    return Analysis(name, statistic, df1, df2, p, _differences(labels, means, se, df, level), means_frame,
+                    not_estimable)
 
 
 def rrrc(labels, auc, cov, comps: Components, level: float = 0.95) -> Analysis:
     """Random readers and random cases (Hillis 2007, 2008)."""
     t, r = auc.shape
     means = auc.mean(axis=1)
-    rows = []
+    rows, missing = [], {}
     for i, label in enumerate(labels):
         ms_r, _, cov2 = _per_treatment(auc, cov, i)
+        if _no_ms(ms_r) and _no_cov(max(cov2, 0.0), comps):
+            missing[f"CI of treatment {label}"] = (f"no between-reader variance under treatment {label} "
+                                                   f"(MS(R) = 0) and cov2 <= 0")
+            rows.append(_mean_row(label, means[i], math.nan, None, level))
+            continue
         se = math.sqrt(ms_r / r + max(cov2, 0.0))
-        denom_df = (ms_r + r * max(cov2, 0.0)) ** 2 / (ms_r ** 2 / (r - 1)) if ms_r > 0 else math.inf
+        denom_df = (ms_r + r * max(cov2, 0.0)) ** 2 / (ms_r ** 2 / (r - 1)) if not _no_ms(ms_r) else math.inf
         rows.append(_mean_row(label, means[i], se, denom_df, level))
     if t < 2:
-        return _means_only("rrrc", rows)
-    denominator = comps.ms_tr + r * max(comps.cov2 - comps.cov3, 0.0)
+        return _finish("rrrc", labels, means, rows, missing, level)
+    spread = max(comps.cov2 - comps.cov3, 0.0)
+    if _no_ms(comps.ms_tr) and _no_cov(spread, comps):
+        missing["test"] = f"{NO_TR} and cov2 <= cov3"
+        return _finish("rrrc", labels, means, rows, missing, level)
+    denominator = comps.ms_tr + r * spread
     f = comps.ms_t / denominator
-    df2 = denominator ** 2 / (comps.ms_tr ** 2 / ((t - 1) * (r - 1))) if comps.ms_tr > 0 else math.inf
-    p = float(stats.f.sf(f, t - 1, df2))
-    diffs = _differences(labels, means, math.sqrt(2 / r * denominator), df2, level)
-    return Analysis("rrrc", f, t - 1, df2, p, diffs, pd.DataFrame(rows, columns=MEAN_COLUMNS))
+    df2 = denominator ** 2 / (comps.ms_tr ** 2 / ((t - 1) * (r - 1))) if not _no_ms(comps.ms_tr) else math.inf
+    p = _f_sf(f, t - 1, df2)
+    return _finish("rrrc", labels, means, rows, missing, level, (f, t - 1, df2, p),
+                   math.sqrt(2 / r * denominator), df2)
 
 
 def frrc(labels, auc, cov, comps: Components, level: float = 0.95) -> Analysis:
     """Fixed readers, random cases: chi-square test, normal intervals."""
     t, r = auc.shape
     means = auc.mean(axis=1)
-    rows = []
+    rows, missing = [], {}
     for i, label in enumerate(labels):
         _, var_error, cov2 = _per_treatment(auc, cov, i)
-        rows.append(_mean_row(label, means[i], math.sqrt((var_error + (r - 1) * max(cov2, 0.0)) / r),
-                              None, level))
+        variance = (var_error + (r - 1) * max(cov2, 0.0)) / r
+        if _no_cov(variance, comps):
+            missing[f"CI of treatment {label}"] = f"no case variance under treatment {label} (var(error) = 0)"
+            rows.append(_mean_row(label, means[i], math.nan, None, level))
+        else:
+            rows.append(_mean_row(label, means[i], math.sqrt(variance), None, level))
     if t < 2:
-        return _means_only("frrc", rows)
-    denominator = comps.var_error - comps.cov1 + (r - 1) * (comps.cov2 - comps.cov3)
+        return _finish("frrc", labels, means, rows, missing, level)
+    denominator = comps.var_error - comps.cov1 + (r - 1) * max(comps.cov2 - comps.cov3, 0.0)
+    if _no_cov(denominator, comps):
+        missing["test"] = ("no case variance in the differences between treatments "
+                           "(var(error) - cov1 + (r - 1) max(cov2 - cov3, 0) = 0)")
+        return _finish("frrc", labels, means, rows, missing, level)
     chi2 = (t - 1) * comps.ms_t / denominator
     p = float(stats.chi2.sf(chi2, t - 1))
-    diffs = _differences(labels, means, math.sqrt(max(2 / r * denominator, 0.0)), None, level)
-    return Analysis("frrc", chi2, t - 1, None, p, diffs, pd.DataFrame(rows, columns=MEAN_COLUMNS))
+    return _finish("frrc", labels, means, rows, missing, level, (chi2, t - 1, None, p),
+                   math.sqrt(2 / r * denominator), None)
 
 
 def rrfc(labels, auc, cov, comps: Components, level: float = 0.95) -> Analysis:
     """Random readers, fixed cases: the ANOVA of the AUCs."""
     t, r = auc.shape
     means = auc.mean(axis=1)
-    rows = [_mean_row(label, means[i], math.sqrt(auc[i].var(ddof=1) / r), r - 1, level)
-            for i, label in enumerate(labels)]
+    rows, missing = [], {}
+    for i, label in enumerate(labels):
+        ms_r = float(auc[i].var(ddof=1))
+        if _no_ms(ms_r):
+            missing[f"CI of treatment {label}"] = f"no between-reader variance under treatment {label} (MS(R) = 0)"
+            rows.append(_mean_row(label, means[i], math.nan, None, level))
+        else:
+            rows.append(_mean_row(label, means[i], math.sqrt(ms_r / r), r - 1, level))
     if t < 2:
-        return _means_only("rrfc", rows)
+        return _finish("rrfc", labels, means, rows, missing, level)
+    if _no_ms(comps.ms_tr):
+        missing["test"] = NO_TR
+        return _finish("rrfc", labels, means, rows, missing, level)
     df2 = (t - 1) * (r - 1)
-    f = comps.ms_t / comps.ms_tr if comps.ms_tr > 0 else math.inf
+    f = comps.ms_t / comps.ms_tr
     p = float(stats.f.sf(f, t - 1, df2))
-    diffs = _differences(labels, means, math.sqrt(2 / r * comps.ms_tr), df2, level)
-    return Analysis("rrfc", f, t - 1, df2, p, diffs, pd.DataFrame(rows, columns=MEAN_COLUMNS))
+    return _finish("rrfc", labels, means, rows, missing, level, (f, t - 1, df2, p),
+                   math.sqrt(2 / r * comps.ms_tr), df2)
 
 
 # --------------------------------------------------------------------------- the whole analysis
@@ -452,6 +529,39 @@ class MRMCResult:
         return pd.DataFrame({"reader": np.tile(rd.readers, t), "treatment": np.repeat(rd.treatments, r),
                              "auc": self.auc.reshape(-1), "se": np.sqrt(np.diag(self.cov))})
 
+    @property
+    def degenerate(self) -> list[str]:
+        """One line for each variance found to be 0: what it means, what it leaves not
+        estimable and which tests are given (empty when every analysis is estimable)."""
+        missing = {name: getattr(self, name).not_estimable for name in ANALYSES}
+        if not any(missing.values()):
+            return []
+        c, labels = self.components, self.readings.treatments
+        if c.var_error <= 0 and _no_ms(c.ms_tr) and all(_no_ms(v) for v in self.auc.var(axis=1, ddof=1)):
+            aucs = " and ".join(f"{a:.6g} under treatment {label}" for label, a in zip(labels, self.auc[:, 0]))
+            return [f"no variance between readers or over cases (every reader's AUC is {aucs}, whichever "
+                    f"cases are left out: e.g. every rating equal, or every positive case rated above every "
+                    f"negative one): no test or CI is estimable, the AUCs are given"]
+        lines = []
+        tested = [name for name in ANALYSES if "test" not in missing[name]]
+        identical = len(labels) > 1 and not tested and _no_ms(c.ms_t)
+        if identical:
+            lines.append("the treatments give every reader the same AUC whichever cases are left out "
+                         "(MS(T) = MS(T:R) = 0, var(error) = cov1): no test between treatments is estimable")
+        grouped: dict[str, list[str]] = {}
+        for tests in (True, False):  # the tests' lines first
+            for name in ANALYSES:
+                for part, reason in missing[name].items():
+                    if (part == "test") == tests and not (identical and tests):
+                        grouped.setdefault(reason, []).append(f"{name.upper()} {part}")
+        for reason, parts in grouped.items():
+            line = f"{reason}: {', '.join(parts)} not estimable"
+            if any(part.endswith(" test") for part in parts):
+                line += (f"; {', '.join(n.upper() for n in tested)} test{'s' * (len(tested) > 1)} given" if tested
+                         else "; no test between treatments is estimable")
+            lines.append(line)
+        return lines
+
     def as_dict(self) -> dict:
         rd = self.readings
         return {
@@ -459,6 +569,7 @@ class MRMCResult:
                        "positive_cases": int(rd.truth.sum()), "negative_cases": int((~rd.truth).sum()),
                        "dropped_readers": rd.dropped_readers},
             "cov_method": self.cov_method,
+            "degenerate": self.degenerate,
             "variance_components": self.components.as_dict(),
             "reader_aucs": [{k: _num(v) for k, v in row.items()} for row in self.reader_aucs.to_dict("records")],
             **{name: getattr(self, name).as_dict() for name in ANALYSES},
@@ -503,20 +614,25 @@ def summary_text(result: MRMCResult) -> str:
         lines.append(f"left out: reader {reader} {why}")
     lines.append(f"var(R) = {c.var_r:.10f}  var(TxR) = {c.var_tr:.10f}  var(error) = {c.var_error:.10f}")
     lines.append(f"cov1 = {c.cov1:.10f}  cov2 = {c.cov2:.10f}  cov3 = {c.cov3:.10f}")
+    lines.extend(f"not estimable: {line}" for line in result.degenerate)
     for name in ANALYSES:
         a: Analysis = getattr(result, name)
         lines.append(f"{name.upper()}: {TITLES[name]}")
-        if a.statistic is not None:
+        if "test" in a.not_estimable:
+            lines.append("  test: not estimable")
+        elif a.statistic is not None:
             if name == "frrc":
                 lines.append(f"  chi2 = {a.statistic:.6f}, df = {a.df1:g}, p = {a.p:.6g}")
             else:
                 lines.append(f"  F = {a.statistic:.6f}, df = ({a.df1:g}, {a.df2:.7g}), p = {a.p:.6g}")
         for row in a.differences.itertuples():
-            lines.append(f"  {row.first} - {row.second}: {row.estimate:+.6f}, 95% CI "
-                         f"({row.ci_low:.7f}, {row.ci_high:.7f}), p = {row.p:.6g}")
+            interval = ("CI and p not estimable" if math.isnan(row.se) else
+                        f"95% CI ({row.ci_low:.7f}, {row.ci_high:.7f}), p = {row.p:.6g}")
+            lines.append(f"  {row.first} - {row.second}: {row.estimate:+.6f}, {interval}")
         for row in a.means.itertuples():
-            lines.append(f"  {row.treatment}: AUC {row.auc:.6f}, 95% CI ({row.ci_low:.6f}, "
-                         f"{row.ci_high:.6f}), vs 0.5 p = {row.p_vs_half:.3g}")
+            interval = ("CI not estimable" if math.isnan(row.se) else
+                        f"95% CI ({row.ci_low:.6f}, {row.ci_high:.6f}), vs 0.5 p = {row.p_vs_half:.3g}")
+            lines.append(f"  {row.treatment}: AUC {row.auc:.6f}, {interval}")
     return "\n".join(lines)
 
 
