@@ -458,6 +458,8 @@ def invite(study, raters_file, count, base_url) -> None:
     report = run_invite(server_dir(load_study(study)), base_url, ids, count)
     click.echo(f"{len(report.new)} rater(s) invited, {len(report.kept)} already invited "
                f"(links kept) -> {report.links_file}")
+    click.echo(f"links point to {base_url}; the study is now invitation-only, and a running "
+               "`glidemed serve` applies this at its next request")
 
 
 @main.command()

@@ -317,3 +317,43 @@ def test_invite_needs_one_of_raters_or_count(make_study, tmp_path, monkeypatch):
     ids.write_text("a\na\n")
     result = CliRunner().invoke(main, ["invite", str(study_path), "--raters", str(ids)])
     assert result.exit_code == 1 and "line 2" in result.output and "twice" in result.output
+
+
+def test_invitations_made_while_serving_take_effect_at_once_and_are_logged(fresh, tmp_path):
+    study, key = fresh["study"], fresh["key"]
+
+    def as_rater(rater: str, token: str) -> dict:
+        return {"x-glidemed-rater": rater, "x-glidemed-token": token}
+
+    with ServedSurvey(fresh["path"], fresh["build"]) as server:
+        assert "invitations: off (the study is open" in server.output()
+        assert post(server, response(study, key, "walk-in", seed=1, n_seen=2)).status_code == 201
+        ids = tmp_path / "ids.txt"
+        ids.write_text("fay\n")
+        token = invited(fresh, "--raters", str(ids))["fay"].rsplit("token=", 1)[1]
+        # the study is no longer open: a stranger is refused, the new rater's token works
+        assert post(server, response(study, key, "walk-in-2", seed=2, n_seen=2)).status_code == 401
+        fay = response(study, key, "fay", seed=3, n_seen=2)
+        assert post(server, fay, as_rater("fay", "y" * 32)).status_code == 403
+        assert post(server, fay, as_rater("fay", token)).status_code == 201
+        # a damaged invitations file closes the study instead of opening it
+        invitations = server_dir(study) / "invitations.json"
+        good = invitations.read_bytes()
+        invitations.write_bytes(b'{"schema": "glidemed-invitations/1", "raters": [')
+        reply = post(server, response(study, key, "walk-in-3", seed=4, n_seen=2))
+        assert reply.status_code == 503 and "invitations file cannot be read" in reply.json()["error"]
+        assert post(server, fay, as_rater("fay", token)).status_code == 503
+        invitations.write_bytes(good)
+        assert post(server, response(study, key, "fay", seed=5, n_seen=3),
+                    as_rater("fay", token)).status_code == 201
+        invitations.unlink()  # the investigator opens the study again: said, and logged
+        assert post(server, response(study, key, "walk-in-4", seed=6, n_seen=2)).status_code == 201
+        output = server.output()
+    log = "\n".join(log_lines(fresh))
+    for said in (output, log):
+        assert said.count("invitations: on (1 raters; only invited raters can answer)") == 2
+        assert "not a glidemed invitations file" in said
+        assert "invitations: off (the study is open: anyone with the link may answer)" in said
+    assert "Traceback" not in output
+    assert sorted(stored_files(fresh)) and {p.split("/")[0] for p in stored_files(fresh)} == {
+        "walk-in", "fay", "walk-in-4"}

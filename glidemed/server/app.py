@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 from glidemed import paths
 from glidemed.analysis.ingest import MAX_RESPONSE_BYTES
 from glidemed.errors import GlidemedError
-from glidemed.server.secrets import admin_token, load_invitations
+from glidemed.server.secrets import LiveInvitations, admin_token, describe_invitations
 from glidemed.server.store import Refused, ResponseStore
 from glidemed.study import Study
 
@@ -96,20 +96,28 @@ class SurveySite:
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.config.rate_limit)
-        self._log_lock = threading.Lock()
 
     def log_refusal(self, client: str, method: str, path: str, status: int, reason: str) -> None:
-        stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-        line = f"{stamp} {status} {client} {method} {path[:200]!r}: {reason[:500]}\n"
-        try:
-            with self._log_lock, open(self.log_path, "a", encoding="utf-8") as handle:
-                handle.write(line)
-        except OSError:
-            pass  # a full disk must not stop the refusal itself
+        append_log(self.log_path, f"{status} {client} {method} {path[:200]!r}: {reason[:500]}")
 
 
-def load_site(study: Study, config: ServerConfig) -> SurveySite:
-    """Read the folder build, its key and the server's secrets; check they belong together."""
+_LOG_LOCK = threading.Lock()
+
+
+def append_log(path: Path, text: str) -> None:
+    """One line of server.log, stamped; a full disk must not stop what is being logged."""
+    stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    try:
+        with _LOG_LOCK, open(path, "a", encoding="utf-8") as handle:
+            handle.write(f"{stamp} {text}\n")
+    except OSError:
+        pass
+
+
+def load_site(study: Study, config: ServerConfig,
+              echo: Callable[[str], None] = lambda line: None) -> SurveySite:
+    """Read the folder build, its key and the server's secrets; check they belong together.
+    ``echo`` is told (and server.log records) each change of the invitations while serving."""
     from glidemed.survey.key import load_key
 
     survey = paths.survey_dir(study)
@@ -130,10 +138,16 @@ def load_site(study: Study, config: ServerConfig) -> SurveySite:
     secrets_dir = paths.server_dir(study)
     responses = paths.responses_dir(study)
     responses.mkdir(parents=True, exist_ok=True)
+    log_path = responses / paths.SERVER_LOG
+
+    def changed(line: str) -> None:
+        echo(line)
+        append_log(log_path, line)
+
     store = ResponseStore(study, key, str(key_path), paths.received_dir(study),
-                          load_invitations(secrets_dir))
+                          LiveInvitations(secrets_dir, changed))
     return SurveySite(study, config, _served_page(data), files, store, admin_token(secrets_dir),
-                      responses / paths.SERVER_LOG)
+                      log_path)
 
 
 def _page_data(index: Path) -> dict:
@@ -293,22 +307,23 @@ def admin_page(site: SurveySite) -> str:
     """Per rater: panels rated, saves, last seen, finished. Nothing that unblinds."""
     import jinja2
 
+    invited = bool(site.store.invitations)  # as the file says now; lists new raters too
     rows = sorted(site.store.progress.values(), key=lambda r: r.rater)
     template = jinja2.Environment(autoescape=True).from_string(ADMIN_TEMPLATE)
     return template.render(title=site.study.title, rows=rows,
-                           finished=sum(r.finished for r in rows),
-                           invited=bool(site.store.invitations))
+                           finished=sum(r.finished for r in rows), invited=invited)
 
 
 def serve_study(study: Study, config: ServerConfig, echo: Callable[[str], None]) -> None:
     """Serve the folder build of ``study`` until interrupted (uvicorn, one process)."""
     import uvicorn
 
-    site = load_site(study, config)
+    site = load_site(study, config, echo)
     echo(f"serving {paths.survey_dir(study)} at {config.public_url}")
     echo(f"responses -> {site.store.received}; refusals logged in {site.log_path}")
-    echo("invitations: " + (f"on ({len(site.store.invitations)} raters)"
-                            if site.store.invitations else "off (anyone with the link may answer)"))
+    state = describe_invitations(site.store.invitations)
+    echo(f"{state}; `glidemed invite` while serving takes effect at once")
+    append_log(site.log_path, f"start: {state}")
     echo(f"progress page: {config.public_url}admin?token={site.admin_token}")
     limit = math.inf if config.rate_limit <= 0 else config.rate_limit
     echo(f"limits: body {config.max_bytes / 2**20:g} MB, {limit} API requests/minute per client")

@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlencode
 
 from glidemed import outside_json
@@ -63,6 +64,54 @@ def load_invitations(folder: Path) -> dict[str, str]:
         return {str(r): str(e["token_sha256"]) for r, e in data["raters"].items()}
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise GlidemedError(f"{path}: not a glidemed invitations file ({exc})") from None
+
+
+class LiveInvitations:
+    """The invitations file as it is now, for a server that runs while ``glidemed invite``
+    adds raters: re-read whenever the file's stat changes (checked at each request, one
+    ``stat`` call). A change of state (open to invitation-only, more raters, back to open)
+    is reported through ``report``. A file that cannot be read closes the study (every
+    submission is refused with the reason) until it can be read again: a damaged file never
+    opens a study that was invitation-only."""
+
+    def __init__(self, folder: Path, report: Callable[[str], None] = lambda line: None):
+        self.path = folder / INVITATIONS_FILE
+        self.folder = folder
+        self.report: Callable[[str], None] = lambda line: None  # the start is said by serve
+        self.raters: dict[str, str] = {}
+        self.broken = ""  # why the file cannot be read; submissions are refused meanwhile
+        self._stamp: tuple | None = ("unread",)
+        self.refresh()
+        self.report = report
+
+    def refresh(self) -> dict[str, str]:
+        """The invited raters now (empty: the study is open to anyone with the link)."""
+        try:
+            info = self.path.stat()
+            stamp: tuple | None = (info.st_mtime_ns, info.st_size, info.st_ino)
+        except FileNotFoundError:
+            stamp = None
+        if stamp == self._stamp:
+            return self.raters
+        self._stamp = stamp
+        before, was_broken = self.raters, self.broken
+        try:
+            self.raters, self.broken = load_invitations(self.folder), ""
+        except GlidemedError as exc:
+            self.broken = exc.message
+            self.report(f"invitations: {exc.message}; every submission is refused until the "
+                        "file can be read")
+            return self.raters
+        if self.raters != before or was_broken:
+            self.report(describe_invitations(self.raters))
+        return self.raters
+
+
+def describe_invitations(raters: dict[str, str]) -> str:
+    """The state a server is in, in words (printed at start and at each change)."""
+    if raters:
+        return f"invitations: on ({len(raters)} raters; only invited raters can answer)"
+    return "invitations: off (the study is open: anyone with the link may answer)"
 
 
 def token_matches(invitations: dict[str, str], rater: str, token: str) -> bool:
