@@ -432,12 +432,16 @@ def power(study, rater_counts, prompt_counts, difference, scale, groups, aspect,
               help="Largest response body accepted, in MB.")
 @click.option("--rate-limit", type=click.IntRange(min=0), default=120, show_default=True,
               help="API requests a minute per client (0: no limit).")
-def serve(study, host, port, base_url, max_mb, rate_limit) -> None:
+@click.option("--request-timeout", type=click.FloatRange(min=0.1), default=30,
+              show_default=True, help="Seconds a client has to send its whole request body; "
+                                      "slower clients get 408 and are disconnected.")
+def serve(study, host, port, base_url, max_mb, rate_limit, request_timeout) -> None:
     """Host the folder build and receive responses into build/<study>/responses/received/."""
     from glidemed.server.app import ServerConfig, serve_study
 
     config = ServerConfig(host=host, port=port, base_url=base_url,
-                          max_bytes=int(max_mb * 1024 * 1024), rate_limit=rate_limit)
+                          max_bytes=int(max_mb * 1024 * 1024), rate_limit=rate_limit,
+                          request_timeout=request_timeout)
     serve_study(load_study(study), config, lambda line: click.echo(line))
 
 

@@ -357,3 +357,69 @@ def test_invitations_made_while_serving_take_effect_at_once_and_are_logged(fresh
     assert "Traceback" not in output
     assert sorted(stored_files(fresh)) and {p.split("/")[0] for p in stored_files(fresh)} == {
         "walk-in", "fay", "walk-in-4"}
+
+
+def raw_exchange(server, request: bytes, then_close: bool = False) -> tuple[int, bytes]:
+    """Send ``request`` bytes as they are; the status and body of the reply (0 if none)."""
+    with socket.create_connection((LOOPBACK, server.port), timeout=20) as sock:
+        sock.sendall(request)
+        if then_close:
+            return 0, b""
+        data = b""
+        while chunk := sock.recv(65536):  # the server closes the connection after replying
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return (int(head.split()[1]) if head else 0), body
+
+
+def test_slow_clients_get_408_and_lose_their_slot_while_others_are_served(fresh):
+    study, key = fresh["study"], fresh["key"]
+    host = f"{LOOPBACK}"
+    slow = (f"POST /api/responses HTTP/1.1\r\nHost: {host}:{{port}}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{").encode()
+    with ServedSurvey(fresh["path"], fresh["build"], "--request-timeout", "1") as server:
+        assert "within 1 s" in server.output()
+        socks = []
+        for _ in range(20):
+            sock = socket.create_connection((LOOPBACK, server.port), timeout=20)
+            sock.sendall(slow.replace(b"{port}", str(server.port).encode()))
+            socks.append(sock)
+        # a normal client is served while the slow ones wait
+        assert post(server, response(study, key, "prompt", seed=1, n_seen=2)).status_code == 201
+        for sock in socks:
+            data = b""
+            while chunk := sock.recv(65536):  # returns b"" once the server closed
+                data += chunk
+            sock.close()
+            head, _, body = data.partition(b"\r\n\r\n")
+            assert head.split()[1] == b"408"
+            assert json.loads(body)["error"] == "request body not received within 1 s"
+        output = server.output()
+    assert sum(" 408 " in line for line in log_lines(fresh)) == 20
+    assert "Traceback" not in output
+
+
+def test_a_client_that_disconnects_is_one_log_line_not_a_traceback(fresh):
+    with ServedSurvey(fresh["path"], fresh["build"]) as server:
+        request = (f"POST /api/responses HTTP/1.1\r\nHost: {LOOPBACK}:{server.port}\r\n"
+                   "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"a\"").encode()
+        raw_exchange(server, request, then_close=True)
+        assert httpx.get(server.url).status_code == 200  # the server goes on
+        server.stop()  # everything it had to say is written
+        output = server.output()
+    assert "Traceback" not in output and "ClientDisconnect" not in output
+    lines = [line for line in log_lines(fresh) if "disconnected" in line]
+    assert len(lines) == 1 and " 400 " in lines[0] and "POST '/api/responses'" in lines[0]
+
+
+@pytest.mark.parametrize("target, status", [
+    ("http://other.host/index.html", 400),
+    ("*", 400),
+    ("/nothing/here", 404),
+])
+def test_every_refusal_whatever_its_form_is_json_and_logged(site, server, target, status):
+    before = len(log_lines(site))
+    code, body = raw_get(server, target)
+    assert code == status
+    assert json.loads(body)["error"]
+    assert len(log_lines(site)) == before + 1

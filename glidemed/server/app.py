@@ -7,6 +7,7 @@ answered with ``{"error": reason}`` and logged in build/<study>/responses/server
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import threading
@@ -67,6 +68,7 @@ class ServerConfig:
     base_url: str = ""  # the public address behind a reverse proxy, e.g. https://x.org/survey/
     max_bytes: int = MAX_RESPONSE_BYTES
     rate_limit: int = DEFAULT_RATE
+    request_timeout: float = 30.0  # seconds to send a whole request body
 
     @property
     def public_url(self) -> str:
@@ -214,9 +216,11 @@ def create_app(site: SurveySite):
         if kind != "application/json":
             return refuse(request, 415, "expected Content-Type: application/json")
         try:
-            body = await _read_body(request, config.max_bytes)
+            body = await _read_body(request, config.max_bytes, config.request_timeout)
         except Refused as exc:
-            return refuse(request, exc.status, exc.reason)
+            response = refuse(request, exc.status, exc.reason)
+            response.headers["connection"] = "close"
+            return response
         try:
             rater = request.headers.get("x-glidemed-rater")
             stored = await run_in_threadpool(site.store.accept, body,
@@ -239,9 +243,14 @@ def create_app(site: SurveySite):
             return refuse(request, 403, "admin token missing or wrong")
         return HTMLResponse(admin_page(site), headers={"cache-control": "no-store"})
 
+    async def unrouted(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 404)
+        return refuse(request, status, getattr(exc, "detail", "") or "not found")
+
     app = Starlette(routes=[Route(API_PATH, responses, methods=all_methods),
                            Route("/admin", admin, methods=all_methods),
-                           Route("/{path:path}", static, methods=all_methods)])
+                           Route("/{path:path}", static, methods=all_methods)],
+                    exception_handlers={404: unrouted, 405: unrouted})
 
     async def guarded(scope, receive, send):
         if scope["type"] != "http":
@@ -251,7 +260,9 @@ def create_app(site: SurveySite):
         kind, factor = (("api", 1) if scope["path"].startswith(("/api/", "/admin"))
                         else ("static", STATIC_FACTOR))
         problem = None
-        if host not in allowed_hosts:
+        if not scope["path"].startswith("/"):  # absolute-form or other odd request targets
+            problem = (400, "request target must be a path starting with /")
+        elif host not in allowed_hosts:
             problem = (421, f"unknown host {host[:100]!r} (set --base-url to the public address)")
         elif request.method == "OPTIONS":
             problem = (403, "cross-origin requests are not accepted")
@@ -270,7 +281,20 @@ def create_app(site: SurveySite):
     return guarded
 
 
-async def _read_body(request, limit: int) -> bytes:
+async def _read_body(request, limit: int, timeout: float) -> bytes:
+    """The whole body within ``limit`` bytes and ``timeout`` seconds, else :class:`Refused`
+    (413, 408, or 400 for a client that went away: one log line, never a traceback)."""
+    from starlette.requests import ClientDisconnect
+
+    try:
+        return await asyncio.wait_for(_read_body_unbounded(request, limit), timeout)
+    except asyncio.TimeoutError:
+        raise Refused(408, f"request body not received within {timeout:g} s") from None
+    except ClientDisconnect:
+        raise Refused(400, "client disconnected before sending the whole request") from None
+
+
+async def _read_body_unbounded(request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -326,7 +350,10 @@ def serve_study(study: Study, config: ServerConfig, echo: Callable[[str], None])
     append_log(site.log_path, f"start: {state}")
     echo(f"progress page: {config.public_url}admin?token={site.admin_token}")
     limit = math.inf if config.rate_limit <= 0 else config.rate_limit
-    echo(f"limits: body {config.max_bytes / 2**20:g} MB, {limit} API requests/minute per client")
+    limits = (f"limits: body {config.max_bytes / 2**20:g} MB within {config.request_timeout:g} s, "
+              f"{limit} API requests/minute per client")
+    echo(limits)
+    append_log(site.log_path, f"start: {limits}")
     uvicorn.run(create_app(site), host=config.host, port=config.port, log_level="warning",
                 proxy_headers=True, forwarded_allow_ips="127.0.0.1", server_header=False,
                 date_header=True)
