@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import threading
-import time
 
 import httpx
 import pytest
@@ -26,7 +25,6 @@ pytestmark = pytest.mark.slow
 
 RATERS = 50
 SAVES = 4  # per rater: partial saves after 0, 1/4, 2/4, 3/4 of the answers (+1), then the complete file
-DEADLINE_S = 60
 
 
 def test_fifty_raters_at_once_lose_nothing(tmp_path, monkeypatch):
@@ -47,15 +45,12 @@ def test_fifty_raters_at_once_lose_nothing(tmp_path, monkeypatch):
     failures: list[str] = []
     start = threading.Barrier(RATERS)
 
-    def rater_session(index: int, rater: str, deadline: float) -> None:
+    def rater_session(index: int, rater: str) -> None:
         # each rater behind the (trusted, loopback) proxy has its own address
         headers = {"content-type": "application/json", "x-forwarded-for": f"10.0.1.{index}"}
         with httpx.Client(timeout=30) as client:
             start.wait()
-            for body in bodies[rater]:
-                if time.monotonic() > deadline:
-                    failures.append(f"{rater}: deadline passed")
-                    return
+            for body in bodies[rater]:  # each post ends with the server's reply (or an error)
                 try:
                     reply = client.post(server.url + "api/responses", content=body, headers=headers)
                     replies[rater].append(reply.status_code)
@@ -63,13 +58,12 @@ def test_fifty_raters_at_once_lose_nothing(tmp_path, monkeypatch):
                     failures.append(f"{rater}: {exc!r}")
 
     with ServedSurvey(study_path, tmp_path / "build") as server:
-        deadline = time.monotonic() + DEADLINE_S
-        threads = [threading.Thread(target=rater_session, args=(i, rater, deadline))
+        threads = [threading.Thread(target=rater_session, args=(i, rater))
                    for i, rater in enumerate(bodies)]
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(DEADLINE_S + 30)
+            thread.join()
     assert failures == []
     assert all(codes == [201] * SAVES for codes in replies.values()), replies
     files = sorted(received_dir(study).rglob("*.json"))
