@@ -235,6 +235,8 @@ def test_flood_and_full_disk(fresh):
 
 def invited(site, *options: str) -> dict[str, str]:
     """Run `glidemed invite` with ``options``; return rater -> link."""
+    if "--base-url" not in options:
+        options = (*options, "--local")
     result = CliRunner().invoke(main, ["invite", str(site["path"]), *options])
     assert result.exit_code == 0, result.output
     with open(server_dir(site["study"]) / "invitations.csv", newline="") as handle:
@@ -311,11 +313,11 @@ def test_serve_refuses_a_single_file_build(make_study, tmp_path, monkeypatch):
 def test_invite_needs_one_of_raters_or_count(make_study, tmp_path, monkeypatch):
     monkeypatch.setenv("GLIDEMED_BUILD_DIR", str(tmp_path / "b"))
     study_path = make_study()
-    result = CliRunner().invoke(main, ["invite", str(study_path)])
+    result = CliRunner().invoke(main, ["invite", str(study_path), "--local"])
     assert result.exit_code == 1 and "--raters FILE or --count N" in result.output
     ids = tmp_path / "ids.txt"
     ids.write_text("a\na\n")
-    result = CliRunner().invoke(main, ["invite", str(study_path), "--raters", str(ids)])
+    result = CliRunner().invoke(main, ["invite", str(study_path), "--raters", str(ids), "--local"])
     assert result.exit_code == 1 and "line 2" in result.output and "twice" in result.output
 
 
@@ -423,3 +425,28 @@ def test_every_refusal_whatever_its_form_is_json_and_logged(site, server, target
     assert code == status
     assert json.loads(body)["error"]
     assert len(log_lines(site)) == before + 1
+
+
+@pytest.mark.parametrize("options, message", [
+    ((), "give --base-url, the survey's public address"),
+    (("--base-url", "http://127.0.0.1:8000/"), "is this machine, which raters cannot reach"),
+    (("--base-url", "http://localhost/survey/"), "is this machine"),
+    (("--base-url", "http://[::1]:8000/"), "is this machine"),
+    (("--base-url", "example.org/survey"), "is not an http(s) address"),
+])
+def test_invite_refuses_links_raters_cannot_open(make_study, tmp_path, monkeypatch, options,
+                                                  message):
+    monkeypatch.setenv("GLIDEMED_BUILD_DIR", str(tmp_path / "b"))
+    result = CliRunner().invoke(main, ["invite", str(make_study()), "--count", "1", *options])
+    assert result.exit_code == 1 and message in result.output
+    assert not (tmp_path / "b").exists() or not list((tmp_path / "b").rglob("invitations.*"))
+
+
+def test_invite_says_where_the_links_point(make_study, tmp_path, monkeypatch):
+    monkeypatch.setenv("GLIDEMED_BUILD_DIR", str(tmp_path / "b"))
+    public = CliRunner().invoke(main, ["invite", str(make_study()), "--count", "1",
+                                       "--base-url", "https://example.org/survey/"])
+    assert public.exit_code == 0
+    assert "links point to https://example.org/survey/" in public.output
+    local = CliRunner().invoke(main, ["invite", str(make_study()), "--count", "1", "--local"])
+    assert local.exit_code == 0 and "links point to http://127.0.0.1:8000/" in local.output
