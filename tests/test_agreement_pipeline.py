@@ -162,3 +162,67 @@ def test_missing_scores_file_is_an_error(scored, tmp_path):
                                        str(tmp_path / "a"), "--scores", str(tmp_path / "no.csv")],
                                 env=env)
     assert result.exit_code == 1 and "scores file not found" in result.output
+
+
+def _doctored_scores(scored, tmp_path, edit_meta=None, edit_rows=None) -> list[str]:
+    """Run analyze with a copy of the scores edited; return its output lines (exit 1)."""
+    import pandas as pd
+
+    study, root, env = scored
+    source = scores_dir(study)
+    meta = json.loads((source / "scores.json").read_text())
+    if edit_meta:
+        edit_meta(meta)
+    rows = pd.read_csv(source / "scores.csv", dtype=str, keep_default_na=False)
+    if edit_rows:
+        edit_rows(rows)
+    (tmp_path / "scores.json").write_text(json.dumps(meta))
+    rows.to_csv(tmp_path / "scores.csv", index=False)
+    result = CliRunner().invoke(main, ["analyze", str(study.path), "--bootstrap", "0", "--out",
+                                       str(tmp_path / "a"), "--scores", str(tmp_path / "scores.csv")],
+                                env=env)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert not (tmp_path / "a").exists()
+    return result.output.strip().splitlines()
+
+
+@pytest.mark.parametrize("edit", [
+    lambda meta: meta.update(images=[]),
+    lambda meta: meta.pop("images"),
+    lambda meta: meta.update(images={"a": 1}),
+    lambda meta: meta.update(images=[{"condition": "alpha"}]),
+])
+def test_scores_whose_image_list_cannot_be_checked_are_refused(scored, tmp_path, edit):
+    lines = _doctored_scores(scored, tmp_path, edit_meta=edit)
+    assert len(lines) == 1 and "list of scored images is missing, empty or malformed" in lines[0]
+
+
+def test_every_problem_of_scores_csv_is_named_with_its_row(scored, tmp_path):
+    def edit(rows):
+        rows.loc[0, "value"] = "nan"
+        rows.loc[1, "value"] = "inf"
+        rows.loc[2, "value"] = "high"
+        rows.loc[3, "index"] = "99"  # another image: joined to other ratings before the fix
+        rows.loc[4, "condition"] = "gamma"
+
+    lines = _doctored_scores(scored, tmp_path, edit_rows=edit)
+    assert len(lines) == 1
+    line = lines[0]
+    assert "scores.csv: 6 problem(s):" in line  # row 6: unknown condition, so not listed
+    assert "row 2: value 'nan' is not a finite number" in line
+    assert "row 3: value 'inf' is not a finite number" in line
+    assert "row 4: value 'high' is not a finite number" in line
+    assert "row 5: image " in line and "/99 is not among the images scores.json lists" in line
+    assert "row 6: unknown condition 'gamma'" in line
+
+
+def test_a_row_moved_to_another_scored_image_is_refused(scored, tmp_path):
+    def edit(rows):
+        first = rows.iloc[0]
+        other = rows[(rows["metric"] == first["metric"]) & (rows["index"] != first["index"])
+                     & (rows["condition"] == first["condition"])
+                     & (rows["prompt_id"] == first["prompt_id"])].index[0]
+        rows.loc[0, "index"] = rows.loc[other, "index"]
+
+    lines = _doctored_scores(scored, tmp_path, edit_rows=edit)
+    assert "the same image and metric as row" in lines[0]
