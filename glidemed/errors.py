@@ -14,11 +14,17 @@ class GlidemedError(click.ClickException):
 class StudyError(GlidemedError):
     """A study file is missing or invalid. Holds every problem found, not just the first."""
 
-    def __init__(self, path, problems: list[str]):
+    def __init__(self, path, problems: list[str], shown: list[str] | None = None):
+        """``problems`` each name their key; ``shown`` are the same as the user reads them
+        (with line numbers, in file order), one per line."""
         self.path = str(path)
         self.problems = list(problems)
-        lines = "; ".join(self.problems)
-        super().__init__(f"{self.path}: {len(self.problems)} problem(s): {lines}")
+        shown = list(shown) if shown is not None else self.problems
+        if len(shown) == 1:
+            super().__init__(f"{self.path}: {shown[0]}")
+        else:
+            lines = "".join(f"\n  {problem}" for problem in shown)
+            super().__init__(f"{self.path}: {len(shown)} problems:{lines}")
 
 
 class GenerationError(GlidemedError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 from glidemed.errors import StudyError
+from glidemed.toml_lines import key_lines, line_of
 
 DETAIL_LEVELS = ("short", "detailed")
 DEFAULT_LEVELS = [
@@ -286,7 +288,8 @@ def _build(cls: type, table: dict, where: str, errors: list[str]) -> Any:
     hints, fields = _file_fields(cls)
     for key in table:
         if key not in fields:
-            errors.append(f"{where}.{key}: unknown key (allowed: {', '.join(fields)})")
+            errors.append(f"{where}.{key}: unknown key{did_you_mean(key, fields)} "
+                          f"(allowed: {', '.join(fields)})")
     kwargs = {}
     complete = True
     for name, f in fields.items():
@@ -302,6 +305,17 @@ def _build(cls: type, table: dict, where: str, errors: list[str]) -> Any:
             complete = False
     # Build what can be built, so that later checks still report their problems too.
     return cls(**kwargs) if complete else None
+
+
+TEMPLATE_FIELD = re.compile(r"\{([^{}]*)\}")
+
+
+def did_you_mean(given: str, known, braces: bool = False) -> str:
+    """"; did you mean X?" for the closest of ``known`` to a mistyped ``given``, else ""."""
+    close = difflib.get_close_matches(str(given), [str(k) for k in known], n=1, cutoff=0.6)
+    if not close:
+        return ""
+    return f"; did you mean {{{close[0]}}}?" if braces else f"; did you mean {close[0]}?"
 
 
 def _check_keys(items: list, attr: str, where: str, errors: list[str]) -> None:
@@ -396,7 +410,12 @@ def _check_study(study: Study, errors: list[str]) -> None:
     if not KEY_PATTERN.match(study.id):
         errors.append(f"id: {study.id!r} must be lower-case letters, digits, '-' or '_'")
     for i, style in enumerate(study.styles):
-        if "{description}" not in style.template:
+        fields = TEMPLATE_FIELD.findall(style.template)
+        for name in dict.fromkeys(f for f in fields if f != "description"):
+            errors.append(f"styles[{i}].template: unknown field {{{name}}}"
+                          f"{did_you_mean(name, ['description'], braces=True)} "
+                          "(a template has one field, {description})")
+        if "{description}" not in style.template and fields == []:
             errors.append(f"styles[{i}].template: must contain '{{description}}', "
                           f"got {style.template!r}")
     for i, aspect in enumerate(study.aspects):
@@ -418,7 +437,8 @@ def _check_study(study: Study, errors: list[str]) -> None:
                       f"({study.images_per_prompt}), got {study.images_per_panel}")
     for i, cond in enumerate(study.conditions):
         if cond.generator not in GENERATORS:
-            errors.append(f"conditions[{i}].generator: unknown generator {cond.generator!r} "
+            errors.append(f"conditions[{i}].generator: unknown generator {cond.generator!r}"
+                          f"{did_you_mean(cond.generator, GENERATORS)} "
                           f"(known: {', '.join(sorted(GENERATORS))})")
         else:
             errors.extend(f"conditions[{i}].params.{p}"
@@ -452,7 +472,8 @@ def _check_study(study: Study, errors: list[str]) -> None:
 def _turing_problems(study: Study) -> list[str]:
     settings, turing = study.survey, study.survey.turing
     if settings.task not in TASKS:
-        return [f"survey.task: expected one of {', '.join(TASKS)}, got {settings.task!r}"]
+        return [f"survey.task: expected one of {', '.join(TASKS)}, got {settings.task!r}"
+                f"{did_you_mean(settings.task, TASKS)}"]
     if settings.task != "turing":
         return []
     problems = []
@@ -492,8 +513,18 @@ def parse_study(text: str, path: str | Path = STUDY_FILENAME) -> Study:
         )
         _check_study(study, errors)
     if errors:
-        raise StudyError(path, [e.removeprefix("study.") for e in errors])
+        problems = [e.removeprefix("study.") for e in errors]
+        raise StudyError(path, problems, _with_lines(text, problems))
     return study
+
+
+def _with_lines(text: str, problems: list[str]) -> list[str]:
+    """Each problem prefixed with the line of the key it names, where the file has one."""
+    lines = key_lines(text)
+    located = [(line_of(lines, problem.split(":", 1)[0]), problem) for problem in problems]
+    located.sort(key=lambda pair: pair[0] if pair[0] is not None else math.inf)
+    return [f"line {where}: {problem}" if where is not None else problem
+            for where, problem in located]
 
 
 def resolve_study_path(ref: str | Path, surveys_dir: Path = SURVEYS_DIR) -> Path:

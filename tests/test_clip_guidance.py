@@ -71,7 +71,8 @@ def test_good_table_and_study_validation():
     message = info.value.message
     assert "conditions[0].params.clip_guidance.cutouts: expected at least 1" in message
     assert "clip_guidance.text: the template must contain {description}" in message
-    assert "\n" not in message
+    assert all("\n" not in problem for problem in info.value.problems)  # one line each
+    assert message.count("\n") == len(info.value.problems)  # the header, then a line each
 
 
 def test_guidance_text_prompt_template_and_per_style():

@@ -158,3 +158,43 @@ def test_empty_title_and_duplicate_profile_keys_are_refused(make_study):
     assert "title: must not be empty (raters see it first)" in info.value.problems
     assert any(p.startswith("survey.profile[1].key: duplicate key 'years'")
                for p in info.value.problems)
+
+
+def test_problems_come_one_per_line_with_line_numbers_and_suggestions(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text(SMALL_STUDY.format(images_per_prompt=4, images_per_panel=2)
+                    .replace("images_per_panel = 2", "images_per_panl = 2")
+                    .replace('generator = "placeholder"', 'generator = "placeholdr"', 1)
+                    .replace("{{description}}", "{desciption}", 1)
+                    .replace("A histopathological image of {description}",
+                             "A histopathological image of {desciption}")
+                    + '\n[survey]\ntask = "rating"\n')
+    with pytest.raises(StudyError) as info:
+        load_study(path)
+    lines = info.value.message.splitlines()
+    text = path.read_text().splitlines()
+
+    def line_of(fragment: str) -> int:
+        return next(i for i, line in enumerate(text, 1) if fragment in line)
+
+    assert lines[0] == f"{path}: 4 problems:"
+    assert lines[1:] == [
+        f"  line {line_of('images_per_panl')}: images_per_panl: unknown key; did you mean "
+        "images_per_panel? (allowed: id, title, instructions, styles, topics, conditions, "
+        "consent, seed, images_per_prompt, images_per_panel, aspects, flags, survey, archive)",
+        f"  line {line_of('placeholdr')}: conditions[0].generator: unknown generator "
+        "'placeholdr'; did you mean placeholder? (known: diffusers, folder, glide, placeholder)",
+        f"  line {line_of('desciption')}: styles[0].template: unknown field {{desciption}}; "
+        "did you mean {description}? (a template has one field, {description})",
+        f"  line {line_of('rating')}: survey.task: expected one of ratings, turing, got "
+        "'rating'; did you mean ratings?",
+    ]
+    assert sorted(p.split(":")[0] for p in info.value.problems) == sorted([
+        "images_per_panl", "conditions[0].generator", "styles[0].template", "survey.task"])
+
+
+def test_a_single_problem_is_one_line():
+    with pytest.raises(StudyError) as info:
+        parse_study(SMALL_STUDY.format(images_per_prompt=4, images_per_panel=2)
+                    .replace('key = "xray"', 'key = "X ray"'))
+    assert "\n" not in info.value.message and info.value.message.startswith("study.toml: line ")

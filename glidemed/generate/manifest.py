@@ -41,7 +41,8 @@ def load_manifest(images_dir: Path) -> dict[Key, dict]:
         with open(path, encoding="utf-8") as handle:
             for line in handle:
                 try:
-                    record = outside_json.loads(line)
+                    record = json.loads(line)  # glidemed's own format: Infinity allowed
+                    outside_json.check_unicode(record)
                     key = record_key(record)
                 except (ValueError, KeyError, TypeError):
                     continue  # a line cut short by a crash (or edited): its image is re-made
