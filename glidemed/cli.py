@@ -432,16 +432,12 @@ def power(study, rater_counts, prompt_counts, difference, scale, groups, aspect,
               help="Largest response body accepted, in MB.")
 @click.option("--rate-limit", type=click.IntRange(min=0), default=120, show_default=True,
               help="API requests a minute per client (0: no limit).")
-@click.option("--request-timeout", type=click.FloatRange(min=0.1), default=30,
-              show_default=True, help="Seconds a client has to send its whole request body; "
-                                      "slower clients get 408 and are disconnected.")
-def serve(study, host, port, base_url, max_mb, rate_limit, request_timeout) -> None:
+def serve(study, host, port, base_url, max_mb, rate_limit) -> None:
     """Host the folder build and receive responses into build/<study>/responses/received/."""
     from glidemed.server.app import ServerConfig, serve_study
 
     config = ServerConfig(host=host, port=port, base_url=base_url,
-                          max_bytes=int(max_mb * 1024 * 1024), rate_limit=rate_limit,
-                          request_timeout=request_timeout)
+                          max_bytes=int(max_mb * 1024 * 1024), rate_limit=rate_limit)
     serve_study(load_study(study), config, lambda line: click.echo(line))
 
 
@@ -450,23 +446,18 @@ def serve(study, host, port, base_url, max_mb, rate_limit, request_timeout) -> N
 @click.option("--raters", "raters_file", type=click.Path(path_type=Path),
               help="File of rater ids, one a line.")
 @click.option("--count", type=click.IntRange(min=1), help="Invite N raters R001, R002, ...")
-@click.option("--base-url", help="The survey's public address, where raters open it "
-                                  "(e.g. https://example.org/survey/); the links point there.")
-@click.option("--local", is_flag=True, help="Links to this machine (http://127.0.0.1:8000/ or a "
-                                            "loopback --base-url), for trying the survey here.")
-def invite(study, raters_file, count, base_url, local) -> None:
+@click.option("--base-url", default="http://127.0.0.1:8000/", show_default=True,
+              help="The survey's public address, for the links.")
+def invite(study, raters_file, count, base_url) -> None:
     """Per-rater links with unguessable tokens; `serve` then accepts only invited raters."""
     from glidemed.paths import server_dir
-    from glidemed.server.secrets import check_base_url, read_rater_ids
     from glidemed.server.secrets import invite as run_invite
+    from glidemed.server.secrets import read_rater_ids
 
-    base_url = check_base_url(base_url, local)
     ids = read_rater_ids(raters_file) if raters_file is not None else None
     report = run_invite(server_dir(load_study(study)), base_url, ids, count)
     click.echo(f"{len(report.new)} rater(s) invited, {len(report.kept)} already invited "
                f"(links kept) -> {report.links_file}")
-    click.echo(f"links point to {base_url}; the study is now invitation-only, and a running "
-               "`glidemed serve` applies this at its next request")
 
 
 @main.command()

@@ -291,13 +291,3 @@ def test_keyboard_hint_follows_the_scale():
                          "levels": ["bad", "fair", "good"]}]}
     page = BeautifulSoup(render_page(survey_context(data, single_file=True)), "html.parser")
     assert page.select_one("p.hint").get_text().startswith("Keys: 0\u20132 rate")
-
-
-def test_more_repeats_than_panels_is_refused_by_name(make_study, tmp_path, monkeypatch):
-    study = generated(make_study(extra="""
-        [survey]
-        repeat_panels = 17
-    """), tmp_path / "b", monkeypatch)
-    with pytest.raises(SurveyError, match=r"survey.repeat_panels = 17 is more than the "
-                                          r"survey's 16 panels"):
-        build_survey(study, workers=1)

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from glidemed import outside_json
-from glidemed.analysis.ratings_table import problems_message, short
 from glidemed.errors import GenerationError, ScoringError
 from glidemed.study import Condition, Study
 
@@ -139,83 +137,32 @@ def read_scores(study: Study, path: str | Path, images_dir: Path | None = None) 
                            f"{meta.get('schema') if isinstance(meta, dict) else None!r})")
     if meta.get("study_id") != study.id:
         raise ScoringError(f"{path}: scores of study {meta.get('study_id')!r}, not {study.id!r}")
-    keys = _scored_images(meta, meta_path)
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        scores = pd.read_csv(path, dtype={"condition": str, "prompt_id": str, "metric": str})
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise ScoringError(f"{path}: cannot read the scores table ({exc})") from None
-    missing = [c for c in SCORE_COLUMNS if c not in raw.columns]
+    missing = [c for c in SCORE_COLUMNS if c not in scores.columns]
     if missing:
         raise ScoringError(f"{path}: missing column(s) {', '.join(missing)}")
-    problems = score_problems(raw, study, {k for k, _ in keys})
-    if problems:
-        raise ScoringError(problems_message(path, problems))
-    scores = raw[SCORE_COLUMNS].assign(index=raw["index"].astype(int),
-                                       value=raw["value"].astype(float))
     if images_dir is not None:
-        _check_hashes(keys, images_dir, path)
-    return ScoresFile(scores, meta, path)
+        _check_hashes(meta, images_dir, path)
+    return ScoresFile(scores[SCORE_COLUMNS], meta, path)
 
 
-def _scored_images(meta: dict, meta_path: Path) -> list[tuple[tuple[str, str, int], str]]:
-    """((condition, prompt_id, index), sha256) of every image scores.json says was scored;
-    an empty or malformed list refuses the file (it could not be checked against the images)."""
-    images = meta.get("images")
-    try:
-        keys = [((str(i["condition"]), str(i["prompt_id"]), int(i["index"])), str(i["sha256"]))
-                for i in images]
-    except (TypeError, KeyError, ValueError):
-        keys = []
-    if not keys or not isinstance(images, list):
-        raise ScoringError(f"{meta_path}: its list of scored images is missing, empty or "
-                           "malformed, so the scores cannot be checked against the images; "
-                           "run glidemed score again")
-    return keys
-
-
-def score_problems(raw: pd.DataFrame, study: Study, scored: set[tuple[str, str, int]]) -> list[str]:
-    """Every problem of scores.csv read as text, with spreadsheet row numbers (header: 1): a
-    condition, prompt and index of an image that scores.json lists, a metric name, a finite
-    value, and no image scored twice by one metric."""
-    conditions = {c.name for c in study.conditions}
-    prompts = {p.id for p in study.prompts()}
-    problems, seen = [], {}
-    for number, row in enumerate(raw.to_dict(orient="records"), 2):
-        def bad(text: str) -> None:
-            problems.append(f"row {number}: {text}")
-        if row["condition"] not in conditions:
-            bad(f"unknown condition {short(row['condition'])}")
-        if row["prompt_id"] not in prompts:
-            bad(f"unknown prompt {short(row['prompt_id'])}")
-        index = row["index"].strip()
-        if not (index.isascii() and index.isdigit() and len(index) < 7):
-            bad(f"index {short(row['index'])} is not a whole number >= 0")
-        elif (row["condition"], row["prompt_id"], int(index)) not in scored:
-            bad(f"image {row['condition']}/{row['prompt_id']}/{int(index)} is not among the "
-                "images scores.json lists")
-        if not row["metric"].strip():
-            bad("empty metric")
-        try:
-            value = float(row["value"])
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value):
-            bad(f"value {short(row['value'])} is not a finite number")
-        key = (row["condition"], row["prompt_id"], index, row["metric"])
-        if key in seen:
-            bad(f"the same image and metric as row {seen[key]}")
-        seen.setdefault(key, number)
-    return problems
-
-
-def _check_hashes(keys: list[tuple[tuple[str, str, int], str]], images_dir: Path,
-                  path: Path) -> None:
+def _check_hashes(meta: dict, images_dir: Path, path: Path) -> None:
     from glidemed.generate.manifest import load_manifest
 
     manifest = {(r["condition"], r["prompt_id"], int(r["index"])): r["sha256"]
                 for r in load_manifest(images_dir).values()}
+    images = meta.get("images")
+    try:
+        keys = [((i["condition"], i["prompt_id"], int(i["index"])), i["sha256"], i["file"])
+                for i in images]
+    except (TypeError, KeyError, ValueError):
+        raise ScoringError(f"{path.with_suffix('.json')}: its list of scored images is missing "
+                           "or malformed; run glidemed score again") from None
     changed = []
-    for key, sha256 in keys:
+    for key, sha256, _ in keys:
         if key not in manifest:
             changed.append(f"{key[0]}/{key[1]}/{key[2]} (no longer in the manifest)")
         elif manifest[key] != sha256:

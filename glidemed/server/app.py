@@ -7,7 +7,6 @@ answered with ``{"error": reason}`` and logged in build/<study>/responses/server
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import threading
@@ -21,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 from glidemed import paths
 from glidemed.analysis.ingest import MAX_RESPONSE_BYTES
 from glidemed.errors import GlidemedError
-from glidemed.server.secrets import LiveInvitations, admin_token, describe_invitations
+from glidemed.server.secrets import admin_token, load_invitations
 from glidemed.server.store import Refused, ResponseStore
 from glidemed.study import Study
 
@@ -68,7 +67,6 @@ class ServerConfig:
     base_url: str = ""  # the public address behind a reverse proxy, e.g. https://x.org/survey/
     max_bytes: int = MAX_RESPONSE_BYTES
     rate_limit: int = DEFAULT_RATE
-    request_timeout: float = 30.0  # seconds to send a whole request body
 
     @property
     def public_url(self) -> str:
@@ -98,28 +96,20 @@ class SurveySite:
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.config.rate_limit)
+        self._log_lock = threading.Lock()
 
     def log_refusal(self, client: str, method: str, path: str, status: int, reason: str) -> None:
-        append_log(self.log_path, f"{status} {client} {method} {path[:200]!r}: {reason[:500]}")
+        stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        line = f"{stamp} {status} {client} {method} {path[:200]!r}: {reason[:500]}\n"
+        try:
+            with self._log_lock, open(self.log_path, "a", encoding="utf-8") as handle:
+                handle.write(line)
+        except OSError:
+            pass  # a full disk must not stop the refusal itself
 
 
-_LOG_LOCK = threading.Lock()
-
-
-def append_log(path: Path, text: str) -> None:
-    """One line of server.log, stamped; a full disk must not stop what is being logged."""
-    stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-    try:
-        with _LOG_LOCK, open(path, "a", encoding="utf-8") as handle:
-            handle.write(f"{stamp} {text}\n")
-    except OSError:
-        pass
-
-
-def load_site(study: Study, config: ServerConfig,
-              echo: Callable[[str], None] = lambda line: None) -> SurveySite:
-    """Read the folder build, its key and the server's secrets; check they belong together.
-    ``echo`` is told (and server.log records) each change of the invitations while serving."""
+def load_site(study: Study, config: ServerConfig) -> SurveySite:
+    """Read the folder build, its key and the server's secrets; check they belong together."""
     from glidemed.survey.key import load_key
 
     survey = paths.survey_dir(study)
@@ -140,16 +130,10 @@ def load_site(study: Study, config: ServerConfig,
     secrets_dir = paths.server_dir(study)
     responses = paths.responses_dir(study)
     responses.mkdir(parents=True, exist_ok=True)
-    log_path = responses / paths.SERVER_LOG
-
-    def changed(line: str) -> None:
-        echo(line)
-        append_log(log_path, line)
-
     store = ResponseStore(study, key, str(key_path), paths.received_dir(study),
-                          LiveInvitations(secrets_dir, changed))
+                          load_invitations(secrets_dir))
     return SurveySite(study, config, _served_page(data), files, store, admin_token(secrets_dir),
-                      log_path)
+                      responses / paths.SERVER_LOG)
 
 
 def _page_data(index: Path) -> dict:
@@ -216,11 +200,9 @@ def create_app(site: SurveySite):
         if kind != "application/json":
             return refuse(request, 415, "expected Content-Type: application/json")
         try:
-            body = await _read_body(request, config.max_bytes, config.request_timeout)
+            body = await _read_body(request, config.max_bytes)
         except Refused as exc:
-            response = refuse(request, exc.status, exc.reason)
-            response.headers["connection"] = "close"
-            return response
+            return refuse(request, exc.status, exc.reason)
         try:
             rater = request.headers.get("x-glidemed-rater")
             stored = await run_in_threadpool(site.store.accept, body,
@@ -243,14 +225,9 @@ def create_app(site: SurveySite):
             return refuse(request, 403, "admin token missing or wrong")
         return HTMLResponse(admin_page(site), headers={"cache-control": "no-store"})
 
-    async def unrouted(request: Request, exc: Exception) -> Response:
-        status = getattr(exc, "status_code", 404)
-        return refuse(request, status, getattr(exc, "detail", "") or "not found")
-
     app = Starlette(routes=[Route(API_PATH, responses, methods=all_methods),
                            Route("/admin", admin, methods=all_methods),
-                           Route("/{path:path}", static, methods=all_methods)],
-                    exception_handlers={404: unrouted, 405: unrouted})
+                           Route("/{path:path}", static, methods=all_methods)])
 
     async def guarded(scope, receive, send):
         if scope["type"] != "http":
@@ -260,9 +237,7 @@ def create_app(site: SurveySite):
         kind, factor = (("api", 1) if scope["path"].startswith(("/api/", "/admin"))
                         else ("static", STATIC_FACTOR))
         problem = None
-        if not scope["path"].startswith("/"):  # absolute-form or other odd request targets
-            problem = (400, "request target must be a path starting with /")
-        elif host not in allowed_hosts:
+        if host not in allowed_hosts:
             problem = (421, f"unknown host {host[:100]!r} (set --base-url to the public address)")
         elif request.method == "OPTIONS":
             problem = (403, "cross-origin requests are not accepted")
@@ -281,20 +256,7 @@ def create_app(site: SurveySite):
     return guarded
 
 
-async def _read_body(request, limit: int, timeout: float) -> bytes:
-    """The whole body within ``limit`` bytes and ``timeout`` seconds, else :class:`Refused`
-    (413, 408, or 400 for a client that went away: one log line, never a traceback)."""
-    from starlette.requests import ClientDisconnect
-
-    try:
-        return await asyncio.wait_for(_read_body_unbounded(request, limit), timeout)
-    except asyncio.TimeoutError:
-        raise Refused(408, f"request body not received within {timeout:g} s") from None
-    except ClientDisconnect:
-        raise Refused(400, "client disconnected before sending the whole request") from None
-
-
-async def _read_body_unbounded(request, limit: int) -> bytes:
+async def _read_body(request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -331,29 +293,25 @@ def admin_page(site: SurveySite) -> str:
     """Per rater: panels rated, saves, last seen, finished. Nothing that unblinds."""
     import jinja2
 
-    invited = bool(site.store.invitations)  # as the file says now; lists new raters too
     rows = sorted(site.store.progress.values(), key=lambda r: r.rater)
     template = jinja2.Environment(autoescape=True).from_string(ADMIN_TEMPLATE)
     return template.render(title=site.study.title, rows=rows,
-                           finished=sum(r.finished for r in rows), invited=invited)
+                           finished=sum(r.finished for r in rows),
+                           invited=bool(site.store.invitations))
 
 
 def serve_study(study: Study, config: ServerConfig, echo: Callable[[str], None]) -> None:
     """Serve the folder build of ``study`` until interrupted (uvicorn, one process)."""
     import uvicorn
 
-    site = load_site(study, config, echo)
+    site = load_site(study, config)
     echo(f"serving {paths.survey_dir(study)} at {config.public_url}")
     echo(f"responses -> {site.store.received}; refusals logged in {site.log_path}")
-    state = describe_invitations(site.store.invitations)
-    echo(f"{state}; `glidemed invite` while serving takes effect at once")
-    append_log(site.log_path, f"start: {state}")
+    echo("invitations: " + (f"on ({len(site.store.invitations)} raters)"
+                            if site.store.invitations else "off (anyone with the link may answer)"))
     echo(f"progress page: {config.public_url}admin?token={site.admin_token}")
     limit = math.inf if config.rate_limit <= 0 else config.rate_limit
-    limits = (f"limits: body {config.max_bytes / 2**20:g} MB within {config.request_timeout:g} s, "
-              f"{limit} API requests/minute per client")
-    echo(limits)
-    append_log(site.log_path, f"start: {limits}")
+    echo(f"limits: body {config.max_bytes / 2**20:g} MB, {limit} API requests/minute per client")
     uvicorn.run(create_app(site), host=config.host, port=config.port, log_level="warning",
                 proxy_headers=True, forwarded_allow_ips="127.0.0.1", server_header=False,
                 date_header=True)

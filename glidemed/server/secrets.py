@@ -11,15 +11,13 @@ import csv
 import hashlib
 import hmac
 import io
-import ipaddress
 import json
 import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from glidemed import outside_json
 from glidemed.errors import GlidemedError
@@ -67,54 +65,6 @@ def load_invitations(folder: Path) -> dict[str, str]:
         raise GlidemedError(f"{path}: not a glidemed invitations file ({exc})") from None
 
 
-class LiveInvitations:
-    """The invitations file as it is now, for a server that runs while ``glidemed invite``
-    adds raters: re-read whenever the file's stat changes (checked at each request, one
-    ``stat`` call). A change of state (open to invitation-only, more raters, back to open)
-    is reported through ``report``. A file that cannot be read closes the study (every
-    submission is refused with the reason) until it can be read again: a damaged file never
-    opens a study that was invitation-only."""
-
-    def __init__(self, folder: Path, report: Callable[[str], None] = lambda line: None):
-        self.path = folder / INVITATIONS_FILE
-        self.folder = folder
-        self.report: Callable[[str], None] = lambda line: None  # the start is said by serve
-        self.raters: dict[str, str] = {}
-        self.broken = ""  # why the file cannot be read; submissions are refused meanwhile
-        self._stamp: tuple | None = ("unread",)
-        self.refresh()
-        self.report = report
-
-    def refresh(self) -> dict[str, str]:
-        """The invited raters now (empty: the study is open to anyone with the link)."""
-        try:
-            info = self.path.stat()
-            stamp: tuple | None = (info.st_mtime_ns, info.st_size, info.st_ino)
-        except FileNotFoundError:
-            stamp = None
-        if stamp == self._stamp:
-            return self.raters
-        self._stamp = stamp
-        before, was_broken = self.raters, self.broken
-        try:
-            self.raters, self.broken = load_invitations(self.folder), ""
-        except GlidemedError as exc:
-            self.broken = exc.message
-            self.report(f"invitations: {exc.message}; every submission is refused until the "
-                        "file can be read")
-            return self.raters
-        if self.raters != before or was_broken:
-            self.report(describe_invitations(self.raters))
-        return self.raters
-
-
-def describe_invitations(raters: dict[str, str]) -> str:
-    """The state a server is in, in words (printed at start and at each change)."""
-    if raters:
-        return f"invitations: on ({len(raters)} raters; only invited raters can answer)"
-    return "invitations: off (the study is open: anyone with the link may answer)"
-
-
 def token_matches(invitations: dict[str, str], rater: str, token: str) -> bool:
     expected = invitations.get(rater)
     return expected is not None and hmac.compare_digest(expected, token_hash(token))
@@ -148,34 +98,6 @@ class InviteReport:
     links_file: Path
     new: list[str]
     kept: list[str]
-
-
-LOCAL_URL = "http://127.0.0.1:8000/"
-
-
-def check_base_url(base_url: str | None, local: bool) -> str:
-    """The address the links point to. A loopback address (or none) needs ``local``: links to
-    127.0.0.1 e-mailed to raters would open nothing on their machines."""
-    if base_url is None:
-        if local:
-            return LOCAL_URL
-        raise GlidemedError("invite: give --base-url, the survey's public address where raters "
-                            "open it (e.g. https://example.org/survey/), or --local for links "
-                            "to this machine")
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise GlidemedError(f"invite: --base-url {base_url!r} is not an http(s) address")
-    if _is_loopback(parts.hostname) and not local:
-        raise GlidemedError(f"invite: --base-url {base_url} is this machine, which raters "
-                            "cannot reach; give the public address, or --local to mean it")
-    return base_url
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host.lower() == "localhost" or host.lower().endswith(".localhost")
 
 
 def invite(folder: Path, base_url: str, rater_ids: list[str] | None = None,

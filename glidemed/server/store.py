@@ -20,7 +20,7 @@ from pathlib import Path
 from glidemed.analysis.ingest import (Rejected, check_response, decode_response,
                                       response_context)
 from glidemed.fileio import write_bytes_atomic
-from glidemed.server.secrets import LiveInvitations, token_matches
+from glidemed.server.secrets import token_matches
 from glidemed.study import Study
 
 SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -72,16 +72,15 @@ class ResponseStore:
     """Checks and stores responses to one build; keeps the raters' progress in memory."""
 
     def __init__(self, study: Study, key: dict, key_name: str, received: Path,
-                 invitations: LiveInvitations):
+                 invitations: dict[str, str]):
         self.context = response_context(study, key, key_name)
         self.received = received
-        self.live_invitations = invitations
-        self.progress: dict[str, RaterProgress] = {}
+        self.invitations = invitations
+        self.progress: dict[str, RaterProgress] = {r: RaterProgress(r) for r in invitations}
         self._hashes: dict[str, set[str]] = {}  # rater folder -> sha256 of stored files
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._load_existing()
-        self.invitations  # noqa: B018  (invited raters who have not started are listed too)
 
     def _load_existing(self) -> None:
         """Hashes of every stored file; progress from each rater's latest file."""
@@ -105,30 +104,18 @@ class ResponseStore:
                 entry.finished = not parsed.partial_reason
                 break
 
-    @property
-    def invitations(self) -> dict[str, str]:
-        """The invited raters as the invitations file says now (empty: open study)."""
-        raters = self.live_invitations.refresh()
-        for rater in raters:
-            self.progress.setdefault(rater, RaterProgress(rater))
-        return raters
-
     def accept(self, raw: bytes, rater_header: str | None, token: str | None) -> Stored:
         """Check ``raw`` and store it; raise :class:`Refused` with the reason otherwise."""
-        invitations = self.invitations
-        if self.live_invitations.broken:
-            raise Refused(503, "the server's invitations file cannot be read; the "
-                          "investigator has been told. Your answers are kept: try again later")
-        if invitations:
+        if self.invitations:
             if not rater_header or not token:
                 raise Refused(401, "this survey is by invitation: open the link you were sent")
-            if not token_matches(invitations, rater_header, token):
+            if not token_matches(self.invitations, rater_header, token):
                 raise Refused(403, "invitation token not valid for this rater")
         try:
             data = decode_response(raw)
         except Rejected as exc:
             raise Refused(400, str(exc)) from None
-        if invitations and _rater_of(data) != rater_header:
+        if self.invitations and _rater_of(data) != rater_header:
             raise Refused(403, "the response's rater id is not the invited rater's")
         try:
             parsed = check_response(raw, self.context, "posted response", data)

@@ -84,9 +84,6 @@ def build_survey(study: Study, *, single_file: bool = True, image_format: str | 
     else:
         plan = plan_panels(study, records, old_key, leave_out_missing=leave_out_missing)
     view = page_study(study)  # what the page shows: for turing, one image and one scale
-    if settings.repeat_panels > len(plan.panels):
-        raise SurveyError(f"{study.path}: survey.repeat_panels = {settings.repeat_panels} is "
-                          f"more than the survey's {len(plan.panels)} panels")
 
     used = [im.record for panel in plan.panels for im in panel.images]
     encoding = Encoding(fmt, quality, common_size(used, image_size or settings.image_size))
