@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from glidemed import outside_json
 from glidemed.fileio import sha256_file, write_text_atomic
 
 # Files that hold weights; configs, tokenizers and READMEs are small and hashed apart.
@@ -39,7 +38,7 @@ class HashCache:
         self.entries: dict[str, dict] = {}
         self.changed = False
         try:
-            loaded = outside_json.loads(self.path.read_bytes())
+            loaded = json.loads(self.path.read_text(encoding="utf-8"))
             if isinstance(loaded, dict):
                 self.entries = {k: v for k, v in loaded.items() if isinstance(v, dict)}
         except (OSError, ValueError):

@@ -115,14 +115,3 @@ def test_duplicate_reason_says_whether_the_ratings_are_the_same(tmp_path):
     assert ("as many ratings (not the same ones), updated at the same time; first by file name"
             in ledger.loc[1, "reason"])
 
-
-
-@pytest.mark.parametrize("rater", ["   ", "\t\u3000\n", "\u00a0"])
-def test_a_rater_id_of_only_spaces_is_rejected_in_one_line(tmp_path, rater):
-    response = make_response(STUDY, KEY, rater, seed=1)
-    write_json(tmp_path / "blank.json", response)
-    write_json(tmp_path / "ok.json", make_response(STUDY, KEY, "ann", seed=2))
-    ratings, ledger, _ = ingest_responses(STUDY, KEY, [tmp_path])
-    row = ledger.set_index("file").loc["blank.json"]
-    assert row["status"] == "rejected" and row["reason"].startswith("rater id is empty")
-    assert set(ratings["rater"]) == {"ann"}

@@ -14,8 +14,6 @@ import os
 from pathlib import Path
 from typing import IO
 
-from glidemed import outside_json
-
 MANIFEST_DIR = "manifest"
 Key = tuple[str, str, int]  # (condition, prompt_id, index)
 
@@ -41,8 +39,7 @@ def load_manifest(images_dir: Path) -> dict[Key, dict]:
         with open(path, encoding="utf-8") as handle:
             for line in handle:
                 try:
-                    record = json.loads(line)  # glidemed's own format: Infinity allowed
-                    outside_json.check_unicode(record)
+                    record = json.loads(line)
                     key = record_key(record)
                 except (ValueError, KeyError, TypeError):
                     continue  # a line cut short by a crash (or edited): its image is re-made

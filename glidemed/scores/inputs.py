@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from glidemed import outside_json
 from glidemed.errors import GenerationError, ScoringError
 from glidemed.study import Condition, Study
 
@@ -126,7 +126,7 @@ def read_scores(study: Study, path: str | Path, images_dir: Path | None = None) 
     path = Path(path)
     meta_path = path.with_suffix(".json")
     try:
-        meta = outside_json.loads(meta_path.read_bytes())
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ScoringError(f"{meta_path}: missing; a scores file is read with its scores.json "
                            "(written by glidemed score)") from None

@@ -19,7 +19,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlencode
 
-from glidemed import outside_json
 from glidemed.errors import GlidemedError
 from glidemed.fileio import write_text_atomic
 
@@ -57,7 +56,7 @@ def load_invitations(folder: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     try:
-        data = outside_json.loads(path.read_bytes())
+        data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("schema") != INVITATIONS_SCHEMA:
             raise ValueError(f"schema is not {INVITATIONS_SCHEMA!r}")
         return {str(r): str(e["token_sha256"]) for r, e in data["raters"].items()}
@@ -110,8 +109,8 @@ def invite(folder: Path, base_url: str, rater_ids: list[str] | None = None,
     if (rater_ids is None) == (count is None):
         raise GlidemedError("invite: give either --raters FILE or --count N")
     path = folder / INVITATIONS_FILE
+    raters = dict(json.loads(path.read_text(encoding="utf-8"))["raters"]) if path.is_file() else {}
     load_invitations(folder)  # a damaged file is reported, never silently replaced
-    raters = dict(outside_json.loads(path.read_bytes())["raters"]) if path.is_file() else {}
     links = _read_links(folder / LINKS_FILE)
     if count is not None:
         taken = [int(r[1:]) for r in raters if r[:1] == "R" and r[1:].isdigit()]

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from glidemed import outside_json
 from glidemed import __version__
 from glidemed.errors import AnalysisError
 from glidemed.fileio import os_error_reason, write_text_atomic
@@ -115,7 +114,7 @@ def refuse_real_responses(out_dir: Path) -> None:
     real = []
     for path in sorted(p for p in out_dir.rglob("*") if p.is_file() or p.is_symlink()):
         try:
-            data = outside_json.loads(path.read_bytes())
+            data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             data = None
         if not (isinstance(data, dict) and is_simulated(data)):

@@ -16,7 +16,6 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from glidemed import outside_json
 from glidemed import __version__, paths
 from glidemed.errors import SurveyError
 from glidemed.fileio import (atomic_path, describe_os_error, sha256_bytes, sha256_file,
@@ -170,7 +169,7 @@ def _keep_previous_key(key_path: Path, build_hash: str) -> Path | None:
         return None
     data = key_path.read_bytes()
     try:
-        old_hash = str(outside_json.loads(data).get("build_hash", ""))
+        old_hash = str(json.loads(data).get("build_hash", ""))
     except (ValueError, AttributeError):
         old_hash = ""
     if old_hash == build_hash:

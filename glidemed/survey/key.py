@@ -18,7 +18,6 @@ import json
 import re
 from pathlib import Path
 
-from glidemed import outside_json
 from glidemed.errors import SurveyError
 from glidemed.fileio import write_text_atomic
 
@@ -99,7 +98,7 @@ def load_key(path: str | Path) -> dict:
     """Read and validate a key file; raise SurveyError naming the file and every problem."""
     path = Path(path)
     try:
-        key = outside_json.loads(path.read_bytes())
+        key = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SurveyError(f"{path}: key not found; build the survey first (glidemed build)") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
