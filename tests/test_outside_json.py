@@ -153,6 +153,16 @@ def test_server_refuses_poisoned_responses_and_stores_nothing(site, server, wher
                       headers={"content-type": "application/json"}).status_code == 201
 
 
+@pytest.mark.slow
+def test_server_refuses_a_rater_id_of_only_spaces(site, server):
+    before = sorted(received_dir(site["study"]).rglob("*"))
+    blank = make_response(site["study"], site["key"], " \t ", seed=3, profile={})
+    reply = httpx.post(server.url + "api/responses", content=dump(blank), timeout=30,
+                       headers={"content-type": "application/json"})
+    assert reply.status_code == 422 and "rater.id: empty" in reply.json()["error"]
+    assert sorted(received_dir(site["study"]).rglob("*")) == before
+
+
 def test_simulate_counts_a_poisoned_file_as_not_its_own(site, tmp_path):
     """A file that claims to be simulated but is not valid Unicode is not simulate's."""
     folder = tmp_path / "sim"
