@@ -14,19 +14,26 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from conftest import SMALL_STUDY
-from response_factory import make_response, rechain
+from response_factory import make_key, make_response, rechain
 from server_factory import ServedSurvey
 from survey_factory import generated
 
 from glidemed import outside_json
 from glidemed.cli import main
+from glidemed.errors import AnalysisError, SurveyError
+from glidemed.generate.manifest import load_manifest, manifest_dir
+from glidemed.modelfiles import HashCache
 from glidemed.outside_json import OutsideJSONError
 from glidemed.paths import analysis_dir, received_dir, responses_dir
+from glidemed.power_mrmc import load_roe_metz
 from glidemed.simulate import simulate_responses
-from glidemed.survey.build import build_survey
+from glidemed.simulate.params import load_params
+from glidemed.study import load_study
+from glidemed.survey.build import _keep_previous_key, build_survey
 from glidemed.survey.key import load_key
 
 LONE = ["\ud800", "\udc00", "\udfff"]
+STUDY = load_study(Path(__file__).resolve().parent.parent / "surveys" / "demo" / "study.toml")
 
 
 # --- the decoder itself -----------------------------------------------------------------
@@ -197,3 +204,62 @@ def test_archive_of_a_study_with_a_poisoned_file(site, tmp_path, monkeypatch):
                                       "--out", str(tmp_path / f"a{len(extra)}.zip"), *extra])
         assert "Traceback" not in result.output
         assert result.exit_code == 0, result.output
+
+
+# --- the other readers of outside JSON -----------------------------------------------------
+
+def test_a_key_that_is_not_valid_unicode_is_one_line(tmp_path):
+    key = make_key(STUDY)
+    next(iter(key["panels"].values()))["condition"] = "alpha\ud800"
+    path = tmp_path / "key.json"
+    path.write_bytes(dump(key))
+    with pytest.raises(SurveyError, match=r"key\.json: cannot read the key: text that is not "
+                                          r"valid Unicode in panels/.*/condition"):
+        load_key(path)
+    path.write_bytes(b'{"schema": "glidemed-key/1", "schema": "x"}')
+    with pytest.raises(SurveyError, match="cannot read the key: invalid JSON: key 'schema' "
+                                          "appears twice"):
+        load_key(path)
+
+
+def test_a_replaced_key_with_a_doubled_build_hash_is_kept(tmp_path):
+    """A key whose build_hash is given twice is not read as the current build's."""
+    current = "a" * 64
+    path = tmp_path / "key.json"
+    path.write_text(f'{{"build_hash": "{"b" * 64}", "build_hash": "{current}"}}')
+    kept = _keep_previous_key(path, current)
+    assert kept is not None and kept.read_bytes() == path.read_bytes()
+
+
+def test_manifest_lines_that_are_not_valid_unicode_are_not_records(tmp_path):
+    good = {"condition": "a", "prompt_id": "p", "index": 0, "file": "a/p/0.png",
+            "sha256": "0" * 64, "created": "2026-01-01T00:00:00Z"}
+    folder = manifest_dir(tmp_path)
+    folder.mkdir(parents=True)
+    (folder / "m.jsonl").write_bytes(dump(good) + b"\n" + dump(
+        {**good, "index": 1, "file": "a/p/1\ud800.png"}) + b"\n"
+        + dump({**good, "index": 2}).replace(b"a/p", b"a/\xff") + b"\n")
+    assert list(load_manifest(tmp_path).values()) == [good]
+
+
+def test_a_hash_cache_that_is_not_valid_unicode_is_rebuilt(tmp_path):
+    cache = tmp_path / "cache.json"
+    cache.write_text(json.dumps({"/x\ud800": {"size": 1, "mtime_ns": 1, "sha256": "0"}}))
+    assert HashCache(cache).entries == {}
+
+
+@pytest.mark.parametrize("reader, text", [
+    (load_roe_metz, '{"var_r": 0.1, "\\ud800": 1}'),
+    (load_params, '{"dropout": 0.1, "\\ud800": 1}'),
+    (load_roe_metz, '{"var_r": 0.1, "var_r": 0.2}'),
+    (load_params, '{"dropout": NaN}'),
+])
+def test_settings_files_that_are_not_usable_json_are_one_line(tmp_path, reader, text):
+    path = tmp_path / "settings.json"
+    path.write_text(text)
+    with pytest.raises(AnalysisError) as info:
+        reader(path)
+    message = str(info.value)
+    assert "settings.json" in message and "\n" not in message
+    assert any(p in message for p in ("not valid Unicode", "appears twice", "not a JSON number"))
+    message.encode("utf-8")  # printable

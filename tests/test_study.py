@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
+from glidemed.cli import main
 from glidemed.errors import StudyError
 from glidemed.study import DEFAULT_LEVELS, load_study, parse_study, resolve_study_path
 from conftest import ROOT, SMALL_STUDY
@@ -118,3 +120,14 @@ def test_kather2022_expands_to_the_published_prompts(kather_xlsx):
 def test_empty_aspect_list_is_an_error_not_the_default():
     problems = problems_of("aspects = []\n" + BASE)
     assert any(p.startswith("aspects: at least one aspect is required") for p in problems)
+
+
+@pytest.mark.parametrize("line", ['title = "bad \\ud800 title"', "title = 'ok'\nx = \"\\udfff\""])
+def test_text_that_is_not_valid_unicode_is_a_one_line_study_error(tmp_path, line):
+    """TOML forbids surrogate escapes; glidemed says so in one line, naming the file."""
+    path = tmp_path / "study.toml"
+    path.write_text(BASE.replace('title = "Small test study"', line), encoding="utf-8")
+    result = CliRunner().invoke(main, ["prompts", str(path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{path}" in result.output and "not valid TOML" in result.output
+    assert "not a Unicode scalar value" in result.output

@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import IO
 
+from glidemed import outside_json
+
 MANIFEST_DIR = "manifest"
 Key = tuple[str, str, int]  # (condition, prompt_id, index)
 
@@ -36,12 +38,12 @@ def load_manifest(images_dir: Path) -> dict[Key, dict]:
     if not folder.is_dir():
         return records
     for path in sorted(folder.glob("*.jsonl")):
-        with open(path, encoding="utf-8") as handle:
+        with open(path, "rb") as handle:  # a line that is not UTF-8 is one unusable line
             for line in handle:
                 try:
-                    record = json.loads(line)
+                    record = outside_json.loads(line)
                     key = record_key(record)
-                except (ValueError, KeyError, TypeError):
+                except (ValueError, KeyError, TypeError):  # OutsideJSONError too
                     continue  # a line cut short by a crash (or edited): its image is re-made
                 old = records.get(key)
                 if old is None or record.get("created", "") >= old.get("created", ""):
