@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -276,6 +277,9 @@ def _convert(value: Any, tp: Any, where: str, errors: list[str]) -> Any:
         return _build(tp, value, where, errors)
     if not _SCALAR_CHECKS[tp](value):
         errors.append(f"{where}: expected {_type_name(tp)}, got {value!r}")
+        return None
+    if tp is float and not math.isfinite(value):  # TOML has nan and inf
+        errors.append(f"{where}: expected a finite number, got {value!r}")
         return None
     return float(value) if tp is float else value
 

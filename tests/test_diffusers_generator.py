@@ -124,6 +124,12 @@ def files_under(folder: Path) -> list[Path]:
 @pytest.mark.parametrize("params, expected", [
     ({}, "model: missing"),
     ({"model": "m", "steps": 0}, "steps: expected at least 1"),
+    ({"model": "m", "steps": 10**9}, "steps: expected at most 1000, got 1000000000"),
+    ({"model": "m", "guidance_scale": float("inf")}, "guidance_scale: expected a finite number"),
+    ({"model": "m", "guidance_scale": 101}, "guidance_scale: expected at most 100"),
+    ({"model": "m", "width": 8 * 10**6}, "width: expected at most 4096"),
+    ({"model": "m", "height": 8192}, "height: expected at most 4096"),
+    ({"model": "m", "batch_size": 4096}, "batch_size: expected at most 1024"),
     ({"model": "m", "steps": 2.5}, "steps: expected int"),
     ({"model": "m", "guidance_scale": -1}, "guidance_scale: expected >= 0"),
     ({"model": "m", "guidance_scale": "7"}, "guidance_scale: expected int or float"),

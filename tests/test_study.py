@@ -186,3 +186,10 @@ def test_duplicate_profile_key_is_rejected():
 def test_build_image_size_option_has_the_study_bounds(make_study):
     result = CliRunner().invoke(main, ["build", str(make_study()), "--image-size", "100000"])
     assert result.exit_code == 2 and "100000 is not in the range 16<=x<=4096" in result.output
+
+
+def test_nan_and_inf_are_not_numbers_in_a_study():
+    text = BASE + ('\n[[conditions]]\nname = "real"\ngenerator = "folder"\n'
+                   'params = { folder = "refs" }\n[survey]\ntask = "turing"\n'
+                   'controls = ["real"]\n[survey.turing]\nreal_share = nan\n')
+    assert "survey.turing.real_share: expected a finite number, got nan" in problems_of(text)
