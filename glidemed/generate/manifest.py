@@ -41,9 +41,12 @@ def load_manifest(images_dir: Path) -> dict[Key, dict]:
         with open(path, "rb") as handle:  # a line that is not UTF-8 is one unusable line
             for line in handle:
                 try:
-                    record = outside_json.loads(line)
+                    # glidemed's own lines may hold -Infinity (a scheduler's settings), so
+                    # not outside_json.loads; but text that is not Unicode is never kept
+                    record = json.loads(line)
+                    outside_json.check_unicode(record)
                     key = record_key(record)
-                except (ValueError, KeyError, TypeError):  # OutsideJSONError too
+                except (ValueError, KeyError, TypeError):  # not UTF-8, not Unicode too
                     continue  # a line cut short by a crash (or edited): its image is re-made
                 old = records.get(key)
                 if old is None or record.get("created", "") >= old.get("created", ""):
