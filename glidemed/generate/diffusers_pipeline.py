@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
+from glidemed import outside_json
 from glidemed.errors import GenerationError
 from glidemed.generate import clip_guidance
 from glidemed.generate.base import GeneratorContext, ImageJob
@@ -172,8 +173,8 @@ def read_model_index(folder: Path, where: str) -> dict:
         raise GenerationError(f"{where}: {folder} has no model_index.json, so it is not a saved "
                               "diffusers pipeline (save one with pipe.save_pretrained(folder))")
     try:
-        table = json.loads(index.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        table = outside_json.loads(index.read_bytes())
+    except (OSError, outside_json.OutsideJSONError) as exc:
         raise GenerationError(f"{where}: cannot read {index}: {_one_line(exc)}") from None
     if not isinstance(table, dict) or not isinstance(table.get("_class_name"), str):
         raise GenerationError(f"{where}: {index} names no pipeline class (_class_name)")
