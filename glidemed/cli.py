@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from glidemed import __version__
-from glidemed.study import load_study
+from glidemed.study import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, load_study
 
 STUDY = click.argument("study", metavar="STUDY")
 
@@ -145,7 +145,8 @@ def sheets(study, images, out) -> None:
 @click.option("--image-format", type=click.Choice(["jpeg", "png", "webp"]),
               help="Image format for every condition [study's survey.image_format].")
 @click.option("--image-quality", type=click.IntRange(1, 100), help="JPEG/WebP quality [study's].")
-@click.option("--image-size", type=click.IntRange(min=8), help="Square side in pixels [study's].")
+@click.option("--image-size", type=click.IntRange(MIN_IMAGE_SIZE, MAX_IMAGE_SIZE),
+              help="Square side in pixels [study's].")
 @click.option("--leave-out-missing", is_flag=True,
               help="Leave out panels whose images are missing instead of failing (reported).")
 @click.option("--new-tokens", is_flag=True,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from glidemed import outside_json
 from glidemed.fileio import sha256_file, write_text_atomic
 
 # Files that hold weights; configs, tokenizers and READMEs are small and hashed apart.
@@ -38,10 +39,10 @@ class HashCache:
         self.entries: dict[str, dict] = {}
         self.changed = False
         try:
-            loaded = json.loads(self.path.read_text(encoding="utf-8"))
+            loaded = outside_json.loads(self.path.read_bytes())
             if isinstance(loaded, dict):
                 self.entries = {k: v for k, v in loaded.items() if isinstance(v, dict)}
-        except (OSError, ValueError):
+        except (OSError, outside_json.OutsideJSONError):
             pass
 
     def sha256(self, file: Path) -> str:

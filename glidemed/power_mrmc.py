@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from glidemed import outside_json
 from glidemed.analysis import mrmc as orh
 from glidemed.errors import AnalysisError
 
@@ -179,7 +180,7 @@ def load_roe_metz(path: str | Path | None, **overrides) -> RoeMetz:
             raise AnalysisError(f"{path}: cannot read ({exc.strerror or exc})") from None
         try:
             if path.suffix == ".json":
-                values = json.loads(text)
+                values = outside_json.loads(text)
             else:
                 import tomllib
                 values = tomllib.loads(text)

@@ -39,6 +39,13 @@ ORCID_URL = "https://orcid.org/"
 ORCID_PATTERN = re.compile(r"^(?:https://orcid\.org/)?(\d{4}-\d{4}-\d{4}-\d{3}[\dX])$")
 SPDX_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*$")
 DOI_PATTERN = re.compile(r"^10\.\d{4,9}/\S+$")
+# Upper bounds of the numeric keys, checked at load (a study far beyond them is a typo, and
+# would run out of memory or time later). The paper used 4 images per prompt at 256 px.
+MAX_SEED = 2**63 - 1  # the largest TOML integer
+MAX_IMAGES_PER_PROMPT = 64
+MAX_IMAGES_PER_PANEL = MAX_IMAGES_PER_PROMPT
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 4096  # pixels, when survey.image_size is not 0
+MAX_REPEAT_PANELS = 1000  # and at most the number of panels: a repeat is of a distinct panel
 SURVEYS_DIR = Path("surveys")
 STUDY_FILENAME = "study.toml"
 
@@ -273,6 +280,9 @@ def _convert(value: Any, tp: Any, where: str, errors: list[str]) -> Any:
     if not _SCALAR_CHECKS[tp](value):
         errors.append(f"{where}: expected {_type_name(tp)}, got {value!r}")
         return None
+    if tp is float and not math.isfinite(value):  # TOML has nan and inf
+        errors.append(f"{where}: expected a finite number, got {value!r}")
+        return None
     return float(value) if tp is float else value
 
 
@@ -318,16 +328,26 @@ def did_you_mean(given: str, known, braces: bool = False) -> str:
     return f"; did you mean {{{close[0]}}}?" if braces else f"; did you mean {close[0]}?"
 
 
-def _check_keys(items: list, attr: str, where: str, errors: list[str]) -> None:
+def _check_keys(items: list, attr: str, where: str, errors: list[str],
+                pattern: bool = True) -> None:
+    """Keys unique within ``items`` and (with ``pattern``) of the form ids are made of."""
     seen: set[str] = set()
     for i, item in enumerate(items):
         key = getattr(item, attr)
-        if not KEY_PATTERN.match(key):
+        if pattern and not KEY_PATTERN.match(key):
             errors.append(f"{where}[{i}].{attr}: {key!r} must be lower-case letters, digits, "
                           "'-' or '_' (it becomes part of ids and file names)")
         if key in seen:
             errors.append(f"{where}[{i}].{attr}: duplicate {attr} {key!r}")
         seen.add(key)
+
+
+def _check_range(value: int | float, low: int | float, high: int | float, where: str,
+                 errors: list[str], note: str = "") -> None:
+    """Record a problem unless ``low <= value <= high``; ``note`` says what bounds it."""
+    if not low <= value <= high:
+        extra = f" ({note})" if note else ""
+        errors.append(f"{where}: expected {low}..{high}{extra}, got {value}")
 
 
 def orcid_digits(orcid: str) -> str:
@@ -398,11 +418,15 @@ def _check_study(study: Study, errors: list[str]) -> None:
     clash = {a.key for a in study.aspects} & {f.key for f in study.flags}
     if clash:
         errors.append(f"flags: keys {sorted(clash)} clash with aspect keys")
-    if study.images_per_prompt < 1:
-        errors.append(f"images_per_prompt: expected at least 1, got {study.images_per_prompt}")
-    if study.survey.task != "turing" and not 1 <= study.images_per_panel <= study.images_per_prompt:
-        errors.append(f"images_per_panel: expected 1..images_per_prompt "
-                      f"({study.images_per_prompt}), got {study.images_per_panel}")
+    if not study.title.strip():
+        errors.append("title: must not be empty")
+    _check_range(study.seed, 0, MAX_SEED, "seed", errors)
+    _check_range(study.images_per_prompt, 1, MAX_IMAGES_PER_PROMPT, "images_per_prompt", errors)
+    if study.survey.task != "turing" and 1 <= study.images_per_prompt <= MAX_IMAGES_PER_PROMPT:
+        _check_range(study.images_per_panel, 1, study.images_per_prompt, "images_per_panel",
+                     errors, "images_per_prompt")
+    else:
+        _check_range(study.images_per_panel, 1, MAX_IMAGES_PER_PANEL, "images_per_panel", errors)
     for i, cond in enumerate(study.conditions):
         if cond.generator not in GENERATORS:
             errors.append(f"conditions[{i}].generator: unknown generator {cond.generator!r}"
@@ -421,8 +445,18 @@ def _check_study(study: Study, errors: list[str]) -> None:
     if settings.image_format not in ("jpeg", "png", "webp"):
         errors.append(f"survey.image_format: expected jpeg, png or webp, "
                       f"got {settings.image_format!r}")
-    if not 1 <= settings.image_quality <= 100:
-        errors.append(f"survey.image_quality: expected 1..100, got {settings.image_quality}")
+    _check_range(settings.image_quality, 1, 100, "survey.image_quality", errors)
+    if settings.image_size != 0:
+        _check_range(settings.image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE, "survey.image_size",
+                     errors, "pixels, or 0 to keep the generated size")
+    shown = settings.conditions or [c.name for c in study.conditions]
+    n_panels = len(expand_prompts(study)) * len(shown)
+    if settings.task == "turing" or not n_panels:  # turing screens are counted at build
+        _check_range(settings.repeat_panels, 0, MAX_REPEAT_PANELS, "survey.repeat_panels", errors)
+    else:
+        _check_range(settings.repeat_panels, 0, min(MAX_REPEAT_PANELS, n_panels),
+                     "survey.repeat_panels", errors, "at most the number of panels")
+    _check_keys(settings.profile, "key", "survey.profile", errors, pattern=False)
     if settings.post_url and urlsplit(settings.post_url).scheme not in ("http", "https"):
         errors.append(f"survey.post_url: expected an http(s) address, got {settings.post_url!r}")
     _check_archive(study.archive, errors)
@@ -459,9 +493,10 @@ def _turing_problems(study: Study) -> list[str]:
     if not 0 < turing.real_share < 1:
         problems.append(f"survey.turing.real_share: expected a share between 0 and 1, "
                         f"got {turing.real_share}")
-    if turing.images_per_condition < 0:
-        problems.append(f"survey.turing.images_per_condition: expected 0 (all) or more, "
-                        f"got {turing.images_per_condition}")
+    generated = study.images_per_prompt * len(expand_prompts(study))
+    _check_range(turing.images_per_condition, 0, generated or MAX_IMAGES_PER_PROMPT,
+                 "survey.turing.images_per_condition", problems,
+                 "0: all; at most the images generated per condition")
     if not 0 <= turing.first_value <= 9 - (len(turing.levels) - 1):
         problems.append(f"survey.turing.first_value: the levels must be numbered within 0-9 "
                         f"(keys), got {turing.first_value}")

@@ -42,6 +42,8 @@ def spec(clip_dirs, library: str = "open_clip") -> str:
 
 @pytest.mark.parametrize("table, expected", [
     ({"clip": "x", "cutouts": 0}, "clip_guidance.cutouts: expected at least 1, got 0"),
+    ({"clip": "x", "cutouts": 10**6}, "clip_guidance.cutouts: expected at most 256, got 1000000"),
+    ({"clip": "x", "scale": float("nan")}, "clip_guidance.scale: expected a finite number"),
     ({"clip": "x", "text": "an x-ray"}, "clip_guidance.text: the template must contain "
                                         "{description}"),
     ({"clip": "x", "text": {"xray": "an x-ray"}}, "clip_guidance.text.xray: the template must"),

@@ -124,6 +124,12 @@ def files_under(folder: Path) -> list[Path]:
 @pytest.mark.parametrize("params, expected", [
     ({}, "model: missing"),
     ({"model": "m", "steps": 0}, "steps: expected at least 1"),
+    ({"model": "m", "steps": 10**9}, "steps: expected at most 1000, got 1000000000"),
+    ({"model": "m", "guidance_scale": float("inf")}, "guidance_scale: expected a finite number"),
+    ({"model": "m", "guidance_scale": 101}, "guidance_scale: expected at most 100"),
+    ({"model": "m", "width": 8 * 10**6}, "width: expected at most 4096"),
+    ({"model": "m", "height": 8192}, "height: expected at most 4096"),
+    ({"model": "m", "batch_size": 4096}, "batch_size: expected at most 1024"),
     ({"model": "m", "steps": 2.5}, "steps: expected int"),
     ({"model": "m", "guidance_scale": -1}, "guidance_scale: expected >= 0"),
     ({"model": "m", "guidance_scale": "7"}, "guidance_scale: expected int or float"),
@@ -383,6 +389,8 @@ def _bad_condition(params: str) -> str:
 @pytest.mark.parametrize("setup, params, expected", [
     (None, 'model = "models/empty"', "has no model_index.json, so it is not a saved diffusers"),
     (None, 'model = "models/nowhere/at/all"', "model folder .*nowhere/at/all not found"),
+    ("surrogate", 'model = "models/surrogate"',
+     "cannot read .*model_index.json: text that is not valid Unicode in _class_name"),
     ("StableDiffusionImg2ImgPipeline", 'model = "models/img2img"',
      "StableDiffusionImg2ImgPipeline is not a text-to-image pipeline \\(it takes image\\)"),
     ("unconditional", 'model = "models/uncond"',
@@ -400,7 +408,10 @@ def _bad_condition(params: str) -> str:
 ])
 def test_bad_input_is_one_line_and_writes_nothing(make_study, models, tmp_path, setup, params,
                                                   expected):
-    if setup == "latent-16":
+    if setup == "surrogate":
+        (models / "surrogate").mkdir(exist_ok=True)
+        (models / "surrogate" / "model_index.json").write_text('{"_class_name": "X\\ud800"}')
+    elif setup == "latent-16":
         if not (models / "latent-16").exists():
             tiny_pipelines.save_tiny_sd(models / "latent-16", latent_scale=16)
     elif setup == "unconditional":

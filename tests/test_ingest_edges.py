@@ -57,6 +57,18 @@ def test_rater_ids_are_trimmed_and_nfc_and_case_only_differences_warned(tmp_path
     assert "differs only by case from 'Jos\u00e9'" in rows.loc["3.json", "reason"]
 
 
+@pytest.mark.parametrize("rater", [" ", "   ", "\t\n ", "\u3000\u00a0"])
+def test_rater_id_of_only_spaces_is_rejected_in_one_line(tmp_path, rater):
+    write_json(tmp_path / "blank.json", make_response(STUDY, KEY, rater, seed=1))
+    write_json(tmp_path / "ok.json", make_response(STUDY, KEY, "ok", seed=2))
+    ratings, ledger, _ = ingest(tmp_path)
+    rows = ledger.set_index("file")
+    assert rows.loc["blank.json", "status"] == "rejected"
+    assert rows.loc["blank.json", "reason"] == ("rater.id: empty once surrounding spaces are "
+                                                "removed (a rater id is needed)")
+    assert rows.loc["ok.json", "status"] == "accepted" and set(ratings["rater"]) == {"ok"}
+
+
 @pytest.mark.parametrize("text, phrase", [
     ("1e309", "number 1e309 is too large"),
     ("9" * 5000, "a whole number of 5000 digits is too large"),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
+from glidemed.cli import main
 from glidemed.errors import StudyError
 from glidemed.study import DEFAULT_LEVELS, load_study, parse_study, resolve_study_path
 from conftest import ROOT, SMALL_STUDY
@@ -158,3 +160,76 @@ def test_a_single_problem_is_one_line():
         parse_study(SMALL_STUDY.format(images_per_prompt=4, images_per_panel=2)
                     .replace('key = "xray"', 'key = "X ray"'))
     assert "\n" not in info.value.message and info.value.message.startswith("study.toml: line ")
+
+
+@pytest.mark.parametrize("line", ['title = "bad \\ud800 title"', "title = 'ok'\nx = \"\\udfff\""])
+def test_text_that_is_not_valid_unicode_is_a_one_line_study_error(tmp_path, line):
+    """TOML forbids surrogate escapes; glidemed says so in one line, naming the file."""
+    path = tmp_path / "study.toml"
+    path.write_text(BASE.replace('title = "Small test study"', line), encoding="utf-8")
+    result = CliRunner().invoke(main, ["prompts", str(path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{path}" in result.output and "not valid TOML" in result.output
+    assert "not a Unicode scalar value" in result.output
+
+
+@pytest.mark.parametrize("change, phrase", [
+    (("images_per_prompt = 4", "images_per_prompt = 100000000"),
+     "images_per_prompt: expected 1..64, got 100000000"),
+    (("images_per_prompt = 4", "images_per_prompt = 0"), "images_per_prompt: expected 1..64, got 0"),
+    (("images_per_panel = 2", "images_per_panel = 5"),
+     "images_per_panel: expected 1..4 (images_per_prompt), got 5"),
+    (("seed = 11", "seed = -1"), "seed: expected 0..9223372036854775807, got -1"),
+    ("\n[survey]\nimage_size = -256\n",
+     "survey.image_size: expected 16..4096 (pixels, or 0 to keep the generated size), got -256"),
+    ("\n[survey]\nimage_size = 100000\n", "survey.image_size: expected 16..4096"),
+    ("\n[survey]\nrepeat_panels = -3\n",
+     "survey.repeat_panels: expected 0..16 (at most the number of panels), got -3"),
+    ("\n[survey]\nrepeat_panels = 100000000000\n",
+     "survey.repeat_panels: expected 0..16 (at most the number of panels), got 100000000000"),
+    ("\n[survey]\nrepeat_panels = 17\n", "survey.repeat_panels: expected 0..16"),
+    ("\n[survey]\nimage_quality = 0\n", "survey.image_quality: expected 1..100, got 0"),
+])
+def test_numeric_keys_are_bounded_at_load(change, phrase):
+    text = BASE.replace(*change) if isinstance(change, tuple) else BASE + change
+    assert any(p.startswith(phrase) for p in problems_of(text))
+
+
+def test_bounds_at_their_limits_load():
+    text = (BASE.replace("images_per_prompt = 4", "images_per_prompt = 64")
+            + "\n[survey]\nimage_size = 16\nrepeat_panels = 16\n")
+    study = parse_study(text)
+    assert (study.images_per_prompt, study.survey.image_size, study.survey.repeat_panels) == (
+        64, 16, 16)
+
+
+def test_turing_images_per_condition_is_bounded_by_what_is_generated():
+    text = BASE + ('\n[[conditions]]\nname = "real"\ngenerator = "folder"\n'
+                   'params = { folder = "refs" }\n[survey]\ntask = "turing"\n'
+                   'controls = ["real"]\n[survey.turing]\nimages_per_condition = 33\n')
+    assert ("survey.turing.images_per_condition: expected 0..32 (0: all; at most the images "
+            "generated per condition), got 33") in problems_of(text)
+
+
+@pytest.mark.parametrize("title", ['""', '"   "', '"\\t\\n"'])
+def test_empty_title_is_rejected(title):
+    assert "title: must not be empty" in problems_of(
+        BASE.replace('title = "Small test study"', f"title = {title}"))
+
+
+def test_duplicate_profile_key_is_rejected():
+    profile = '\n[[survey.profile]]\nkey = "years"\nlabel = "Years"\n'
+    problems = problems_of(BASE + profile + profile.replace("Years", "Years again"))
+    assert "survey.profile[1].key: duplicate key 'years'" in problems
+
+
+def test_build_image_size_option_has_the_study_bounds(make_study):
+    result = CliRunner().invoke(main, ["build", str(make_study()), "--image-size", "100000"])
+    assert result.exit_code == 2 and "100000 is not in the range 16<=x<=4096" in result.output
+
+
+def test_nan_and_inf_are_not_numbers_in_a_study():
+    text = BASE + ('\n[[conditions]]\nname = "real"\ngenerator = "folder"\n'
+                   'params = { folder = "refs" }\n[survey]\ntask = "turing"\n'
+                   'controls = ["real"]\n[survey.turing]\nreal_share = nan\n')
+    assert "survey.turing.real_share: expected a finite number, got nan" in problems_of(text)

@@ -142,3 +142,11 @@ def test_misshapen_page_data_is_reported_not_a_crash(folder_build):
     edit_page(study, '"images":{', '"images":{"Abcd1234":7,')
     with pytest.raises(SurveyError, match="survey data block is not shaped like glidemed's"):
         audit_blinding(study)
+
+
+def test_page_data_that_is_not_valid_unicode_is_reported_not_a_crash(folder_build):
+    study = folder_build
+    edit_page(study, '"images":{', '"images":{"Abcd1234":"\\ud800",')
+    with pytest.raises(SurveyError, match="survey data block is not usable JSON \\(text that is "
+                                          "not valid Unicode"):
+        audit_blinding(study)

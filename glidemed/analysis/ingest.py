@@ -314,6 +314,9 @@ def check_response(raw: bytes, context: _Context, name: str, data: Any = None) -
     with the reason."""
     data = decode_response(raw) if data is None else data
     check_schema(data)
+    if not normalise_rater(data["rater"]["id"]):
+        raise Rejected("rater.id: empty once surrounding spaces are removed (a rater id is "
+                       "needed)")
     _check_build(data, context)
     n_panels, n_ratings, partial = _check_answers(data, context)
     chain = chain_problems(data, context.pseudonymized) + integrity_problems(

@@ -32,6 +32,7 @@ PARAM = "clip_guidance"
 LOCAL_DIR = "local-dir:"  # open_clip's prefix for a model folder, as in glidemed score
 LOSSES = ("spherical", "cosine")
 NUMBER = (int, float)
+MAX_CUTOUTS = 256
 # Keys of the clip_guidance table, their types and defaults (None: required).
 DEFAULTS: dict[str, Any] = {
     "clip": None,
@@ -73,6 +74,8 @@ def check_table(table: Any) -> list[str]:
         problems.append(f"{PARAM}.scale: expected >= 0, got {p['scale']}")
     if p["cutouts"] < 1:
         problems.append(f"{PARAM}.cutouts: expected at least 1, got {p['cutouts']}")
+    elif p["cutouts"] > MAX_CUTOUTS:  # each is a CLIP pass at every guided step
+        problems.append(f"{PARAM}.cutouts: expected at most {MAX_CUTOUTS}, got {p['cutouts']}")
     if p["cutout_power"] <= 0:
         problems.append(f"{PARAM}.cutout_power: expected > 0, got {p['cutout_power']}")
     if p["every"] < 1:

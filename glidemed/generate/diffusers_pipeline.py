@@ -22,10 +22,12 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
+from glidemed import outside_json
 from glidemed.errors import GenerationError
 from glidemed.generate import clip_guidance
 from glidemed.generate.base import GeneratorContext, ImageJob
-from glidemed.generate.registry import unknown_or_mistyped
+from glidemed.generate.registry import (MAX_BATCH_SIZE, MAX_GUIDANCE_SCALE, MAX_SIDE,
+                                         MAX_STEPS, above_problem, unknown_or_mistyped)
 from glidemed.generate.torch_common import sample_batch, torch_device
 from glidemed.modelfiles import hub_online
 from glidemed.study import Condition
@@ -93,6 +95,12 @@ def check_params(params: dict) -> list[str]:
         problems.append(f"dtype: expected one of {', '.join(DTYPES)}, got {p['dtype']!r}")
     if p["batch_size"] is not None and p["batch_size"] < 1:
         problems.append(f"batch_size: expected at least 1, got {p['batch_size']}")
+    problems += filter(None, [
+        above_problem("steps", p["steps"], MAX_STEPS),
+        above_problem("guidance_scale", p["guidance_scale"], MAX_GUIDANCE_SCALE),
+        above_problem("width", p["width"], MAX_SIDE),
+        above_problem("height", p["height"], MAX_SIDE),
+        above_problem("batch_size", p["batch_size"], MAX_BATCH_SIZE)])
     for option in p["pipeline_options"]:
         if option in RESERVED_OPTIONS:
             problems.append(f"pipeline_options.{option}: set by glidemed (use the "
@@ -165,8 +173,8 @@ def read_model_index(folder: Path, where: str) -> dict:
         raise GenerationError(f"{where}: {folder} has no model_index.json, so it is not a saved "
                               "diffusers pipeline (save one with pipe.save_pretrained(folder))")
     try:
-        table = json.loads(index.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        table = outside_json.loads(index.read_bytes())
+    except (OSError, outside_json.OutsideJSONError) as exc:
         raise GenerationError(f"{where}: cannot read {index}: {_one_line(exc)}") from None
     if not isinstance(table, dict) or not isinstance(table.get("_class_name"), str):
         raise GenerationError(f"{where}: {index} names no pipeline class (_class_name)")

@@ -28,7 +28,8 @@ from glidemed.errors import GenerationError
 from glidemed.fileio import sha256_file
 from glidemed.generate import checkpoints, clip_guidance, glide_speed
 from glidemed.generate.base import GeneratorContext, ImageJob
-from glidemed.generate.registry import type_problem, unknown_or_mistyped
+from glidemed.generate.registry import (MAX_BATCH_SIZE, MAX_GUIDANCE_SCALE, above_problem,
+                                         type_problem, unknown_or_mistyped)
 from glidemed.study import Condition
 
 GUIDANCE_MODES = ("classifier-free", "clip")
@@ -111,6 +112,9 @@ def check_params(params: dict) -> list[str]:
                         f"got {p['size']}")
     if p["batch_size"] is not None and p["batch_size"] < 1:
         problems.append(f"batch_size: expected at least 1, got {p['batch_size']}")
+    problems += filter(None, [
+        above_problem("guidance_scale", p["guidance_scale"], MAX_GUIDANCE_SCALE),
+        above_problem("batch_size", p["batch_size"], MAX_BATCH_SIZE)])
     for key in ("base_options", "upsample_options"):
         for option, value in p[key].items():
             if option in FIXED_OPTIONS:

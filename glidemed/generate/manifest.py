@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import IO
 
+from glidemed import outside_json
+
 MANIFEST_DIR = "manifest"
 Key = tuple[str, str, int]  # (condition, prompt_id, index)
 
@@ -36,12 +38,15 @@ def load_manifest(images_dir: Path) -> dict[Key, dict]:
     if not folder.is_dir():
         return records
     for path in sorted(folder.glob("*.jsonl")):
-        with open(path, encoding="utf-8") as handle:
+        with open(path, "rb") as handle:  # a line that is not UTF-8 is one unusable line
             for line in handle:
                 try:
+                    # glidemed's own lines may hold -Infinity (a scheduler's settings), so
+                    # not outside_json.loads; but text that is not Unicode is never kept
                     record = json.loads(line)
+                    outside_json.check_unicode(record)
                     key = record_key(record)
-                except (ValueError, KeyError, TypeError):
+                except (ValueError, KeyError, TypeError):  # not UTF-8, not Unicode too
                     continue  # a line cut short by a crash (or edited): its image is re-made
                 old = records.get(key)
                 if old is None or record.get("created", "") >= old.get("created", ""):

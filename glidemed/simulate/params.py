@@ -6,7 +6,6 @@ See the :mod:`glidemed.simulate` docstring for the model these parameters descri
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import re
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from glidemed import outside_json
 from glidemed.errors import AnalysisError
 from glidemed.study import DETAIL_LEVELS, Study
 
@@ -103,7 +103,8 @@ def load_params(path: str | Path) -> SimParams:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
-        table = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+        table = (outside_json.loads(text) if path.suffix.lower() == ".json"
+                 else tomllib.loads(text))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise AnalysisError(f"{path}: cannot read simulation parameters: {exc}") from None
     if not isinstance(table, dict):

@@ -107,15 +107,15 @@ def simulate_study(study: Study, n_raters: int, out_dir: str | Path | None = Non
 def refuse_real_responses(out_dir: Path) -> None:
     """Simulated files must never sit beside real ones (analyze would count both): refuse a
     folder holding any file that ``glidemed simulate`` did not write."""
-    from glidemed.analysis.ingest import is_simulated
+    from glidemed.analysis.ingest import Rejected, decode_response, is_simulated
 
     if not out_dir.is_dir():
         return
     real = []
     for path in sorted(p for p in out_dir.rglob("*") if p.is_file() or p.is_symlink()):
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = decode_response(path.read_bytes())
+        except (OSError, Rejected):
             data = None
         if not (isinstance(data, dict) and is_simulated(data)):
             real.append(path.relative_to(out_dir).as_posix())

@@ -37,6 +37,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from glidemed import outside_json
 from glidemed.errors import SurveyError
 from glidemed.generate.manifest import load_manifest
 from glidemed.paths import images_dir, key_dir, survey_dir
@@ -335,9 +336,9 @@ def audit_survey(study: Study, survey_dir: Path, key: dict, records: dict) -> Au
         report.problems.append("index.html: no survey data block found")
         return report
     try:
-        data = json.loads(data_text)
-    except ValueError as exc:
-        report.problems.append(f"index.html: survey data block is not JSON ({exc})")
+        data = outside_json.loads(data_text)
+    except outside_json.OutsideJSONError as exc:
+        report.problems.append(f"index.html: survey data block is not usable JSON ({exc})")
         return report
     if not _page_shaped(data):
         report.problems.append("index.html: survey data block is not shaped like glidemed's "
@@ -420,7 +421,7 @@ def _rendered_by_glidemed(html: str, data_text: str | None, single_file: bool) -
     if data_text is None:
         return False
     try:
-        data = json.loads(data_text)
+        data = outside_json.loads(data_text)
         return render_page(survey_context(data, single_file=single_file)) == html
     except (ValueError, KeyError, TypeError, AttributeError, SurveyError):
         return False

@@ -16,7 +16,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from glidemed import __version__, paths
+from glidemed import __version__, outside_json, paths
 from glidemed.errors import SurveyError
 from glidemed.fileio import (atomic_path, describe_os_error, sha256_bytes, sha256_file,
                              write_bytes_atomic, write_text_atomic)
@@ -169,8 +169,8 @@ def _keep_previous_key(key_path: Path, build_hash: str) -> Path | None:
         return None
     data = key_path.read_bytes()
     try:
-        old_hash = str(json.loads(data).get("build_hash", ""))
-    except (ValueError, AttributeError):
+        old_hash = str(outside_json.loads(data).get("build_hash", ""))
+    except (outside_json.OutsideJSONError, AttributeError):
         old_hash = ""
     if old_hash == build_hash:
         return None

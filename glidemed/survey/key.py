@@ -18,6 +18,7 @@ import json
 import re
 from pathlib import Path
 
+from glidemed import outside_json
 from glidemed.errors import SurveyError
 from glidemed.fileio import write_text_atomic
 
@@ -98,10 +99,12 @@ def load_key(path: str | Path) -> dict:
     """Read and validate a key file; raise SurveyError naming the file and every problem."""
     path = Path(path)
     try:
-        key = json.loads(path.read_text(encoding="utf-8"))
+        key = outside_json.loads(path.read_bytes())
     except FileNotFoundError:
         raise SurveyError(f"{path}: key not found; build the survey first (glidemed build)") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except OSError as exc:
+        raise SurveyError(f"{path}: cannot read the key: {exc.strerror or exc}") from None
+    except outside_json.OutsideJSONError as exc:
         raise SurveyError(f"{path}: cannot read the key: {exc}") from None
     problems = key_problems(key)
     if problems:
