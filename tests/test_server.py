@@ -450,6 +450,30 @@ def test_every_refusal_whatever_its_form_is_json_and_logged(site, server):
     assert "Traceback" not in server.output()
 
 
+def test_a_survey_rebuilt_while_serving_is_not_served_against_the_old_key(fresh):
+    """The page and key are read at start: once another build replaces them, every request
+    is refused until restart (a rewrite of the same build is not a change)."""
+    from glidemed.fileio import write_text_atomic
+    from glidemed.paths import key_dir
+
+    study, key = fresh["study"], fresh["key"]
+    key_path = key_dir(study) / "key.json"
+    saved = key_path.read_text(encoding="utf-8")
+    try:
+        with ServedSurvey(fresh["path"], fresh["build"]) as server:
+            write_text_atomic(key_path, saved)  # the same build written again
+            assert httpx.get(server.url).status_code == 200
+            write_text_atomic(key_path, saved.replace(key["build_hash"], "e" * 64))
+            for reply in [httpx.get(server.url),
+                          post(server, response(study, key, "uma", seed=1, n_seen=2))]:
+                assert reply.status_code == 503 and "rebuilt" in reply.json()["error"]
+            assert "restart `glidemed serve`" in server.output()
+    finally:
+        write_text_atomic(key_path, saved)
+    assert stored_files(fresh) == {}
+    assert sum(" 503 " in line and "rebuilt" in line for line in log_lines(fresh)) == 2
+
+
 def test_serve_refuses_a_single_file_build(make_study, tmp_path, monkeypatch):
     study_path = make_study()
     study = generated(study_path, tmp_path / "b", monkeypatch)

@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import unquote, urlsplit
 
-from glidemed import paths
+from glidemed import outside_json, paths
 from glidemed.analysis.ingest import MAX_RESPONSE_BYTES
 from glidemed.errors import GlidemedError
 from glidemed.server.secrets import (InvitationsUnreadable, InvitationWatch, access_line,
                                      admin_token)
 from glidemed.server.store import RaterProgress, Refused, ResponseStore
+from glidemed.server.watch import file_stamp
 from glidemed.study import Study
 
 API_PATH = "/api/responses"
@@ -118,6 +119,43 @@ class ServerLog:
         self._write(f"{status} {client} {method[:20]} {path[:200]!r}: {reason}")
 
 
+class BuildWatch:
+    """The build the server started with (its page and key). Served while it is the one on
+    disk; once `glidemed build` has replaced it with another build, every request is
+    refused (503, said once on the console and in server.log) until `serve` is restarted,
+    so that no response is checked against a key that is no longer the study's."""
+
+    def __init__(self, index: Path, key_path: Path, build_hash: str, log: ServerLog):
+        self.index, self.key_path, self.build_hash, self.log = index, key_path, build_hash, log
+        self._stamps = self._read_stamps()
+        self._lock = threading.Lock()
+        self.problem = ""
+
+    def _read_stamps(self) -> tuple:
+        return file_stamp(self.index), file_stamp(self.key_path)
+
+    def stale(self) -> str:
+        """Why the build served is no longer the study's ("" while it is)."""
+        stamps = self._read_stamps()
+        with self._lock:
+            if stamps != self._stamps and not self.problem:
+                self._stamps = stamps
+                if self._hashes() != {self.build_hash}:
+                    self.problem = ("the survey was rebuilt while this server runs; restart "
+                                    "`glidemed serve` to serve the new build")
+                    self.log.event(f"{self.index.parent}: {self.problem}; every request is "
+                                   "refused until then")
+            return self.problem
+
+    def _hashes(self) -> set:
+        from glidemed.survey.key import load_key
+
+        try:
+            return {_page_data(self.index).get("build_hash"), load_key(self.key_path)["build_hash"]}
+        except (GlidemedError, OSError) as exc:
+            return {str(exc)}
+
+
 @dataclass
 class SurveySite:
     """Everything the application serves, loaded once at start (the invitations excepted,
@@ -131,6 +169,7 @@ class SurveySite:
     admin_token: str
     log: ServerLog
     invitations: InvitationWatch
+    build: BuildWatch
     limiter: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -175,16 +214,19 @@ def load_site(study: Study, config: ServerConfig,
     store = ResponseStore(study, key, str(key_path), paths.received_dir(study),
                           invitations.current)
     return SurveySite(study, config, _served_page(data), files, store, admin_token(secrets_dir),
-                      log, invitations)
+                      log, invitations, BuildWatch(index, key_path, key["build_hash"], log))
 
 
 def _page_data(index: Path) -> dict:
-    text = index.read_text(encoding="utf-8")
     try:
+        text = index.read_text(encoding="utf-8")
         block = text.split('id="survey-data">', 1)[1].split("</script>", 1)[0]
-        return json.loads(block)
-    except (IndexError, ValueError):
+        data = outside_json.loads(block)
+    except (OSError, UnicodeDecodeError, IndexError, ValueError):
         raise GlidemedError(f"{index}: not a glidemed survey page (no survey data)") from None
+    if not isinstance(data, dict):
+        raise GlidemedError(f"{index}: not a glidemed survey page (no survey data)")
+    return data
 
 
 def _served_page(data: dict) -> bytes:
@@ -289,6 +331,8 @@ def create_app(site: SurveySite):
                         else ("static", STATIC_FACTOR))
         if host not in allowed_hosts:
             return 421, f"unknown host {host[:100]!r} (set --base-url to the public address)"
+        if stale := site.build.stale():
+            return 503, stale
         if request.method not in HTTP_METHODS:
             return 405, f"method {request.method[:20]!r} not allowed"
         if request.method == "OPTIONS":

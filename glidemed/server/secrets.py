@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 from glidemed.errors import GlidemedError
 from glidemed.fileio import write_text_atomic
 from glidemed.outside_json import OutsideJSONError, loads
+from glidemed.server.watch import file_stamp
 
 INVITATIONS_SCHEMA = "glidemed-invitations/1"
 INVITATIONS_FILE = "invitations.json"
@@ -96,22 +97,13 @@ class InvitationWatch:
         self.path = folder / INVITATIONS_FILE
         self.notify = notify
         self._lock = threading.Lock()
-        self._stamp: tuple | None = None
-        self._raters: dict[str, str] = {}
         self._problem = ""
-        self._stamp = self._stat()
+        self._stamp = file_stamp(self.path)
         self._raters = load_invitations(folder)  # at start a broken file stops `serve`
-
-    def _stat(self) -> tuple | None:
-        try:
-            info = os.stat(self.path)
-        except FileNotFoundError:
-            return None
-        return info.st_ino, info.st_size, info.st_mtime_ns
 
     def current(self) -> dict[str, str]:
         """Rater id -> token hash now ({}: open to anyone); see the class for errors."""
-        stamp = self._stat()
+        stamp = file_stamp(self.path)
         with self._lock:
             if stamp != self._stamp:
                 self._stamp = stamp
