@@ -492,3 +492,28 @@ def test_invite_needs_one_of_raters_or_count(make_study, tmp_path, monkeypatch):
     ids.write_text("a\na\n")
     result = CliRunner().invoke(main, ["invite", str(study_path), "--raters", str(ids)])
     assert result.exit_code == 1 and "line 2" in result.output and "twice" in result.output
+
+
+@pytest.mark.parametrize("name, content, problem", [
+    ("invitations.json", b'{"schema": "glidemed-invitations/1", "raters": {', "truncated JSON"),
+    ("invitations.json", b'{"schema": "glidemed-invitations/1", "raters": {"a\\ud800": '
+                         b'{"token_sha256": "x"}}}', "not valid Unicode"),
+    ("invitations.json", b'{"schema": "glidemed-invitations/1", "raters": {"a": 1}}',
+     "no token_sha256"),
+    ("invitations.json", b'{"schema": "glidemed-invitations/1", "raters": [1]}',
+     "'raters' is not an object"),
+    ("invitations.csv", b"who,where\nR001,x\n", "links file"),
+])
+def test_invite_reports_a_damaged_secrets_file_in_one_line(make_study, tmp_path, monkeypatch,
+                                                            name, content, problem):
+    monkeypatch.setenv("GLIDEMED_BUILD_DIR", str(tmp_path / "b"))
+    study_path = make_study()
+    assert CliRunner().invoke(main, ["invite", str(study_path), "--count", "1"]).exit_code == 0
+    from glidemed.study import load_study
+
+    target = server_dir(load_study(study_path)) / name
+    target.write_bytes(content)
+    result = CliRunner().invoke(main, ["invite", str(study_path), "--count", "1"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert name in result.output and problem in result.output, result.output
+    assert target.read_bytes() == content  # nothing replaced
