@@ -403,6 +403,31 @@ def test_slow_clients_get_408_and_are_closed_while_others_are_served(fresh):
     assert "Traceback" not in server.output()
 
 
+def test_a_client_that_does_not_read_its_replies_is_cut_off(fresh):
+    """Requests sent in a row (pipelined) whose replies are never read: once the server
+    cannot write for the limit, the connection is closed; others are served meanwhile."""
+    with ServedSurvey(fresh["path"], fresh["build"], "--request-timeout", "1") as server:
+        request = (f"GET /assets/survey.js HTTP/1.1\r\nHost: {LOOPBACK}:{server.port}\r\n"
+                   "\r\n").encode()
+        size = len(httpx.get(server.url + "assets/survey.js").content)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((LOOPBACK, server.port))
+        with sock:
+            count = 12 * 2**20 // size + 1
+            sock.sendall(request * count)  # 12 MB of replies, none read
+            line = wait_until(lambda: [x for x in log_lines(fresh) if "did not read" in x],
+                              "log line of a client that does not read")
+            assert httpx.get(server.url).status_code == 200
+            try:  # what was on its way arrives, then the connection ends
+                received = len(read_to_end(sock))
+            except ConnectionResetError:
+                received = 0
+            assert received < count * size
+    assert len(line) == 1 and "for 1 s; connection closed" in line[0]
+    assert "Traceback" not in server.output()
+
+
 def test_a_client_gone_mid_request_is_one_log_line_and_no_traceback(fresh):
     with ServedSurvey(fresh["path"], fresh["build"]) as server:
         head = (f"POST /api/responses HTTP/1.1\r\nHost: {LOOPBACK}:{server.port}\r\n"

@@ -441,9 +441,11 @@ def http_protocol(site: SurveySite):
 
     class BoundedH11(H11Protocol):
         """A request must be complete (headers and body) ``limit`` s after its first byte
-        (a connection's first request: after the connection is made)."""
+        (a connection's first request: after the connection is made), and a client must
+        not leave the reply unread for ``limit`` s."""
 
-        _deadline = None
+        _deadline = None  # the request's
+        _stalled = None  # the reply's, while the client reads nothing
         _ended_here = False
 
         def connection_made(self, transport) -> None:  # a silent connection is timed too
@@ -503,8 +505,31 @@ def http_protocol(site: SurveySite):
                 cycle.message_event.set()
             self.transport.close()
 
+        def pause_writing(self) -> None:  # the client does not read what it asked for
+            super().pause_writing()
+            if self._stalled is None:
+                self._stalled = self.loop.call_later(limit, self._not_reading)
+
+        def resume_writing(self) -> None:
+            super().resume_writing()
+            if self._stalled is not None:
+                self._stalled.cancel()
+                self._stalled = None
+
+        def _not_reading(self) -> None:
+            self._stalled = None
+            if self.transport.is_closing():
+                return
+            self._ended_here = True
+            site.log_refusal(self._client(), "-", "-", "-", f"client did not read the reply "
+                             f"for {limit:g} s; connection closed")
+            self.transport.abort()  # close() would wait for the unread reply
+
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
+            if self._stalled is not None:
+                self._stalled.cancel()
+                self._stalled = None
             if not self._ended_here and self._request_state() == "partial":
                 site.log_refusal(self._client(), *self._request_line(), "-",
                                  "client disconnected before its request was complete")
