@@ -5,17 +5,20 @@ images: the images do not matter here), built as a folder and served by a real u
 process on 127.0.0.1. Each simulated rater (the project's simulator, with rater effects)
 posts its partial saves, one after the other without pause (a closed loop, so this is the
 most the server holds), then its complete file. Prints requests/s, p50/p99 latency of a
-save, how many were lost (posted with a 201 but not on disk byte for byte), and the server's
-memory once 100 raters' files are stored (target < 200 MB).
+save, how many were lost (posted with a 201 but not on disk byte for byte), the server's
+memory once 100 raters' files are stored (target < 200 MB), and what 400 slow clients (each
+declares a body and sends one byte) get and when, while a normal client is served.
 
-    python bench/bench_server.py [--raters 50] [--seconds 30] [--saves 30]
+    python bench/bench_server.py [--raters 50] [--seconds 30] [--saves 30] [--slow 400]
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
+import socket
 import statistics
 import sys
 import tempfile
@@ -30,7 +33,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_survey import paper_study  # noqa: E402
-from server_factory import ServedSurvey, partial_save  # noqa: E402
+from server_factory import (LOOPBACK, ServedSurvey, parse_reply, partial_save,  # noqa: E402
+                            read_to_end)
 
 from glidemed.fileio import sha256_bytes, sha256_file  # noqa: E402
 from glidemed.generate.runner import run_generation  # noqa: E402
@@ -46,12 +50,42 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
+def slow_clients(server: ServedSurvey, count: int, limit: float) -> None:
+    """``count`` connections (each its own client behind the proxy) that declare a body of
+    5 kB and send one byte; meanwhile one normal request."""
+    began = time.perf_counter()
+    sockets = []
+    for i in range(count):
+        sock = socket.create_connection((LOOPBACK, server.port), timeout=10)
+        sock.sendall((f"POST /api/responses HTTP/1.1\r\nHost: {LOOPBACK}:{server.port}\r\n"
+                      f"X-Forwarded-For: 10.3.{i // 250}.{i % 250}\r\nContent-Type: "
+                      "application/json\r\nContent-Length: 5000\r\n\r\n{").encode())
+        sockets.append(sock)
+    started = time.perf_counter()
+    normal = httpx.get(server.url, timeout=60)
+    normal_ms = (time.perf_counter() - started) * 1e3
+    codes: collections.Counter = collections.Counter()
+    for sock in sockets:
+        with sock:
+            try:
+                data = read_to_end(sock, timeout=limit + 60)
+                codes[parse_reply(data)[0] if data else "closed"] += 1
+            except OSError as exc:
+                codes[type(exc).__name__] += 1
+    elapsed = time.perf_counter() - began
+    print(f"{count} slow clients (one byte of a declared body): {dict(codes)}, all answered and "
+          f"closed {elapsed:.1f} s after the first opened (limit {limit:g} s); a normal request "
+          f"meanwhile: {normal.status_code} in {normal_ms:.0f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--raters", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--saves", type=int, default=30, help="partial saves per rater at most")
     parser.add_argument("--memory-raters", type=int, default=100)
+    parser.add_argument("--slow", type=int, default=400, help="slow clients at once")
+    parser.add_argument("--request-timeout", type=float, default=5)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,7 +134,8 @@ def main() -> None:
                         if reply.status_code == 201:
                             accepted.add(sha256_bytes(body))
 
-        with ServedSurvey(study_path, tmp / "build") as server:
+        with ServedSurvey(study_path, tmp / "build", "--request-timeout",
+                          str(args.request_timeout)) as server:
             threads = [threading.Thread(target=session, args=(i, rater))
                        for i, rater in enumerate(raters)]
             for thread in threads:
@@ -129,6 +164,7 @@ def main() -> None:
             files = sum(1 for _ in received_dir(study).rglob("*.json"))
             print(f"server memory with {args.memory_raters} raters' files received ({files} files): "
                   f"{now:.0f} MB resident, peak {peak:.0f} MB (target < 200 MB)")
+            slow_clients(server, args.slow, args.request_timeout)
 
 
 if __name__ == "__main__":

@@ -433,12 +433,16 @@ def power(study, rater_counts, prompt_counts, difference, scale, groups, aspect,
               help="Largest response body accepted, in MB.")
 @click.option("--rate-limit", type=click.IntRange(min=0), default=120, show_default=True,
               help="API requests a minute per client (0: no limit).")
-def serve(study, host, port, base_url, max_mb, rate_limit) -> None:
+@click.option("--request-timeout", type=click.FloatRange(min=0.1, max=3600), default=30,
+              show_default=True, help="Seconds a client has to send a whole request "
+                                      "(headers and body); slower ones get 408.")
+def serve(study, host, port, base_url, max_mb, rate_limit, request_timeout) -> None:
     """Host the folder build and receive responses into build/<study>/responses/received/."""
     from glidemed.server.app import ServerConfig, serve_study
 
     config = ServerConfig(host=host, port=port, base_url=base_url,
-                          max_bytes=int(max_mb * 1024 * 1024), rate_limit=rate_limit)
+                          max_bytes=int(max_mb * 1024 * 1024), rate_limit=rate_limit,
+                          request_timeout=request_timeout)
     serve_study(load_study(study), config, lambda line: click.echo(line))
 
 
@@ -452,13 +456,16 @@ def serve(study, host, port, base_url, max_mb, rate_limit) -> None:
 def invite(study, raters_file, count, base_url) -> None:
     """Per-rater links with unguessable tokens; `serve` then accepts only invited raters."""
     from glidemed.paths import server_dir
+    from glidemed.server.secrets import access_line, load_invitations, read_rater_ids
     from glidemed.server.secrets import invite as run_invite
-    from glidemed.server.secrets import read_rater_ids
 
     ids = read_rater_ids(raters_file) if raters_file is not None else None
-    report = run_invite(server_dir(load_study(study)), base_url, ids, count)
+    folder = server_dir(load_study(study))
+    report = run_invite(folder, base_url, ids, count)
     click.echo(f"{len(report.new)} rater(s) invited, {len(report.kept)} already invited "
                f"(links kept) -> {report.links_file}")
+    click.echo(f"the study is {access_line(load_invitations(folder))}; a running `glidemed "
+               "serve` applies this at its next request (no restart needed)")
 
 
 @main.command()

@@ -29,6 +29,35 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until(check, what: str, timeout: float = 30):
+    """Poll ``check()`` until it gives a true value (for what a server writes on its own
+    time, such as a log line); an error naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} within {timeout} s")
+        time.sleep(0.05)
+    return value
+
+
+def read_to_end(sock: socket.socket, timeout: float = 30) -> bytes:
+    """Everything the server sends on ``sock`` until it closes the connection (an error
+    if it has not closed it within ``timeout`` s)."""
+    sock.settimeout(timeout)
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def parse_reply(data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """(status, lower-case headers, body) of one raw HTTP/1.1 reply."""
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)
+    return int(lines[0].split()[1]), headers, body
+
+
 def limit_file_size():
     """Files of at most 4 kB, as on a full disk (writes fail, the process lives on)."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

@@ -15,7 +15,8 @@ from bs4 import BeautifulSoup
 from click.testing import CliRunner
 from conftest import SMALL_STUDY
 from response_factory import make_response
-from server_factory import LOOPBACK, ServedSurvey, limit_file_size
+from server_factory import (LOOPBACK, ServedSurvey, limit_file_size, parse_reply, read_to_end,
+                            wait_until)
 from survey_factory import generated
 
 from glidemed.analysis.ingest import ingest_responses
@@ -299,6 +300,205 @@ def test_invitations_guard_each_rater_id_and_the_progress_page_tracks_them(fresh
     assert sum(" 403 " in line and "admin" in line for line in log_lines(fresh)) == 2
 
 
+def as_rater(rater: str, token: str) -> dict:
+    return {"x-glidemed-rater": rater, "x-glidemed-token": token}
+
+
+def tokens_of(links: dict[str, str]) -> dict[str, str]:
+    return {r: link.rsplit("token=", 1)[1] for r, link in links.items()}
+
+
+def test_invitations_changed_while_serving_are_seen_at_once(fresh, tmp_path):
+    """Invitations added, damaged, restored and removed while `serve` runs: each change
+    applies to the next request and is said on the console and in server.log; a file
+    that cannot be read never opens the study."""
+    import shutil
+
+    study, key = fresh["study"], fresh["key"]
+    ids = tmp_path / "ids.txt"
+    ids.write_text("dana\n")
+    with ServedSurvey(fresh["path"], fresh["build"]) as server:
+        assert "study is OPEN: anyone with the address may answer" in server.output()
+        assert any("study is OPEN" in line for line in log_lines(fresh))
+        assert post(server, response(study, key, "zoe", seed=1, n_seen=2)).status_code == 201
+
+        result = CliRunner().invoke(main, ["invite", str(fresh["path"]), "--raters", str(ids)])
+        assert result.exit_code == 0, result.output
+        assert "invitation-only (1 rater(s) invited)" in result.output
+        assert "running `glidemed serve` applies this at its next request" in result.output
+        dana = tokens_of(invited(fresh, "--raters", str(ids)))["dana"]
+        stranger = response(study, key, "yan", seed=2, n_seen=2)
+        assert post(server, stranger).status_code == 401
+        assert post(server, stranger, as_rater("yan", dana)).status_code == 403
+        reply = post(server, response(study, key, "dana", seed=3, n_seen=2), as_rater("dana", dana))
+        assert reply.status_code == 201, reply.text
+        assert "invitations changed (1 added): the study is now invitation-only" in server.output()
+
+        r001 = tokens_of(invited(fresh, "--count", "1"))["R001"]
+        reply = post(server, response(study, key, "R001", seed=4, n_seen=2), as_rater("R001", r001))
+        assert reply.status_code == 201, reply.text
+        page = httpx.get(server.url + "admin", params={"token": server.admin_token})
+        assert ">R001<" in page.text and "Invitations: on" in page.text
+
+        # a damaged file (here: cut short) refuses everyone until it is readable again
+        path = server_dir(study) / "invitations.json"
+        good = path.read_bytes()
+        shutil.copy(path, tmp_path / "saved.json")
+        path.write_bytes(good[:len(good) // 2])
+        for body, headers in [(stranger, {}), (response(study, key, "dana", seed=3, n_seen=4),
+                                              as_rater("dana", dana))]:
+            reply = post(server, body, headers)
+            assert reply.status_code == 503 and "invitations" in reply.json()["error"]
+        assert "responses are refused until it is fixed" in server.output()
+        shutil.copy(tmp_path / "saved.json", path)
+        reply = post(server, response(study, key, "dana", seed=3, n_seen=5), as_rater("dana", dana))
+        assert reply.status_code == 201, reply.text
+        assert post(server, stranger).status_code == 401
+
+        path.unlink()  # removed by hand: open again, and said so
+        assert post(server, stranger).status_code == 201
+        assert "invitations changed (2 removed): the study is now OPEN" in server.output()
+    log = "\n".join(log_lines(fresh))
+    for change in ["(1 added): the study is now invitation-only (1 rater",
+                   "(1 added): the study is now invitation-only (2 rater",
+                   "not a glidemed invitations file (truncated JSON",
+                   "invitations file readable again: the study is invitation-only",
+                   "(2 removed): the study is now OPEN"]:
+        assert change in log, log
+    assert "Traceback" not in server.output()
+
+
+def open_request(server, data: bytes) -> socket.socket:
+    """A connection to ``server`` that has sent ``data`` and waits."""
+    sock = socket.create_connection((LOOPBACK, server.port), timeout=10)
+    sock.sendall(data)
+    return sock
+
+
+def test_slow_clients_get_408_and_are_closed_while_others_are_served(fresh):
+    study, key = fresh["study"], fresh["key"]
+    host = f"Host: {LOOPBACK}:{{port}}\r\n"
+    with ServedSurvey(fresh["path"], fresh["build"], "--request-timeout", "1") as server:
+        assert "1 s to send a request" in server.output()
+        head = (f"POST /api/responses HTTP/1.1\r\n{host.format(port=server.port)}"
+                "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n").encode()
+        slow = {"one byte of the body": open_request(server, head + b"{"),
+                "half the headers": open_request(server, head[:40]),
+                "headers, no body": open_request(server, head)}
+        silent = socket.create_connection((LOOPBACK, server.port), timeout=10)
+        # meanwhile a normal client is served
+        assert httpx.get(server.url).status_code == 200
+        assert post(server, response(study, key, "pia", seed=1, n_seen=2)).status_code == 201
+        for name, sock in slow.items():
+            with sock:
+                status, headers, body = parse_reply(read_to_end(sock))  # ends: closed
+            assert status == 408, name
+            assert headers["connection"] == "close" and headers["x-content-type-options"]
+            assert "not complete within 1 s" in json.loads(body)["error"], name
+        with silent:
+            assert read_to_end(silent) == b""  # an idle connection is just closed
+    log = [line for line in log_lines(fresh) if " 408 " in line]
+    assert len(log) == 3 and all("not complete within 1 s" in line for line in log)
+    assert sum("'/api/responses'" in line for line in log) == 2
+    assert "Traceback" not in server.output()
+
+
+def test_a_client_that_does_not_read_its_replies_is_cut_off(fresh):
+    """Requests sent in a row (pipelined) whose replies are never read: once the server
+    cannot write for the limit, the connection is closed; others are served meanwhile."""
+    with ServedSurvey(fresh["path"], fresh["build"], "--request-timeout", "1") as server:
+        request = (f"GET /assets/survey.js HTTP/1.1\r\nHost: {LOOPBACK}:{server.port}\r\n"
+                   "\r\n").encode()
+        size = len(httpx.get(server.url + "assets/survey.js").content)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((LOOPBACK, server.port))
+        with sock:
+            count = 12 * 2**20 // size + 1
+            sock.sendall(request * count)  # 12 MB of replies, none read
+            line = wait_until(lambda: [x for x in log_lines(fresh) if "did not read" in x],
+                              "log line of a client that does not read")
+            assert httpx.get(server.url).status_code == 200
+            try:  # what was on its way arrives, then the connection ends
+                received = len(read_to_end(sock))
+            except ConnectionResetError:
+                received = 0
+            assert received < count * size
+    assert len(line) == 1 and "for 1 s; connection closed" in line[0]
+    assert "Traceback" not in server.output()
+
+
+def test_a_client_gone_mid_request_is_one_log_line_and_no_traceback(fresh):
+    with ServedSurvey(fresh["path"], fresh["build"]) as server:
+        head = (f"POST /api/responses HTTP/1.1\r\nHost: {LOOPBACK}:{server.port}\r\n"
+                "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{").encode()
+        for data in [head, head[:30]]:
+            open_request(server, data).close()
+            assert httpx.get(server.url).status_code == 200
+        gone = wait_until(lambda: [line for line in log_lines(fresh) if "disconnected" in line]
+                          if len([line for line in log_lines(fresh) if "disconnected" in line])
+                          == 2 else None, "two log lines of disconnects")
+    assert "POST '/api/responses'" in gone[0] and " - 127.0.0.1 " in gone[0]
+    output = server.output()
+    assert "Traceback" not in output and "ClientDisconnect" not in output
+    assert "disconnected" not in output  # the console stays quiet; server.log has it
+
+
+def test_every_refusal_whatever_its_form_is_json_and_logged(site, server):
+    own = f"{LOOPBACK}:{server.port}"
+    cases = {  # raw request -> status
+        "GET http://other.host/index.html HTTP/1.1\r\nHost: other.host\r\n": 421,
+        f"GET http://other.host/index.html HTTP/1.1\r\nHost: {own}\r\n": 421,
+        f"GET ftp://{own}/index.html HTTP/1.1\r\nHost: {own}\r\n": 400,
+        f"OPTIONS * HTTP/1.1\r\nHost: {own}\r\n": 400,
+        f"FOO / HTTP/1.1\r\nHost: {own}\r\n": 405,
+        f"GET http://{own}/key/key.json HTTP/1.1\r\nHost: {own}\r\n": 404,
+        "GET / HTTP/1.1\r\n": 400,  # no Host: refused by the HTTP parser
+        "NOT HTTP AT ALL\r\n": 400,
+        f"GET / HTTP/1.1\r\nHost: {own}\r\nnot a header\r\n": 400,
+    }
+    before = len(log_lines(site))
+    for request, expected in cases.items():
+        with open_request(server, (request + "Connection: close\r\n\r\n").encode()) as sock:
+            status, headers, body = parse_reply(read_to_end(sock))
+        assert status == expected, request[:60]
+        assert headers["content-type"] == "application/json", request[:60]
+        assert json.loads(body)["error"], request[:60]
+    # the absolute form of our own address is served as its path
+    with open_request(server, f"GET http://{own}/ HTTP/1.1\r\nHost: {own}\r\n"
+                              "Connection: close\r\n\r\n".encode()) as sock:
+        status, _, body = parse_reply(read_to_end(sock))
+    assert status == 200 and b"survey-data" in body
+    log = log_lines(site)[before:]
+    assert len(log) == len(cases)
+    assert sum(" 421 " in line and "other.host" in line for line in log) == 2
+    assert "Traceback" not in server.output()
+
+
+def test_a_survey_rebuilt_while_serving_is_not_served_against_the_old_key(fresh):
+    """The page and key are read at start: once another build replaces them, every request
+    is refused until restart (a rewrite of the same build is not a change)."""
+    from glidemed.fileio import write_text_atomic
+    from glidemed.paths import key_dir
+
+    study, key = fresh["study"], fresh["key"]
+    key_path = key_dir(study) / "key.json"
+    saved = key_path.read_text(encoding="utf-8")
+    try:
+        with ServedSurvey(fresh["path"], fresh["build"]) as server:
+            write_text_atomic(key_path, saved)  # the same build written again
+            assert httpx.get(server.url).status_code == 200
+            write_text_atomic(key_path, saved.replace(key["build_hash"], "e" * 64))
+            for reply in [httpx.get(server.url),
+                          post(server, response(study, key, "uma", seed=1, n_seen=2))]:
+                assert reply.status_code == 503 and "rebuilt" in reply.json()["error"]
+            assert "restart `glidemed serve`" in server.output()
+    finally:
+        write_text_atomic(key_path, saved)
+    assert stored_files(fresh) == {}
+    assert sum(" 503 " in line and "rebuilt" in line for line in log_lines(fresh)) == 2
+
+
 def test_serve_refuses_a_single_file_build(make_study, tmp_path, monkeypatch):
     study_path = make_study()
     study = generated(study_path, tmp_path / "b", monkeypatch)
@@ -317,3 +517,28 @@ def test_invite_needs_one_of_raters_or_count(make_study, tmp_path, monkeypatch):
     ids.write_text("a\na\n")
     result = CliRunner().invoke(main, ["invite", str(study_path), "--raters", str(ids)])
     assert result.exit_code == 1 and "line 2" in result.output and "twice" in result.output
+
+
+@pytest.mark.parametrize("name, content, problem", [
+    ("invitations.json", b'{"schema": "glidemed-invitations/1", "raters": {', "truncated JSON"),
+    ("invitations.json", b'{"schema": "glidemed-invitations/1", "raters": {"a\\ud800": '
+                         b'{"token_sha256": "x"}}}', "not valid Unicode"),
+    ("invitations.json", b'{"schema": "glidemed-invitations/1", "raters": {"a": 1}}',
+     "no token_sha256"),
+    ("invitations.json", b'{"schema": "glidemed-invitations/1", "raters": [1]}',
+     "'raters' is not an object"),
+    ("invitations.csv", b"who,where\nR001,x\n", "links file"),
+])
+def test_invite_reports_a_damaged_secrets_file_in_one_line(make_study, tmp_path, monkeypatch,
+                                                            name, content, problem):
+    monkeypatch.setenv("GLIDEMED_BUILD_DIR", str(tmp_path / "b"))
+    study_path = make_study()
+    assert CliRunner().invoke(main, ["invite", str(study_path), "--count", "1"]).exit_code == 0
+    from glidemed.study import load_study
+
+    target = server_dir(load_study(study_path)) / name
+    target.write_bytes(content)
+    result = CliRunner().invoke(main, ["invite", str(study_path), "--count", "1"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert name in result.output and problem in result.output, result.output
+    assert target.read_bytes() == content  # nothing replaced

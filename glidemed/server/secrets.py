@@ -14,13 +14,17 @@ import io
 import json
 import os
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlencode
 
 from glidemed.errors import GlidemedError
 from glidemed.fileio import write_text_atomic
+from glidemed.outside_json import OutsideJSONError, loads
+from glidemed.server.watch import file_stamp
 
 INVITATIONS_SCHEMA = "glidemed-invitations/1"
 INVITATIONS_FILE = "invitations.json"
@@ -42,26 +46,103 @@ def admin_token(folder: Path) -> str:
     """The admin token of this study's server, created on first use and kept."""
     path = folder / ADMIN_TOKEN_FILE
     if path.is_file():
-        token = path.read_text(encoding="utf-8").strip()
-        if len(token) >= 20:
+        token = path.read_bytes().decode("ascii", errors="replace").strip()
+        if len(token) >= 20 and token.isascii() and token.isprintable():
             return token
     token = secrets.token_urlsafe(24)
     _write_private(path, token + "\n")
     return token
 
 
-def load_invitations(folder: Path) -> dict[str, str]:
-    """Rater id -> SHA-256 of their token; empty when nobody was invited."""
-    path = folder / INVITATIONS_FILE
-    if not path.is_file():
+def _read_raters(path: Path) -> dict[str, dict]:
+    """The ``raters`` member of an invitations file, checked; {} when there is no file."""
+    if not path.exists():
         return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("schema") != INVITATIONS_SCHEMA:
+        data = loads(path.read_bytes())
+        if not isinstance(data, dict) or data.get("schema") != INVITATIONS_SCHEMA:
             raise ValueError(f"schema is not {INVITATIONS_SCHEMA!r}")
-        return {str(r): str(e["token_sha256"]) for r, e in data["raters"].items()}
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raters = data.get("raters")
+        if not isinstance(raters, dict):
+            raise ValueError("'raters' is not an object")
+        for rater, entry in raters.items():
+            if not (isinstance(entry, dict) and isinstance(entry.get("token_sha256"), str)):
+                raise ValueError(f"rater {rater[:50]!r} has no token_sha256")
+        return raters
+    except OSError as exc:
+        raise GlidemedError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except (OutsideJSONError, ValueError) as exc:
         raise GlidemedError(f"{path}: not a glidemed invitations file ({exc})") from None
+
+
+def load_invitations(folder: Path) -> dict[str, str]:
+    """Rater id -> SHA-256 of their token; empty when nobody was invited."""
+    return {r: e["token_sha256"] for r, e in _read_raters(folder / INVITATIONS_FILE).items()}
+
+
+class InvitationsUnreadable(Exception):
+    """The invitations file exists but cannot be read; its reason is ``str()``."""
+
+
+class InvitationWatch:
+    """The invitations as they are now, for a server that runs while `invite` adds raters.
+
+    The file is re-read whenever its (inode, size, mtime_ns) changes, which costs one
+    ``stat`` a call. A file that cannot be read (damaged, or edited by hand) never opens
+    the study: :meth:`current` raises :class:`InvitationsUnreadable` until it is fixed.
+    ``notify`` is told, in one line, each time what the server accepts changes.
+    """
+
+    def __init__(self, folder: Path, notify: Callable[[str], None]):
+        self.path = folder / INVITATIONS_FILE
+        self.notify = notify
+        self._lock = threading.Lock()
+        self._problem = ""
+        self._stamp = file_stamp(self.path)
+        self._raters = load_invitations(folder)  # at start a broken file stops `serve`
+
+    def current(self) -> dict[str, str]:
+        """Rater id -> token hash now ({}: open to anyone); see the class for errors."""
+        stamp = file_stamp(self.path)
+        with self._lock:
+            if stamp != self._stamp:
+                self._stamp = stamp
+                self._reload()
+            if self._problem:
+                raise InvitationsUnreadable(self._problem)
+            return self._raters
+
+    def _reload(self) -> None:
+        try:
+            raters = load_invitations(self.path.parent)
+        except (GlidemedError, OSError) as exc:
+            if not self._problem:
+                self.notify(f"invitations: {exc}; responses are refused until it is fixed "
+                            "(run `glidemed invite` again or restore the file)")
+            self._problem = str(exc)
+            return
+        if self._problem:
+            self.notify(f"invitations file readable again: the study is {access_line(raters)}")
+        elif raters != self._raters:
+            self.notify(describe_change(self._raters, raters))
+        self._problem = ""
+        self._raters = raters
+
+
+def access_line(invitations: dict[str, str]) -> str:
+    """Who may answer, in one line: for the console, server.log and `invite`."""
+    if invitations:
+        return f"invitation-only ({len(invitations)} rater(s) invited)"
+    return "OPEN: anyone with the address may answer (no invitations)"
+
+
+def describe_change(before: dict[str, str], after: dict[str, str]) -> str:
+    added = len(after.keys() - before.keys())
+    removed = len(before.keys() - after.keys())
+    changes = ", ".join(part for part in (f"{added} added" * bool(added),
+                                          f"{removed} removed" * bool(removed)) if part)
+    return f"invitations changed{f' ({changes})' if changes else ''}: the study is now " \
+           + access_line(after)
 
 
 def token_matches(invitations: dict[str, str], rater: str, token: str) -> bool:
@@ -109,8 +190,7 @@ def invite(folder: Path, base_url: str, rater_ids: list[str] | None = None,
     if (rater_ids is None) == (count is None):
         raise GlidemedError("invite: give either --raters FILE or --count N")
     path = folder / INVITATIONS_FILE
-    raters = dict(json.loads(path.read_text(encoding="utf-8"))["raters"]) if path.is_file() else {}
-    load_invitations(folder)  # a damaged file is reported, never silently replaced
+    raters = dict(_read_raters(path))  # a damaged file is reported, never silently replaced
     links = _read_links(folder / LINKS_FILE)
     if count is not None:
         taken = [int(r[1:]) for r in raters if r[:1] == "R" and r[1:].isdigit()]
@@ -136,5 +216,9 @@ def invite(folder: Path, base_url: str, rater_ids: list[str] | None = None,
 def _read_links(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
-    with open(path, newline="", encoding="utf-8") as handle:
-        return {row["rater"]: row["link"] for row in csv.DictReader(handle)}
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            return {row["rater"]: row["link"] for row in csv.DictReader(handle)}
+    except (OSError, UnicodeDecodeError, KeyError, csv.Error) as exc:
+        raise GlidemedError(f"{path}: not a glidemed links file ({exc!r}); the links "
+                            "already sent would be lost, so nothing was changed") from None

@@ -16,11 +16,12 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from glidemed.analysis.ingest import (Rejected, check_response, decode_response,
                                       response_context)
 from glidemed.fileio import write_bytes_atomic
-from glidemed.server.secrets import token_matches
+from glidemed.server.secrets import InvitationsUnreadable, token_matches
 from glidemed.study import Study
 
 SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -72,11 +73,13 @@ class ResponseStore:
     """Checks and stores responses to one build; keeps the raters' progress in memory."""
 
     def __init__(self, study: Study, key: dict, key_name: str, received: Path,
-                 invitations: dict[str, str]):
+                 invitations: Callable[[], dict[str, str]]):
+        """``invitations()`` gives the invitations as they are now (rater -> token hash;
+        {} when anyone may answer) or raises InvitationsUnreadable."""
         self.context = response_context(study, key, key_name)
         self.received = received
         self.invitations = invitations
-        self.progress: dict[str, RaterProgress] = {r: RaterProgress(r) for r in invitations}
+        self.progress: dict[str, RaterProgress] = {}
         self._hashes: dict[str, set[str]] = {}  # rater folder -> sha256 of stored files
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -106,16 +109,21 @@ class ResponseStore:
 
     def accept(self, raw: bytes, rater_header: str | None, token: str | None) -> Stored:
         """Check ``raw`` and store it; raise :class:`Refused` with the reason otherwise."""
-        if self.invitations:
+        try:
+            invitations = self.invitations()
+        except InvitationsUnreadable:  # the reason is in the server's log, not for clients
+            raise Refused(503, "the server cannot read its invitations file; nothing was "
+                          "stored (the page keeps the answers and retries)") from None
+        if invitations:
             if not rater_header or not token:
                 raise Refused(401, "this survey is by invitation: open the link you were sent")
-            if not token_matches(self.invitations, rater_header, token):
+            if not token_matches(invitations, rater_header, token):
                 raise Refused(403, "invitation token not valid for this rater")
         try:
             data = decode_response(raw)
         except Rejected as exc:
             raise Refused(400, str(exc)) from None
-        if self.invitations and _rater_of(data) != rater_header:
+        if invitations and _rater_of(data) != rater_header:
             raise Refused(403, "the response's rater id is not the invited rater's")
         try:
             parsed = check_response(raw, self.context, "posted response", data)
