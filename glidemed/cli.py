@@ -451,19 +451,23 @@ def serve(study, host, port, base_url, max_mb, rate_limit, request_timeout) -> N
 @click.option("--raters", "raters_file", type=click.Path(path_type=Path),
               help="File of rater ids, one a line.")
 @click.option("--count", type=click.IntRange(min=1), help="Invite N raters R001, R002, ...")
-@click.option("--base-url", default="http://127.0.0.1:8000/", show_default=True,
-              help="The survey's public address, for the links.")
-def invite(study, raters_file, count, base_url) -> None:
+@click.option("--base-url", help="The survey's public address, where raters open it "
+                                  "(e.g. https://example.org/survey/); the links point there.")
+@click.option("--local", is_flag=True, help="Links to this machine (http://127.0.0.1:8000/ or a "
+                                            "loopback --base-url), for trying the survey here.")
+def invite(study, raters_file, count, base_url, local) -> None:
     """Per-rater links with unguessable tokens; `serve` then accepts only invited raters."""
     from glidemed.paths import server_dir
-    from glidemed.server.secrets import access_line, load_invitations, read_rater_ids
+    from glidemed.server.secrets import (access_line, check_base_url, load_invitations,
+                                         read_rater_ids)
     from glidemed.server.secrets import invite as run_invite
 
+    base_url = check_base_url(base_url, local)
     ids = read_rater_ids(raters_file) if raters_file is not None else None
     folder = server_dir(load_study(study))
     report = run_invite(folder, base_url, ids, count)
     click.echo(f"{len(report.new)} rater(s) invited, {len(report.kept)} already invited "
-               f"(links kept) -> {report.links_file}")
+               f"(links kept) -> {report.links_file}; the links point to {base_url}")
     click.echo(f"the study is {access_line(load_invitations(folder))}; a running `glidemed "
                "serve` applies this at its next request (no restart needed)")
 

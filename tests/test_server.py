@@ -236,6 +236,8 @@ def test_flood_and_full_disk(fresh):
 
 def invited(site, *options: str) -> dict[str, str]:
     """Run `glidemed invite` with ``options``; return rater -> link."""
+    if "--base-url" not in options:
+        options = (*options, "--local")
     result = CliRunner().invoke(main, ["invite", str(site["path"]), *options])
     assert result.exit_code == 0, result.output
     with open(server_dir(site["study"]) / "invitations.csv", newline="") as handle:
@@ -322,7 +324,8 @@ def test_invitations_changed_while_serving_are_seen_at_once(fresh, tmp_path):
         assert any("study is OPEN" in line for line in log_lines(fresh))
         assert post(server, response(study, key, "zoe", seed=1, n_seen=2)).status_code == 201
 
-        result = CliRunner().invoke(main, ["invite", str(fresh["path"]), "--raters", str(ids)])
+        result = CliRunner().invoke(main, ["invite", str(fresh["path"]), "--raters", str(ids),
+                                           "--local"])
         assert result.exit_code == 0, result.output
         assert "invitation-only (1 rater(s) invited)" in result.output
         assert "running `glidemed serve` applies this at its next request" in result.output
@@ -511,11 +514,12 @@ def test_serve_refuses_a_single_file_build(make_study, tmp_path, monkeypatch):
 def test_invite_needs_one_of_raters_or_count(make_study, tmp_path, monkeypatch):
     monkeypatch.setenv("GLIDEMED_BUILD_DIR", str(tmp_path / "b"))
     study_path = make_study()
-    result = CliRunner().invoke(main, ["invite", str(study_path)])
+    result = CliRunner().invoke(main, ["invite", str(study_path), "--local"])
     assert result.exit_code == 1 and "--raters FILE or --count N" in result.output
     ids = tmp_path / "ids.txt"
     ids.write_text("a\na\n")
-    result = CliRunner().invoke(main, ["invite", str(study_path), "--raters", str(ids)])
+    result = CliRunner().invoke(main, ["invite", str(study_path), "--raters", str(ids),
+                                       "--local"])
     assert result.exit_code == 1 and "line 2" in result.output and "twice" in result.output
 
 
@@ -533,12 +537,38 @@ def test_invite_reports_a_damaged_secrets_file_in_one_line(make_study, tmp_path,
                                                             name, content, problem):
     monkeypatch.setenv("GLIDEMED_BUILD_DIR", str(tmp_path / "b"))
     study_path = make_study()
-    assert CliRunner().invoke(main, ["invite", str(study_path), "--count", "1"]).exit_code == 0
+    invited_one = CliRunner().invoke(main, ["invite", str(study_path), "--count", "1", "--local"])
+    assert invited_one.exit_code == 0
     from glidemed.study import load_study
 
     target = server_dir(load_study(study_path)) / name
     target.write_bytes(content)
-    result = CliRunner().invoke(main, ["invite", str(study_path), "--count", "1"])
+    result = CliRunner().invoke(main, ["invite", str(study_path), "--count", "1", "--local"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert name in result.output and problem in result.output, result.output
     assert target.read_bytes() == content  # nothing replaced
+
+
+@pytest.mark.parametrize("options, message", [
+    ((), "give --base-url, the survey's public address"),
+    (("--base-url", "http://127.0.0.1:8000/"), "is this machine, which raters cannot reach"),
+    (("--base-url", "http://localhost/survey/"), "is this machine"),
+    (("--base-url", "http://[::1]:8000/"), "is this machine"),
+    (("--base-url", "example.org/survey"), "is not an http(s) address"),
+])
+def test_invite_refuses_links_raters_cannot_open(make_study, tmp_path, monkeypatch, options,
+                                                  message):
+    monkeypatch.setenv("GLIDEMED_BUILD_DIR", str(tmp_path / "b"))
+    result = CliRunner().invoke(main, ["invite", str(make_study()), "--count", "1", *options])
+    assert result.exit_code == 1 and message in result.output
+    assert not list(tmp_path.rglob("invitations.*"))
+
+
+def test_invite_says_where_the_links_point(make_study, tmp_path, monkeypatch):
+    monkeypatch.setenv("GLIDEMED_BUILD_DIR", str(tmp_path / "b"))
+    public = CliRunner().invoke(main, ["invite", str(make_study()), "--count", "1",
+                                       "--base-url", "https://example.org/survey/"])
+    assert public.exit_code == 0
+    assert "the links point to https://example.org/survey/" in public.output
+    local = CliRunner().invoke(main, ["invite", str(make_study()), "--count", "1", "--local"])
+    assert local.exit_code == 0 and "the links point to http://127.0.0.1:8000/" in local.output

@@ -40,7 +40,7 @@ def test_answers_given_while_the_server_is_down_arrive_after_it_is_back(tmp_path
     ids = tmp_path / "ids.txt"
     ids.write_text("ivy\n")
     result = CliRunner().invoke(main, ["invite", str(study_path), "--raters", str(ids),
-                                       "--base-url", f"http://127.0.0.1:{port}/"])
+                                       "--base-url", f"http://127.0.0.1:{port}/", "--local"])
     assert result.exit_code == 0, result.output
     with open(server_dir(study) / "invitations.csv", newline="") as handle:
         link = next(csv.DictReader(handle))["link"]

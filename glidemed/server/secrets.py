@@ -11,6 +11,7 @@ import csv
 import hashlib
 import hmac
 import io
+import ipaddress
 import json
 import os
 import secrets
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from glidemed.errors import GlidemedError
 from glidemed.fileio import write_text_atomic
@@ -178,6 +179,34 @@ class InviteReport:
     links_file: Path
     new: list[str]
     kept: list[str]
+
+
+LOCAL_URL = "http://127.0.0.1:8000/"
+
+
+def check_base_url(base_url: str | None, local: bool) -> str:
+    """The address the links point to. A loopback address (or none) needs ``local``: links to
+    127.0.0.1 e-mailed to raters would open nothing on their machines."""
+    if base_url is None:
+        if local:
+            return LOCAL_URL
+        raise GlidemedError("invite: give --base-url, the survey's public address where raters "
+                            "open it (e.g. https://example.org/survey/), or --local for links "
+                            "to this machine")
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise GlidemedError(f"invite: --base-url {base_url!r} is not an http(s) address")
+    if _is_loopback(parts.hostname) and not local:
+        raise GlidemedError(f"invite: --base-url {base_url} is this machine, which raters "
+                            "cannot reach; give the public address, or --local to mean it")
+    return base_url
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host.lower() == "localhost" or host.lower().endswith(".localhost")
 
 
 def invite(folder: Path, base_url: str, rater_ids: list[str] | None = None,
