@@ -244,6 +244,23 @@ def test_scores_csv_without_a_value_where_a_metric_has_none_is_accepted(scored, 
     assert (out / "agreement.csv").is_file()
 
 
+@pytest.mark.parametrize("rows, message", [
+    (["alpha,all,fid,inf,1,2,24,16,10,0"], "row 2: value 'inf' is not a finite number"),
+    (["alpha,all,fid,1.5,1,2,24,16,10,0", "alpha,nowhere,fid,x,1,2,-4,16,10,0"],
+     "3 problem(s): row 3: unknown style 'nowhere'; row 3: value 'x' is not a finite number; "
+     "row 3: n_images '-4' is not a whole number >= 0"),
+    (['alpha,all,"fid,1.5,1,2,24,16,10,0'], "cannot read the set scores table"),
+])
+def test_set_scores_are_checked_row_by_row(scored, tmp_path, rows, message):
+    from glidemed.scores.inputs import SET_COLUMNS
+
+    (tmp_path / "set_scores.csv").write_text("\n".join([",".join(SET_COLUMNS), *rows]) + "\n")
+    result, out = _analyze_copy(scored, tmp_path)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert "set_scores.csv: " in result.output and message in result.output
+    assert not out.exists()
+
+
 def test_missing_scores_file_is_an_error(scored, tmp_path):
     study, root, env = scored
     result = CliRunner().invoke(main, ["analyze", str(study.path), "--bootstrap", "0", "--out",

@@ -212,6 +212,45 @@ def score_problems(raw: pd.DataFrame, study: Study, meta: dict) -> list[str]:
     return problems
 
 
+def read_set_scores(study: Study, path: Path) -> pd.DataFrame:
+    """``set_scores.csv`` (SET_COLUMNS), checked row by row like scores.csv; an empty table
+    when there is none."""
+    if not path.is_file():
+        return pd.DataFrame(columns=SET_COLUMNS)
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise ScoringError(f"{path}: cannot read the set scores table ({exc})") from None
+    missing = [c for c in SET_COLUMNS if c not in raw.columns]
+    if missing:
+        raise ScoringError(f"{path}: missing column(s) {', '.join(missing)}")
+    conditions = {c.name for c in study.conditions}
+    styles = {s.key for s in study.styles} | {"all"}
+    problems = []
+    for i, row in enumerate(raw[SET_COLUMNS].to_dict(orient="records")):
+        where = f"row {i + 2}: "
+        if row["condition"] not in conditions:
+            problems.append(f"{where}unknown condition {_cut(row['condition'])}")
+        if row["style"] not in styles:
+            problems.append(f"{where}unknown style {_cut(row['style'])}")
+        if not row["metric"].strip():
+            problems.append(f"{where}empty metric")
+        for column in ("value", "ci_low", "ci_high"):
+            if row[column].strip() and not _finite(row[column]):
+                problems.append(f"{where}{column} {_cut(row[column])} is not a finite number")
+        for column in ("n_images", "n_reference", "n_boot", "seed"):
+            if not (row[column].isascii() and row[column].isdigit() and len(row[column]) <= 20):
+                problems.append(f"{where}{column} {_cut(row[column])} is not a whole number >= 0")
+    if problems:
+        raise ScoringError(problems_message(path, problems))
+    sets = raw[SET_COLUMNS].copy()
+    for column in ("value", "ci_low", "ci_high"):
+        sets[column] = [float(v) if v.strip() else math.nan for v in sets[column]]
+    for column in ("n_images", "n_reference", "n_boot", "seed"):
+        sets[column] = sets[column].astype(int)
+    return sets
+
+
 def _finite(text: str) -> bool:
     try:
         return math.isfinite(float(text))
