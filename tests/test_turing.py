@@ -269,3 +269,15 @@ def test_no_usable_answer_still_writes_the_ledger(demo, tmp_path):
     ledger = pd.read_csv(out / "ledger.csv")
     assert list(ledger["status"]) == ["rejected"] and "truncated JSON" in ledger["reason"][0]
     assert json.loads((out / "summary.json").read_text())["counts"]["raters"] == 0
+
+
+def test_a_condition_without_real_images_rated_is_listed_not_fatal(demo):
+    from glidemed.analysis.ingest import ingest_responses
+    from glidemed.analysis.turing import analyse_turing
+
+    study, key = demo["study"], demo["key"]
+    ratings, ledger, _ = ingest_responses(study, key, [demo["root"] / "build"], allow_simulated=True)
+    real = {t for t, p in key["panels"].items() if p.get("control")}
+    results = analyse_turing(study, ratings[~ratings["panel"].isin(real)], key, ledger, "test", n_boot=0)
+    assert results.conditions == [] and results.reader_aucs.empty and results.comparisons.empty
+    assert len(results.not_done) == 2 and all("has only positive cases" in n for n in results.not_done)

@@ -251,7 +251,12 @@ def analyse_turing(study: Study, ratings: pd.DataFrame, key: dict, ledger: pd.Da
     midpoint = turing.first_value + (len(turing.levels) - 1) / 2
     generated = [c for c in dict.fromkeys(key.get("conditions", [])) if c not in study.survey.controls
                  and c in set(table["condition"])]
-    results = [analyse_condition(table, c, midpoint) for c in generated]
+    results = []
+    for condition in generated:
+        try:
+            results.append(analyse_condition(table, condition, midpoint))
+        except AnalysisError as exc:  # e.g. no reader rated every image, no real image rated
+            not_done.append(exc.message)
     not_done += [c.note for c in results if c.note]
     aucs = pd.DataFrame([row for c in results for row in auc_rows(c)], columns=AUC_COLUMNS)
     reader_aucs = pd.concat([pd.DataFrame(columns=["reader", "condition", "auc", "se"])]
@@ -259,7 +264,7 @@ def analyse_turing(study: Study, ratings: pd.DataFrame, key: dict, ledger: pd.Da
     accuracy = pd.concat([pd.DataFrame(columns=ACCURACY_COLUMNS)] + [c.accuracy for c in results],
                          ignore_index=True)
     compared = []
-    for x, y in combinations(generated, 2):
+    for x, y in combinations([c.condition for c in results], 2):
         try:
             compared.append(compare_conditions(table, x, y, n_boot, seed))
         except (GlidemedError, ValueError, ArithmeticError) as exc:
