@@ -125,8 +125,7 @@ def analyse_condition(table: pd.DataFrame, condition: str, midpoint: float) -> C
     try:
         result = orh.analyse(readings)
     except (GlidemedError, ValueError, ArithmeticError) as exc:
-        note = (f"MRMC (ORH) AUC of {condition}: not estimable: "
-                f"{exc.message if isinstance(exc, GlidemedError) else exc}")
+        note = f"MRMC (ORH) AUC of {condition}: not estimable: {_reason(exc)}"
     rows = []
     truth = readings.truth
     for j, reader in enumerate(readings.readers):
@@ -144,6 +143,11 @@ def analyse_condition(table: pd.DataFrame, condition: str, midpoint: float) -> C
         rows.append(row)
     return ConditionResult(condition, readings, result, pd.DataFrame(rows, columns=ACCURACY_COLUMNS),
                            note)
+
+
+def _reason(exc: Exception) -> str:
+    """The one-line reason of an error from the MRMC module (ours, or numpy's/Python's)."""
+    return exc.message if isinstance(exc, GlidemedError) else f"{type(exc).__name__}: {exc}"
 
 
 def auc_rows(c: ConditionResult) -> list[dict]:
@@ -268,8 +272,7 @@ def analyse_turing(study: Study, ratings: pd.DataFrame, key: dict, ledger: pd.Da
         try:
             compared.append(compare_conditions(table, x, y, n_boot, seed))
         except (GlidemedError, ValueError, ArithmeticError) as exc:
-            not_done.append(f"comparison {x} vs {y}: not estimable: "
-                            f"{exc.message if isinstance(exc, GlidemedError) else exc}")
+            not_done.append(f"comparison {x} vs {y}: not estimable: {_reason(exc)}")
     comparisons = pd.DataFrame(compared, columns=COMPARISON_COLUMNS)
     use = usable(ratings)
     counts = {"files": {str(k): int(v) for k, v in ledger["status"].value_counts().items()},
