@@ -267,6 +267,8 @@ def analyze(study, responses, ratings, key, out, model, nonsensical, flagged, n_
             if "separation" in note:
                 click.echo(f"note: {model['role']} {model['model']} model, aspect "
                            f"{model['aspect']!r}: {note}", err=True)
+    for note in summary.get("analyses_not_done", []):  # a Turing study with too few readers
+        click.echo(f"not analysed: {note}", err=True)
     counts = summary["counts"]
     click.echo(f"{counts['raters']} rater(s), {counts['usable_ratings']} usable of "
                f"{counts['ratings']} ratings -> {out or analysis_dir(loaded)}/report.html")

@@ -156,6 +156,111 @@ def test_foreign_scores_files_are_refused(scored, tmp_path, change, message):
     assert result.exit_code == 1 and message in result.output
 
 
+def _analyze_copy(scored, tmp_path, meta_text: str | None = None, csv_text: str | None = None):
+    """`analyze --scores` of a copy of the study's scores, its scores.json and/or scores.csv
+    replaced; returns the CLI result and the output folder."""
+    study, root, env = scored
+    source = scores_dir(study)
+    (tmp_path / "scores.json").write_text(meta_text if meta_text is not None else
+                                          (source / "scores.json").read_text())
+    (tmp_path / "scores.csv").write_text(csv_text if csv_text is not None else
+                                         (source / "scores.csv").read_text())
+    out = tmp_path / "a"
+    result = CliRunner().invoke(main, ["analyze", str(study.path), "--bootstrap", "0", "--out",
+                                       str(out), "--scores", str(tmp_path / "scores.csv")], env=env)
+    return result, out
+
+
+def _meta(scored) -> dict:
+    return json.loads((scores_dir(scored[0]) / "scores.json").read_text())
+
+
+def _foreign_image(meta: dict) -> None:
+    meta["images"].append(dict(meta["images"][0], prompt_id="not-a-prompt"))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m.update(images=[]), "images: [] should be non-empty"),
+    (lambda m: m.pop("images"), "'images' is a required property"),
+    (lambda m: m.update(images={"a": 1}), "images: {'a': 1} is not of type 'array'"),
+    (lambda m: m["images"][0].update(index="0"), "images[0].index: '0' is not of type 'integer'"),
+    (lambda m: m["images"][0].update(index=-1), "images[0].index: -1 is less than the minimum"),
+    (lambda m: m["images"][0].update(sha256="abc"), "images[0].sha256: 'abc' does not match"),
+    (lambda m: m.update(study_id=7), "study_id: 7 is not of type 'string'"),
+    (lambda m: m["images"].pop(), "are not among the scored images"),
+    (_foreign_image, "not-a-prompt/0 (not in the manifest)"),
+])
+def test_scores_descriptions_of_any_shape_must_match_the_images(scored, tmp_path, change, message):
+    meta = _meta(scored)
+    change(meta)
+    result, out = _analyze_copy(scored, tmp_path, meta_text=json.dumps(meta))
+    assert result.exit_code == 1 and message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"schema": "glidemed-scores/1", "study_id": "\\ud800"}', "not valid Unicode"),
+    ('{"schema": "glidemed-scores/1", "schema": "glidemed-scores/1"}', "appears twice"),
+    ('{"schema": "glidemed-scores/1", "study_id": NaN}', "NaN is not a JSON number"),
+    ("[1, 2]", "not a glidemed scores description"),
+])
+def test_scores_descriptions_are_decoded_as_outside_json(scored, tmp_path, text, message):
+    result, out = _analyze_copy(scored, tmp_path, meta_text=text)
+    assert result.exit_code == 1 and message in result.output and "scores.json" in result.output
+    assert "Traceback" not in result.output and not out.exists()
+
+
+def test_every_bad_row_of_scores_csv_is_named_at_once(scored, tmp_path):
+    study = scored[0]
+    table = pd.read_csv(scores_dir(study) / "scores.csv", dtype=str, keep_default_na=False)
+    last = table["index"].astype(int).max()
+    table.loc[0, "value"] = "nan"
+    table.loc[1, "value"] = "inf"
+    table.loc[2, "value"] = "high"
+    table.loc[3, "index"] = str(last + 1)  # an image that was never scored
+    table.loc[4, "index"] = "x"
+    table.loc[5, "condition"] = "elsewhere"
+    table.loc[7, "index"] = table.loc[6, "index"]
+    table.loc[7, ["condition", "prompt_id", "metric"]] = table.loc[6, ["condition", "prompt_id", "metric"]]
+    result, out = _analyze_copy(scored, tmp_path, csv_text=table.to_csv(index=False))
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    line = result.output.strip()
+    assert len(line.splitlines()) == 1 and "scores.csv: 7 problem(s)" in line
+    for text in ["row 2: value 'nan' is not a finite number", "row 3: value 'inf'",
+                 "row 4: value 'high'", f"row 5: image {table.loc[3, 'condition']}/",
+                 "is not among the scored images", "row 6: index 'x' is not a whole number",
+                 "row 7: unknown condition 'elsewhere'", "row 9: the same image and metric as row 8"]:
+        assert text in line
+    assert not out.exists()
+
+
+def test_scores_csv_without_a_value_where_a_metric_has_none_is_accepted(scored, tmp_path):
+    study = scored[0]
+    table = pd.read_csv(scores_dir(study) / "scores.csv", dtype=str, keep_default_na=False)
+    table.loc[0, "value"] = ""  # as the writer writes a metric without a value (NaN)
+    result, out = _analyze_copy(scored, tmp_path, csv_text=table.to_csv(index=False))
+    assert result.exit_code == 0, result.output
+    assert (out / "agreement.csv").is_file()
+
+
+@pytest.mark.parametrize("rows, message", [
+    (["alpha,all,fid,inf,1,2,24,16,10,0"], "row 2: value 'inf' is not a finite number"),
+    (["alpha,all,fid,1.5,1,2,24,16,10,0", "alpha,nowhere,fid,x,1,2,-4,16,10,0"],
+     "3 problem(s): row 3: unknown style 'nowhere'; row 3: value 'x' is not a finite number; "
+     "row 3: n_images '-4' is not a whole number >= 0"),
+    (['alpha,all,"fid,1.5,1,2,24,16,10,0'], "cannot read the set scores table"),
+])
+def test_set_scores_are_checked_row_by_row(scored, tmp_path, rows, message):
+    from glidemed.scores.inputs import SET_COLUMNS
+
+    (tmp_path / "set_scores.csv").write_text("\n".join([",".join(SET_COLUMNS), *rows]) + "\n")
+    result, out = _analyze_copy(scored, tmp_path)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert "set_scores.csv: " in result.output and message in result.output
+    assert not out.exists()
+
+
 def test_missing_scores_file_is_an_error(scored, tmp_path):
     study, root, env = scored
     result = CliRunner().invoke(main, ["analyze", str(study.path), "--bootstrap", "0", "--out",

@@ -18,6 +18,7 @@ from glidemed.generate.manifest import load_manifest
 from glidemed.generate.runner import run_generation
 from glidemed.paths import images_dir
 from glidemed.scores import registry
+from glidemed.scores.inputs import read_scores, read_set_scores
 from glidemed.scores.run import run_scoring
 from glidemed.scores.setmetrics import cmmd
 from glidemed.study import load_study
@@ -75,6 +76,9 @@ def test_score_writes_scores_and_identities(setup):
     assert models["oc"]["weight_files"] == {weights.name: sha256_file(weights)}
     assert models["oc"]["library"] == "open_clip" and models["hf"]["library"] == "transformers"
     assert "transformers" in models["hf"]["versions"]
+    # what the writer writes, the reader accepts: the schema, every row, the manifest's images
+    again = read_scores(study, out / "scores.csv", images_dir(study))
+    assert len(again.scores) == len(scores) and again.meta == meta
 
 
 class _TensorFeatures:
@@ -167,6 +171,9 @@ def test_reference_gives_cmmd_fid_kid_per_condition_and_style(setup):
     assert set(sets["metric"]) == {"cmmd:oc", "fid", "kid"}
     assert len(sets) == 3 * len(study.conditions) * len(styles)
     assert (sets["ci_low"] <= sets["value"]).all() and (sets["value"] <= sets["ci_high"]).all()
+    # the reader accepts what the writer wrote, reference images included
+    assert len(read_set_scores(study, out / "set_scores.csv")) == len(sets)
+    assert len(read_scores(study, out / "scores.csv", images_dir(study)).meta["reference_images"])
     # CMMD of one cell from the definition, on embeddings made here with the real loader
     from PIL import Image
 

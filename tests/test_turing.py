@@ -223,3 +223,61 @@ def test_cli_analyze_of_a_turing_study(demo, tmp_path):
                                        str(tmp_path / "out"), "--bootstrap", "0"])
     assert result.exit_code == 0, result.output
     assert "6 rater(s)" in result.output and (tmp_path / "out" / "report.html").is_file()
+
+
+def test_one_reader_gives_every_per_reader_output_and_says_what_needs_more(demo, tmp_path):
+    from click.testing import CliRunner
+
+    from glidemed.cli import main
+
+    one = sorted((demo["root"] / "build").rglob("responses/*.json"))[0]
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["analyze", str(demo["study"].path), str(one), "--out", str(out),
+                                       "--bootstrap", "0", "--allow-simulated"])
+    assert result.exit_code == 0, result.output
+    assert "1 rater(s)" in result.output and "Traceback" not in result.output
+    assert "not analysed: MRMC (ORH) AUC of model-a: not estimable: 1 reader(s): random-reader " \
+           "analyses need at least 2" in result.output
+    assert "not analysed: comparison model-a vs model-b: not estimable" in result.output
+    for name in ("ledger.csv", "report.html", "turing_reader_auc.csv", "turing_accuracy.csv",
+                 "turing_auc.csv", "turing_mrmc.csv", "figures/roc.png", "summary.json"):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["analyses_not_done"]) == 3  # two conditions' ORH analyses, one comparison
+    reader = pd.read_csv(out / "turing_reader_auc.csv")
+    mrmc_table = pd.read_csv(out / "turing_mrmc.csv")
+    for condition, rows in reader.groupby("condition"):
+        part = mrmc_table[mrmc_table["treatment"] == condition]
+        assert rows["auc"].iloc[0] == pytest.approx(roc_auc_score(part["truth"], part["rating"]), abs=1e-12)
+    assert len(pd.read_csv(out / "turing_accuracy.csv")) == 2
+    assert "analyses not done" in (out / "report.html").read_text()
+
+
+def test_no_usable_answer_still_writes_the_ledger(demo, tmp_path):
+    from click.testing import CliRunner
+
+    from glidemed.cli import main
+
+    bad = tmp_path / "responses" / "broken.json"
+    bad.parent.mkdir()
+    bad.write_text('{"schema": "glidemed-response/1"')
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["analyze", str(demo["study"].path), str(bad.parent), "--out",
+                                       str(out), "--bootstrap", "0"])
+    assert result.exit_code == 0, result.output
+    assert "not analysed: every analysis: no usable answers" in result.output
+    ledger = pd.read_csv(out / "ledger.csv")
+    assert list(ledger["status"]) == ["rejected"] and "truncated JSON" in ledger["reason"][0]
+    assert json.loads((out / "summary.json").read_text())["counts"]["raters"] == 0
+
+
+def test_a_condition_without_real_images_rated_is_listed_not_fatal(demo):
+    from glidemed.analysis.ingest import ingest_responses
+    from glidemed.analysis.turing import analyse_turing
+
+    study, key = demo["study"], demo["key"]
+    ratings, ledger, _ = ingest_responses(study, key, [demo["root"] / "build"], allow_simulated=True)
+    real = {t for t, p in key["panels"].items() if p.get("control")}
+    results = analyse_turing(study, ratings[~ratings["panel"].isin(real)], key, ledger, "test", n_boot=0)
+    assert results.conditions == [] and results.reader_aucs.empty and results.comparisons.empty
+    assert len(results.not_done) == 2 and all("has only positive cases" in n for n in results.not_done)

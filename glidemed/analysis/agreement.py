@@ -352,7 +352,7 @@ class AgreementResult:
 def agreement_analysis(study: Study, ratings: pd.DataFrame, scores_path: Path,
                        images_dir: Path, key: dict | None, n_boot: int, seed: int) -> AgreementResult:
     """Read and check the scores (study, image hashes), then every agreement table."""
-    from glidemed.scores.inputs import read_scores
+    from glidemed.scores.inputs import read_scores, read_set_scores
 
     if not (Path(images_dir) / "manifest").is_dir():
         raise ScoringError(f"{scores_path}: cannot check that the scored images are the rated "
@@ -362,7 +362,7 @@ def agreement_analysis(study: Study, ratings: pd.DataFrame, scores_path: Path,
     agreement = correlation_table(table, metrics, n_boot, seed)
     models, model_notes = model_table(table, metrics)
     set_path = Path(scores_path).with_name("set_scores.csv")
-    sets = pd.read_csv(set_path) if set_path.is_file() else pd.DataFrame()
+    sets = read_set_scores(study, set_path)
     png, svg = agreement_figure_png(table, metrics)
     return AgreementResult(agreement, models, recommendation_table(agreement), sets,
                            notes + model_notes, str(scores_path), scores.meta, png, svg)

@@ -35,10 +35,15 @@ def read_ratings_table(path: Path, study: Study) -> pd.DataFrame:
         raise AnalysisError(f"{path}: ratings table lacks column(s): {', '.join(missing)}")
     problems = table_problems(raw, study)
     if problems:
-        shown = "; ".join(problems[:MAX_SHOWN])
-        more = f"; ... and {len(problems) - MAX_SHOWN} more" if len(problems) > MAX_SHOWN else ""
-        raise AnalysisError(f"{path}: {len(problems)} problem(s): {shown}{more}")
+        raise AnalysisError(problems_message(path, problems))
     return normalise(_typed(raw, flags), flags)
+
+
+def problems_message(path: str | Path, problems: list[str]) -> str:
+    """One line naming the file and its problems (the first MAX_SHOWN, then a count)."""
+    shown = "; ".join(problems[:MAX_SHOWN])
+    more = f"; ... and {len(problems) - MAX_SHOWN} more" if len(problems) > MAX_SHOWN else ""
+    return f"{path}: {len(problems)} problem(s): {shown}{more}"
 
 
 def table_problems(raw: pd.DataFrame, study: Study) -> list[str]:

@@ -18,7 +18,10 @@ condition's images plus every real image shown) and reports, per generated condi
 - ROC curves per reader and pooled.
 
 Readers who did not rate every image of a condition's analysis are left out of it and
-listed (never silently).
+listed (never silently). An analysis that the data cannot support (the ORH analyses and
+the comparisons need at least 2 readers) is listed in ``analyses_not_done`` with the
+reason, and everything else, the per-reader tables, the ROC figure and the ledger, is
+still written; so is the ledger of a study without one usable answer.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from scipy import stats
 
 from glidemed.analysis import mrmc as orh
 from glidemed.analysis.tidy import usable
-from glidemed.errors import AnalysisError
+from glidemed.errors import AnalysisError, GlidemedError
 from glidemed.fileio import sha256_file
 from glidemed.study import Study
 
@@ -94,18 +97,35 @@ def condition_table(table: pd.DataFrame, condition: str) -> pd.DataFrame:
 @dataclass
 class ConditionResult:
     condition: str
-    result: orh.MRMCResult
+    readings: orh.Readings
+    result: orh.MRMCResult | None  # None: the ORH analyses were not estimable (see ``note``)
     accuracy: pd.DataFrame
+    note: str = ""
+
+    @property
+    def reader_aucs(self) -> pd.DataFrame:
+        """reader, condition, auc, se (se NaN without the ORH analysis)."""
+        if self.result is not None:
+            return self.result.reader_aucs.rename(columns={"treatment": "condition"})
+        rd = self.readings
+        return pd.DataFrame({"reader": rd.readers, "condition": self.condition,
+                             "auc": orh.placements(rd.ratings[0], rd.truth)[0], "se": math.nan})
 
 
 def analyse_condition(table: pd.DataFrame, condition: str, midpoint: float) -> ConditionResult:
-    """AUC (ORH, one treatment) and the per-reader midpoint accuracy of one condition."""
+    """AUC (ORH, one treatment) and the per-reader midpoint accuracy of one condition. The
+    readings must be valid (else :class:`AnalysisError`); an ORH analysis they cannot support
+    (one reader, a degenerate variance) leaves ``result`` None and says why in ``note``."""
     part = condition_table(table, condition)
     try:
         readings = orh.prepare(part, source=f"condition {condition}", incomplete="drop-readers")
-        result = orh.analyse(readings)
     except orh.MRMCError as exc:
         raise AnalysisError(f"turing analysis of condition {condition}: {exc.message}") from None
+    result, note = None, ""
+    try:
+        result = orh.analyse(readings)
+    except (GlidemedError, ValueError, ArithmeticError) as exc:
+        note = f"MRMC (ORH) AUC of {condition}: not estimable: {_reason(exc)}"
     rows = []
     truth = readings.truth
     for j, reader in enumerate(readings.readers):
@@ -121,14 +141,23 @@ def analyse_condition(table: pd.DataFrame, condition: str, midpoint: float) -> C
             low, high = wilson_interval(k, m)
             row.update({name: k / m if m else math.nan, f"{name}_low": low, f"{name}_high": high})
         rows.append(row)
-    return ConditionResult(condition, result, pd.DataFrame(rows, columns=ACCURACY_COLUMNS))
+    return ConditionResult(condition, readings, result, pd.DataFrame(rows, columns=ACCURACY_COLUMNS),
+                           note)
+
+
+def _reason(exc: Exception) -> str:
+    """The one-line reason of an error from the MRMC module (ours, or numpy's/Python's)."""
+    return exc.message if isinstance(exc, GlidemedError) else f"{type(exc).__name__}: {exc}"
 
 
 def auc_rows(c: ConditionResult) -> list[dict]:
-    rd = c.result.readings
+    """One row per ORH analysis; without them, the readers' mean AUC and nothing else."""
+    rd = c.readings
     out = []
     for name in orh.ANALYSES:
-        m = getattr(c.result, name).means.iloc[0]
+        m = (getattr(c.result, name).means.iloc[0] if c.result is not None else
+             dict.fromkeys(["se", "df", "ci_low", "ci_high", "statistic_vs_half", "p_vs_half"],
+                           math.nan) | {"auc": float(c.reader_aucs["auc"].mean())})
         out.append({"condition": c.condition, "analysis": name, "auc": m["auc"], "se": m["se"],
                     "df": m["df"], "ci_low": m["ci_low"], "ci_high": m["ci_high"],
                     "statistic_vs_half": m["statistic_vs_half"], "p_vs_half": m["p_vs_half"],
@@ -204,6 +233,7 @@ class TuringResults:
     source: str
     table: pd.DataFrame
     conditions: list[ConditionResult]
+    not_done: list[str]  # analyses the data could not support, each with the reason
     aucs: pd.DataFrame
     reader_aucs: pd.DataFrame
     accuracy: pd.DataFrame
@@ -221,18 +251,29 @@ def analyse_turing(study: Study, ratings: pd.DataFrame, key: dict, ledger: pd.Da
     """Every result of the module docstring, from a Turing survey's tidy ratings."""
     turing = study.survey.turing
     table = mrmc_table(ratings, key, turing.first_value)
-    if table.empty:
-        raise AnalysisError(f"no usable answers in {source}")
+    not_done = [] if not table.empty else [f"every analysis: no usable answers in {source}"]
     midpoint = turing.first_value + (len(turing.levels) - 1) / 2
     generated = [c for c in dict.fromkeys(key.get("conditions", [])) if c not in study.survey.controls
                  and c in set(table["condition"])]
-    results = [analyse_condition(table, c, midpoint) for c in generated]
+    results = []
+    for condition in generated:
+        try:
+            results.append(analyse_condition(table, condition, midpoint))
+        except AnalysisError as exc:  # e.g. no reader rated every image, no real image rated
+            not_done.append(exc.message)
+    not_done += [c.note for c in results if c.note]
     aucs = pd.DataFrame([row for c in results for row in auc_rows(c)], columns=AUC_COLUMNS)
-    reader_aucs = pd.concat([c.result.reader_aucs.rename(columns={"treatment": "condition"}) for c in results],
-                            ignore_index=True)
-    accuracy = pd.concat([c.accuracy for c in results], ignore_index=True)
-    comparisons = pd.DataFrame([compare_conditions(table, x, y, n_boot, seed) for x, y in combinations(generated, 2)],
-                               columns=COMPARISON_COLUMNS)
+    reader_aucs = pd.concat([pd.DataFrame(columns=["reader", "condition", "auc", "se"])]
+                            + [c.reader_aucs for c in results], ignore_index=True)
+    accuracy = pd.concat([pd.DataFrame(columns=ACCURACY_COLUMNS)] + [c.accuracy for c in results],
+                         ignore_index=True)
+    compared = []
+    for x, y in combinations([c.condition for c in results], 2):
+        try:
+            compared.append(compare_conditions(table, x, y, n_boot, seed))
+        except (GlidemedError, ValueError, ArithmeticError) as exc:
+            not_done.append(f"comparison {x} vs {y}: not estimable: {_reason(exc)}")
+    comparisons = pd.DataFrame(compared, columns=COMPARISON_COLUMNS)
     use = usable(ratings)
     counts = {"files": {str(k): int(v) for k, v in ledger["status"].value_counts().items()},
               "raters": int(table["reader"].nunique()), "images": int(table["case"].nunique()),
@@ -243,8 +284,8 @@ def analyse_turing(study: Study, ratings: pd.DataFrame, key: dict, ledger: pd.Da
               if "flagged" in ratings else 0}
     options = {"bootstrap": n_boot, "seed": seed, "midpoint": midpoint, "scale": [turing.first_value,
                turing.first_value + len(turing.levels) - 1], "levels": list(turing.levels)}
-    return TuringResults(study.id, study.title, source, table, results, aucs, reader_aucs, accuracy,
-                         comparisons, counts, ledger, options)
+    return TuringResults(study.id, study.title, source, table, results, not_done, aucs, reader_aucs,
+                         accuracy, comparisons, counts, ledger, options)
 
 
 def roc_figure(results: TuringResults):
@@ -256,14 +297,17 @@ def roc_figure(results: TuringResults):
 
     n = max(1, len(results.conditions))
     fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.6), layout="constrained", squeeze=False)
+    if not results.conditions:
+        axes[0, 0].text(0.5, 0.5, "no usable answers", ha="center", va="center")
+        axes[0, 0].set_axis_off()
     for ax, c in zip(axes[0], results.conditions):
-        rd = c.result.readings
+        rd = c.readings
         for j, reader in enumerate(rd.readers):
             fpr, tpr = roc_points(rd.ratings[0, j], rd.truth)
             ax.plot(fpr, tpr, color="grey", linewidth=0.8, alpha=0.7)
         fpr, tpr = roc_points(rd.ratings[0].reshape(-1), np.tile(rd.truth, len(rd.readers)))
-        mean = c.result.rrrc.means.iloc[0]
-        ax.plot(fpr, tpr, color="C0", linewidth=2.2, label=f"pooled; mean AUC {mean['auc']:.2f}")
+        mean = float(c.reader_aucs["auc"].mean())
+        ax.plot(fpr, tpr, color="C0", linewidth=2.2, label=f"pooled; mean AUC {mean:.2f}")
         ax.plot([0, 1], [0, 1], color="black", linestyle=":", linewidth=0.8)
         ax.set_title(f"{c.condition} vs real", fontsize=9)
         ax.set_xlabel("1 - specificity (real called generated)")
@@ -288,8 +332,9 @@ def write_turing(results: TuringResults, out: Path) -> dict:
     with analysis_folder(out) as tmp:
         tables = {"turing_auc": results.aucs, "turing_reader_auc": results.reader_aucs,
                   "turing_accuracy": results.accuracy, "turing_comparisons": results.comparisons,
-                  "turing_mrmc": pd.concat([condition_table(results.table, c.condition)
-                                            for c in results.conditions], ignore_index=True),
+                  "turing_mrmc": pd.concat([condition_table(results.table.iloc[:0], "")]
+                                           + [condition_table(results.table, c.condition)
+                                              for c in results.conditions], ignore_index=True),
                   "ledger": results.ledger}
         for name, table in tables.items():
             (tmp / f"{name}.csv").write_text(table.to_csv(index=False), encoding="utf-8")
@@ -312,7 +357,7 @@ def write_turing(results: TuringResults, out: Path) -> dict:
             "reader_aucs": results.reader_aucs.to_dict(orient="records"),
             "accuracy": results.accuracy.to_dict(orient="records"),
             "comparisons": results.comparisons.to_dict(orient="records"),
-            "outputs": outputs})
+            "analyses_not_done": results.not_done, "outputs": outputs})
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
     return summary
 
@@ -353,7 +398,8 @@ def render_turing_report(results: TuringResults, roc_png: Path, versions: dict) 
     return env.get_template("turing.html.j2").render(
         title=results.title, study_id=results.study_id, created=results.created, source=results.source,
         counts=[(k.replace("_", " "), v if not isinstance(v, dict) else
-                 ", ".join(f"{n} {s}" for s, n in v.items()) or "none") for k, v in results.counts.items()],
+                 ", ".join(f"{n} {s}" for s, n in v.items()) or "none") for k, v in results.counts.items()]
+        + [("analyses not done", "; ".join(results.not_done))] * bool(results.not_done),
         methods=METHODS_TEXT, versions=versions, left_out=left_out,
         roc_base64=base64.b64encode(roc_png.read_bytes()).decode("ascii"),
         tables={"auc": _table(rrrc.drop(columns=["analysis", "left_out_readers"]), "turing_auc.csv"),
