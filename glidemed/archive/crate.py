@@ -14,8 +14,7 @@ import mimetypes
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from glidemed import __version__, outside_json
-from glidemed.archive.records import record_problems
+from glidemed import __version__
 from glidemed.archive.citation import archive_description, archive_title
 from glidemed.study import Study
 
@@ -61,11 +60,10 @@ class Stages:
 
 def build_crate(study: Study, members: dict[str, tuple[int, str]], stages: Stages,
                 today: dt.date, sealed_key: tuple[str, int, str] | None = None,
-                renamed: dict[str, str] | None = None, version: str = __version__) -> bytes:
+                renamed: dict[str, str] | None = None) -> bytes:
     """``ro-crate-metadata.json`` for ``members`` (name -> (size, SHA-256)); ``sealed_key``:
     (file name, size, SHA-256) of the key zip kept apart; ``renamed``: archive name of a
-    response -> the name the analysis ledger gives it; ``version``: of the glidemed that
-    archives (``verify`` regenerates a crate with the archived one)."""
+    response -> the name the analysis ledger gives it."""
     from rocrate.model.contextentity import ContextEntity
     from rocrate.rocrate import ROCrate
 
@@ -120,7 +118,7 @@ def build_crate(study: Study, members: dict[str, tuple[int, str]], stages: Stage
                            "left out of this archive until publication; its SHA-256 lets a "
                            "reader check that a key released later is the one used."}))
 
-    actions = _actions(crate, study, files, stages, sealed_key is not None, version)
+    actions = _actions(crate, study, files, stages, sealed_key is not None)
     crate.root_dataset["mentions"] = actions
     return (json.dumps(crate.metadata.generate(), indent=1, ensure_ascii=False) + "\n").encode()
 
@@ -133,12 +131,11 @@ def _software(crate, ident: str, name: str, version: str, **extra):
     return crate.add(ContextEntity(crate, ident, properties=properties))
 
 
-def _actions(crate, study: Study, files: dict, stages: Stages, key_sealed: bool,
-             version: str) -> list:
+def _actions(crate, study: Study, files: dict, stages: Stages, key_sealed: bool) -> list:
     def pick(*prefixes: str) -> list:
         return [entity for name, entity in files.items() if name.startswith(prefixes)]
 
-    glidemed = _software(crate, "#glidemed", "glidemed", version,
+    glidemed = _software(crate, "#glidemed", "glidemed", __version__,
                          url="https://pypi.org/project/glidemed/")
     study_file = pick("study/")
     generators = [
@@ -154,7 +151,7 @@ def _actions(crate, study: Study, files: dict, stages: Stages, key_sealed: bool,
     analysis_tool = glidemed
     if libraries:
         analysis_tool = _software(crate, "#glidemed-analysis", "glidemed analyze",
-                                  stages.analysis_versions.get("glidemed", version),
+                                  stages.analysis_versions.get("glidemed", __version__),
                                   softwareRequirements=libraries)
     authors = crate.root_dataset.get("author") or []
     key = ([crate.get(SEALED_KEY_ID)] if key_sealed else pick("key/key.json"))
@@ -197,14 +194,11 @@ def crate_problems(crate_bytes: bytes, members: dict[str, tuple[int, str]]) -> l
     """What in the crate disagrees with the zip: a file not described, a described file
     missing, a wrong size or SHA-256, or a crate that is not RO-Crate JSON-LD."""
     try:
-        data = outside_json.loads(crate_bytes)
+        data = json.loads(crate_bytes)
         graph = {entity["@id"]: entity for entity in data["@graph"]}
     except (ValueError, KeyError, TypeError) as exc:
         return [f"{CRATE_NAME}: not RO-Crate JSON-LD ({exc})"]
-    problems = [p for ident, entity in graph.items()
-                for p in record_problems(entity, "crate-entity", f"{CRATE_NAME} {ident}")]
-    if problems:
-        return problems
+    problems = []
     described = {}
     for ident, entity in graph.items():
         kinds = entity.get("@type", [])
@@ -228,13 +222,11 @@ def crate_problems(crate_bytes: bytes, members: dict[str, tuple[int, str]]) -> l
 def crate_root(crate_bytes: bytes) -> dict:
     """The crate's root dataset with its authors resolved (for the reviewer's summary)."""
     try:
-        data = outside_json.loads(crate_bytes)
+        data = json.loads(crate_bytes)
         graph = {entity["@id"]: entity for entity in data["@graph"]}
         root = dict(graph["./"])
     except (ValueError, KeyError, TypeError):
         return {}
-    if any(record_problems(e, "crate-entity", "") for e in graph.values()):
-        return {}  # crate_problems names each problem; nothing of it is shown as fact
     authors = root.get("author", [])
     authors = [authors] if isinstance(authors, dict) else authors
     root["author_names"] = [graph.get(a.get("@id"), {}).get("name", "") for a in authors

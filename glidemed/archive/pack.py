@@ -18,10 +18,9 @@ import zipfile
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
-from glidemed import __version__, outside_json
+from glidemed import __version__
 from glidemed.archive.citation import citable, citation_cff, zenodo_json
 from glidemed.archive.crate import CRATE_NAME, Stages, build_crate
-from glidemed.archive.records import record_problems
 from glidemed.archive.members import unsafe_name
 from glidemed.errors import GlidemedError
 from glidemed.fileio import atomic_path, sha256_bytes, sha256_file
@@ -79,9 +78,8 @@ def archive_study(study: Study, out: Path | None = None, *, images: bool = True,
             files["CITATION.cff"] = citation_cff(study, today).encode("utf-8")
             files[".zenodo.json"] = (json.dumps(zenodo_json(study, today), indent=1,
                                                 ensure_ascii=False) + "\n").encode("utf-8")
-        files["README.md"] = archive_readme(
-            study, files, images=images, responses=responses, pseudonymize=pseudonymize,
-            sealed=sealed, made=dt.datetime.now(dt.timezone.utc)).encode("utf-8")
+        files["README.md"] = _readme(study, files, images=images, responses=responses,
+                                     pseudonymize=pseudonymize, sealed=sealed).encode("utf-8")
         stages = _stages(files)
 
         def crate(members: dict[str, tuple[int, str]]) -> bytes:
@@ -285,14 +283,10 @@ def rerun_options(analysis_folder: Path, override: dict, label: str = "") -> dic
     recorded = {}
     if summary_path.is_file():
         try:
-            recorded = outside_json.loads(summary_path.read_bytes()).get("options", {})
+            recorded = json.loads(summary_path.read_text(encoding="utf-8")).get("options", {})
         except (ValueError, AttributeError) as exc:
             raise GlidemedError(f"{label or summary_path}: not a readable analysis summary "
                                 f"({exc}); cannot tell how to re-run the analysis") from None
-        problems = record_problems(recorded, "analysis-options", f"{label or summary_path} "
-                                   "options")
-        if problems:
-            raise GlidemedError(f"{problems[0]}; cannot tell how to re-run the analysis")
     names = {"model": "model", "nonsensical": "nonsensical", "flagged": "flagged",
              "bootstrap": "n_boot", "seed": "seed",
              "pseudonymized": "pseudonymized",
@@ -342,14 +336,8 @@ def _json(source: Path | bytes | None) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-README_MADE = "Made by glidemed {version} on {made:%Y-%m-%d %H:%M} UTC."
-
-
-def archive_readme(study: Study, files, *, images: bool, responses: bool,
-                   pseudonymize: bool, sealed: tuple[str, int, str] | None,
-                   made: dt.datetime, version: str = __version__) -> str:
-    """The archive's README.md from the study and the archive's member names (``verify``
-    regenerates it with the archived ``made`` time and ``version``)."""
+def _readme(study: Study, files: dict, *, images: bool, responses: bool,
+            pseudonymize: bool, sealed: tuple[str, int, str] | None) -> str:
     counts = Counter(name.split("/")[0] for name in files)
     key_text = (f"only build.json: the key is sealed in {sealed[0]} (SHA-256 {sealed[2]})"
                 if sealed else "the unblinding key: panel and image tokens to prompts, "
@@ -357,7 +345,7 @@ def archive_readme(study: Study, files, *, images: bool, responses: bool,
     lines = [
         f"# Archive of the study '{study.id}': {study.title}",
         "",
-        README_MADE.format(version=version, made=made),
+        f"Made by glidemed {__version__} on {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC.",
         "",
         "| folder | contents | files |",
         "| --- | --- | --- |",
