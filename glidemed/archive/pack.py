@@ -78,7 +78,7 @@ def archive_study(study: Study, out: Path | None = None, *, images: bool = True,
             files["CITATION.cff"] = citation_cff(study, today).encode("utf-8")
             files[".zenodo.json"] = (json.dumps(zenodo_json(study, today), indent=1,
                                                 ensure_ascii=False) + "\n").encode("utf-8")
-        files["README.md"] = _readme(study, files, images=images, responses=responses,
+        files["README.md"] = readme_text(study, files, images=images, responses=responses,
                                      pseudonymize=pseudonymize, sealed=sealed).encode("utf-8")
         stages = _stages(files)
 
@@ -336,8 +336,10 @@ def _json(source: Path | bytes | None) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _readme(study: Study, files: dict, *, images: bool, responses: bool,
-            pseudonymize: bool, sealed: tuple[str, int, str] | None) -> str:
+def readme_text(study: Study, files, *, images: bool, responses: bool,
+                pseudonymize: bool, sealed: tuple[str, int, str] | None) -> str:
+    """The archive's README.md; ``files``: the names of its other members (verify
+    regenerates it from the archive's own names)."""
     counts = Counter(name.split("/")[0] for name in files)
     key_text = (f"only build.json: the key is sealed in {sealed[0]} (SHA-256 {sealed[2]})"
                 if sealed else "the unblinding key: panel and image tokens to prompts, "
