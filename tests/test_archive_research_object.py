@@ -463,3 +463,18 @@ def test_summary_options_out_of_bounds_are_findings(archived, tmp_path, option, 
     result = CliRunner().invoke(main, ["verify", str(forged)])
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     assert f"analysis/summary.json: options/{option}" in result.output
+
+
+def test_a_figure_drawn_by_another_matplotlib_is_listed_as_not_checked(archived, tmp_path):
+    files = members(archived)
+    figure = _analysis_member(files, ".svg")
+    summary = json.loads(files["analysis/summary.json"])
+    summary["versions"]["matplotlib"] = "0.1"
+    forged = replaced(archived, tmp_path / "m.zip", {
+        figure: files[figure] + b"<!-- -->",
+        "analysis/summary.json": json.dumps(summary).encode()})
+    result = CliRunner().invoke(main, ["verify", str(forged)])
+    lines = result.output.splitlines()
+    assert any(line.startswith(f"Not checked: {figure}: drawn by another matplotlib")
+               for line in lines), result.output
+    assert "Result: VERIFIED" not in lines

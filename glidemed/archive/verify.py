@@ -69,7 +69,9 @@ class VerifyReport:
             lines.append(f"Note: {self.note}")
         lines += [f"Not checked: {line}" for line in self.unchecked]
         problems = len(self.hash_problems) + len(self.differences)
-        lines.append("Result: VERIFIED" if self.ok else f"Result: {problems} PROBLEM(S), listed above")
+        verified = "Result: VERIFIED" + (f" except {len(self.unchecked)} member(s) not checked, "
+                                         "listed above" if self.unchecked else "")
+        lines.append(verified if self.ok else f"Result: {problems} PROBLEM(S), listed above")
         return lines
 
 
