@@ -465,16 +465,14 @@ def test_summary_options_out_of_bounds_are_findings(archived, tmp_path, option, 
     assert f"analysis/summary.json: options/{option}" in result.output
 
 
-def test_a_figure_drawn_by_another_matplotlib_is_listed_as_not_checked(archived, tmp_path):
+def test_a_figure_drawn_by_another_matplotlib_is_listed_as_not_checked(archived, tmp_path,
+                                                                       monkeypatch):
     files = members(archived)
     figure = _analysis_member(files, ".svg")
-    summary = json.loads(files["analysis/summary.json"])
-    summary["versions"]["matplotlib"] = "0.1"
-    forged = replaced(archived, tmp_path / "m.zip", {
-        figure: files[figure] + b"<!-- -->",
-        "analysis/summary.json": json.dumps(summary).encode()})
+    forged = replaced(archived, tmp_path / "m.zip", {figure: files[figure] + b"<!-- -->"})
+    monkeypatch.setattr("glidemed.archive.verify._matplotlib_version", lambda: "0.1")
     result = CliRunner().invoke(main, ["verify", str(forged)])
     lines = result.output.splitlines()
     assert any(line.startswith(f"Not checked: {figure}: drawn by another matplotlib")
                for line in lines), result.output
-    assert "Result: VERIFIED" not in lines
+    assert "Result: VERIFIED except 1 member(s) not checked, listed above" in lines
