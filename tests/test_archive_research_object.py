@@ -476,3 +476,28 @@ def test_a_figure_drawn_by_another_matplotlib_is_listed_as_not_checked(archived,
     assert any(line.startswith(f"Not checked: {figure}: drawn by another matplotlib")
                for line in lines), result.output
     assert "Result: VERIFIED except 1 member(s) not checked, listed above" in lines
+
+
+@pytest.mark.parametrize("member, change", [
+    ("key/build.json", lambda build: {**build, "files": {"index.html": 5}}),
+    ("key/build.json", lambda build: {**build, "files": ["index.html"]}),
+])
+def test_a_build_record_of_a_wrong_shape_is_a_finding(archived, tmp_path, member, change):
+    build = json.loads(members(archived)[member])
+    forged = replaced(archived, tmp_path / "b.zip", {member: json.dumps(change(build)).encode()})
+    result = CliRunner().invoke(main, ["verify", str(forged), "--hashes-only"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert f"{member}: files" in result.output
+
+
+def test_a_manifest_record_without_its_file_is_a_finding(archived, tmp_path):
+    files = members(archived)
+    manifest = next(n for n in sorted(files) if n.startswith("images/manifest/"))
+    lines = files[manifest].decode().splitlines()
+    record = json.loads(lines[0])
+    image = f"images/{record.pop('file')}"
+    lines[0] = json.dumps(record)
+    forged = replaced(archived, tmp_path / "r.zip", {manifest: ("\n".join(lines) + "\n").encode()})
+    result = CliRunner().invoke(main, ["verify", str(forged), "--hashes-only"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert f"{image}: not described by a usable record of the generation manifest" in result.output

@@ -89,16 +89,21 @@ def extract_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, root: Path) 
 
 def outside_member(data: bytes, schema: str, name: str):
     """Decode an archive member written by someone else (:mod:`glidemed.outside_json`) and
-    validate it against ``glidemed/schemas/<schema>.schema.json``; a problem is a
-    :class:`MemberProblem` naming the member and the field."""
-    import jsonschema
-
+    validate it (:func:`validated`)."""
     from glidemed.outside_json import OutsideJSONError, loads
 
     try:
         value = loads(data)
     except OutsideJSONError as exc:
         raise MemberProblem(f"{name}: {exc}") from None
+    return validated(value, schema, name)
+
+
+def validated(value, schema: str, name: str):
+    """``value`` checked against ``glidemed/schemas/<schema>.schema.json``; a problem is a
+    :class:`MemberProblem` naming the member and the field."""
+    import jsonschema
+
     text = resources.files("glidemed").joinpath(f"schemas/{schema}.schema.json").read_text("utf-8")
     error = jsonschema.exceptions.best_match(
         jsonschema.Draft202012Validator(json.loads(text)).iter_errors(value))

@@ -20,6 +20,7 @@ from glidemed.archive.members import (MemberProblem, check_bounds, extract_membe
                                       outside_member, read_small, stream_member, unsafe_name)
 from glidemed.archive.pack import SUMS, readme_text, rerun_options
 from glidemed.errors import GlidemedError
+from glidemed.outside_json import loads as outside_loads
 from glidemed.fileio import sha256_file
 
 DRAWN_SUFFIXES = {".png", ".svg", ".pdf"}  # figures: byte for byte with the same matplotlib
@@ -294,6 +295,12 @@ def _check_records(root: Path, digests: dict[str, str], report: VerifyReport) ->
         elif images_held and name not in report.facts["unreadable"]:
             report.hash_problems.append(f"{name}: in the generation manifest but not in the archive")
     report.facts["images_checked"] = checked
+    described = {f"images/{record['file']}" for record in records.values()}
+    for name in sorted(digests):
+        if (name.startswith("images/") and not name.startswith("images/manifest/")
+                and name not in described):
+            report.hash_problems.append(f"{name}: not described by a usable record of the "
+                                        "generation manifest")
     build_path = root / "key" / "build.json"
     survey = {n: d for n, d in digests.items() if n.startswith("survey/")}
     if not build_path.is_file():
@@ -301,11 +308,11 @@ def _check_records(root: Path, digests: dict[str, str], report: VerifyReport) ->
             report.hash_problems.append("key/build.json: missing; the survey files cannot be checked")
         return
     try:
-        built = json.loads(build_path.read_text(encoding="utf-8"))["files"]
-        built = {f"survey/{rel}": digest for rel, digest in built.items()}
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        report.hash_problems.append(f"key/build.json: not a readable build record ({exc})")
+        built = outside_member(build_path.read_bytes(), "build", "key/build.json")["files"]
+    except MemberProblem as exc:
+        report.hash_problems.append(f"{exc}; not a usable build record")
         return
+    built = {f"survey/{rel}": digest for rel, digest in built.items()}
     for name, digest in sorted(survey.items()):
         if name not in built:
             report.hash_problems.append(f"{name}: not made by the build (not in key/build.json)")
@@ -395,7 +402,7 @@ def _rerun_and_compare(root: Path, report: VerifyReport, renamed: dict[str, str]
                                           "re-drawn ones (same matplotlib version)")
         elif old.suffix == ".json":
             try:
-                archived_value = json.loads(old.read_text(encoding="utf-8"))
+                archived_value = outside_loads(old.read_bytes())
             except ValueError as exc:
                 report.differences.append(f"analysis/{name}: archived file is not valid JSON ({exc})")
                 continue
