@@ -501,3 +501,11 @@ def test_a_manifest_record_without_its_file_is_a_finding(archived, tmp_path):
     result = CliRunner().invoke(main, ["verify", str(forged), "--hashes-only"])
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     assert f"{image}: not described by a usable record of the generation manifest" in result.output
+
+
+def test_a_doctored_citation_is_a_difference(archived, tmp_path):
+    files = members(archived)
+    forged = replaced(archived, tmp_path / "c.zip", {
+        "CITATION.cff": files["CITATION.cff"].replace(b"Lovelace", b"Babbage")})
+    report = verify_archive(forged, rerun=False)
+    assert any(d.startswith("CITATION.cff: differs") for d in report.differences), report.differences

@@ -8,6 +8,7 @@ against key/build.json, the analysis and its report against a re-run.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import tempfile
 import zipfile
@@ -18,7 +19,7 @@ from glidemed.archive.compare import compare_csv, compare_json, compare_report
 from glidemed.archive.crate import CRATE_NAME, crate_problems, crate_root
 from glidemed.archive.members import (MemberProblem, check_bounds, extract_member,
                                       outside_member, read_small, stream_member, unsafe_name)
-from glidemed.archive.pack import SUMS, readme_text, rerun_options
+from glidemed.archive.pack import SUMS, citation_files, readme_text, rerun_options
 from glidemed.errors import GlidemedError
 from glidemed.outside_json import loads as outside_loads
 from glidemed.fileio import sha256_file
@@ -106,6 +107,8 @@ def verify_archive(path: Path, rerun: bool = True, key: Path | None = None) -> V
         study = _check_study_fields(root, report)
         if study is not None and "README.md" in digests:
             _check_readme(archive, infos, digests, study, report)
+        if study is not None:
+            _check_citation(archive, infos, digests, study, report)
         key_ok = _sealed_key(report, key, root)
         if not rerun:
             report.note = "analysis not re-run (hashes only)"
@@ -247,6 +250,31 @@ def _check_study_fields(root: Path, report: VerifyReport):
             report.differences.append(f"{CRATE_NAME}: root {key}: {found!r}, but the archived "
                                       f"study file gives {want!r}")
     return study
+
+
+def _check_citation(archive: zipfile.ZipFile, infos: dict, digests: dict[str, str], study,
+                    report: VerifyReport) -> None:
+    """CITATION.cff and .zenodo.json regenerated from the study file and the crate's date."""
+    names = [n for n in ("CITATION.cff", ".zenodo.json") if n in digests]
+    try:
+        today = dt.date.fromisoformat(report.facts.get("date", ""))
+    except ValueError:
+        report.unchecked += [f"{n}: the crate has no valid datePublished to regenerate it with"
+                             for n in names]
+        return
+    expected = citation_files(study, today)
+    for name in sorted(set(names) | set(expected)):
+        if name not in digests:
+            report.differences.append(f"{name}: the study file makes one, the archive has none")
+            continue
+        try:
+            archived = read_small(archive, infos[name])
+        except MemberProblem as exc:
+            report.hash_problems.append(str(exc))
+            continue
+        if archived != expected.get(name):
+            report.differences.append(f"{name}: differs from the one regenerated from the "
+                                      "archived study file")
 
 
 def _check_readme(archive: zipfile.ZipFile, infos: dict, digests: dict[str, str], study,
