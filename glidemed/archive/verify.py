@@ -3,7 +3,10 @@
 Each member is streamed within bounds (:mod:`glidemed.archive.members`); a corrupt one is a
 named finding. Every file whose content another record fixes is checked against it: all
 against SHA256SUMS and the RO-Crate, images against the generation manifest, survey files
-against key/build.json, the analysis and its report against a re-run.
+against key/build.json, every analysis member against a re-run, the README, CITATION.cff,
+.zenodo.json and the crate's descriptive fields against those regenerated from the archived
+study file. The crate, summary.json and build.json are validated against schemas first.
+What cannot be checked is listed in the summary ("Not checked: ..."), never passed.
 """
 
 from __future__ import annotations
