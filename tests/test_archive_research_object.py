@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -401,3 +402,110 @@ def test_cli_prints_the_reviewer_summary(archived):
     assert "Authors: Josiah Carberry, Ada Lovelace" in lines
     assert any(line.startswith("Re-run analysis: 3 rater(s)") for line in lines)
     assert "Result: VERIFIED" in lines
+
+
+# --- doctored members whose records were re-sealed --------------------------------------
+
+def _analysis_member(files: dict[str, bytes], suffix: str) -> str:
+    """The first analysis member with this suffix (the test fails if there is none)."""
+    return sorted(n for n in files if n.startswith("analysis/") and n.endswith(suffix))[0]
+
+
+def test_doctored_tables_figures_and_readme_are_differences(archived, tmp_path):
+    files = members(archived)
+    table = next(n for n in sorted(files) if n.endswith(".tex") and re.search(rb"\d", files[n]))
+    figure = _analysis_member(files, ".svg")
+    forged = replaced(archived, tmp_path / "t.zip", {
+        table: re.sub(rb"\d", lambda m: b"1" if m[0] != b"1" else b"2", files[table], count=1),
+        figure: files[figure] + b"<!-- -->",
+        "README.md": files["README.md"].replace(b"# Archive of the study", b"# Archive of a study")})
+    report = verify_archive(forged)
+    assert not report.ok
+    for name in (table, figure, "README.md"):
+        assert any(d.startswith(f"{name}: ") for d in report.differences), (name, report.differences)
+
+
+def test_a_forged_crate_title_is_a_difference_and_not_shown(archived, tmp_path):
+    crate = json.loads(members(archived)[CRATE_NAME])
+    root = next(e for e in crate["@graph"] if e["@id"] == "./")
+    true_title = root["name"]
+    root["name"] = "A landmark study"
+    forged = replaced(archived, tmp_path / "n.zip", {CRATE_NAME: json.dumps(crate).encode()})
+    result = CliRunner().invoke(main, ["verify", str(forged)])
+    assert result.exit_code == 1, result.output
+    assert f"Study: {true_title}" in result.output.splitlines()
+    assert "A landmark study" not in result.output.split("Study:")[1].splitlines()[0]
+    assert f"{CRATE_NAME}: root name: 'A landmark study'" in result.output
+
+
+@pytest.mark.parametrize("entity, field, value", [
+    ("./", "license", 7),
+    ("./", "author", [{"@id": ["#author-1"]}]),
+    ("responses/", "alternateName", ["a", "b"]),
+])
+def test_crate_fields_of_a_wrong_type_are_findings(archived, tmp_path, entity, field, value):
+    crate = json.loads(members(archived)[CRATE_NAME])
+    target = next(e for e in crate["@graph"] if e["@id"].startswith(entity))
+    target[field] = value
+    forged = replaced(archived, tmp_path / "f.zip", {CRATE_NAME: json.dumps(crate).encode()})
+    result = CliRunner().invoke(main, ["verify", str(forged)])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert f"{CRATE_NAME}: " in result.output and field in result.output
+
+
+@pytest.mark.parametrize("option, value", [("bootstrap", "abc"), ("seed", -1),
+                                           ("bootstrap", 100_000_000)])
+def test_summary_options_out_of_bounds_are_findings(archived, tmp_path, option, value):
+    summary = json.loads(members(archived)["analysis/summary.json"])
+    summary["options"][option] = value
+    forged = replaced(archived, tmp_path / "s.zip",
+                      {"analysis/summary.json": json.dumps(summary).encode()})
+    result = CliRunner().invoke(main, ["verify", str(forged)])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert f"analysis/summary.json: options/{option}" in result.output
+
+
+def test_a_figure_drawn_by_another_matplotlib_is_listed_as_not_checked(archived, tmp_path,
+                                                                       monkeypatch):
+    files = members(archived)
+    figure = _analysis_member(files, ".svg")
+    forged = replaced(archived, tmp_path / "m.zip", {figure: files[figure] + b"<!-- -->"})
+    monkeypatch.setattr("glidemed.archive.verify._matplotlib_version", lambda: "0.1")
+    result = CliRunner().invoke(main, ["verify", str(forged)])
+    lines = result.output.splitlines()
+    assert any(line.startswith(f"Not checked: {figure}: drawn by another matplotlib")
+               for line in lines), result.output
+    assert "Result: VERIFIED except 1 member(s) not checked, listed above" in lines
+
+
+@pytest.mark.parametrize("member, change", [
+    ("key/build.json", lambda build: {**build, "files": {"index.html": 5}}),
+    ("key/build.json", lambda build: {**build, "files": ["index.html"]}),
+])
+def test_a_build_record_of_a_wrong_shape_is_a_finding(archived, tmp_path, member, change):
+    build = json.loads(members(archived)[member])
+    forged = replaced(archived, tmp_path / "b.zip", {member: json.dumps(change(build)).encode()})
+    result = CliRunner().invoke(main, ["verify", str(forged), "--hashes-only"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert f"{member}: files" in result.output
+
+
+def test_a_manifest_record_without_its_file_is_a_finding(archived, tmp_path):
+    files = members(archived)
+    manifest = next(n for n in sorted(files) if n.startswith("images/manifest/"))
+    lines = files[manifest].decode().splitlines()
+    record = json.loads(lines[0])
+    image = f"images/{record.pop('file')}"
+    lines[0] = json.dumps(record)
+    forged = replaced(archived, tmp_path / "r.zip", {manifest: ("\n".join(lines) + "\n").encode()})
+    result = CliRunner().invoke(main, ["verify", str(forged), "--hashes-only"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert f"{image}: not described by a usable record of the generation manifest" in result.output
+
+
+def test_a_doctored_citation_is_a_difference(archived, tmp_path):
+    files = members(archived)
+    forged = replaced(archived, tmp_path / "c.zip", {
+        "CITATION.cff": files["CITATION.cff"].replace(b"Lovelace", b"Babbage")})
+    report = verify_archive(forged, rerun=False)
+    assert any(d.startswith("CITATION.cff: differs") for d in report.differences), report.differences

@@ -7,8 +7,10 @@ A corrupt member (a flipped byte in stored or deflated data, a bad header) is a
 from __future__ import annotations
 
 import hashlib
+import json
 import zipfile
 import zlib
+from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -83,3 +85,29 @@ def extract_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, root: Path) 
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "wb") as sink:
         return stream_member(archive, info, sink)
+
+
+def outside_member(data: bytes, schema: str, name: str):
+    """Decode an archive member written by someone else (:mod:`glidemed.outside_json`) and
+    validate it (:func:`validated`)."""
+    from glidemed.outside_json import OutsideJSONError, loads
+
+    try:
+        value = loads(data)
+    except OutsideJSONError as exc:
+        raise MemberProblem(f"{name}: {exc}") from None
+    return validated(value, schema, name)
+
+
+def validated(value, schema: str, name: str):
+    """``value`` checked against ``glidemed/schemas/<schema>.schema.json``; a problem is a
+    :class:`MemberProblem` naming the member and the field."""
+    import jsonschema
+
+    text = resources.files("glidemed").joinpath(f"schemas/{schema}.schema.json").read_text("utf-8")
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(json.loads(text)).iter_errors(value))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "top level"
+        raise MemberProblem(f"{name}: {where}: {error.message[:200]}")
+    return value

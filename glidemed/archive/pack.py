@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from glidemed import __version__
 from glidemed.archive.citation import citable, citation_cff, zenodo_json
 from glidemed.archive.crate import CRATE_NAME, Stages, build_crate
-from glidemed.archive.members import unsafe_name
+from glidemed.archive.members import MemberProblem, outside_member, unsafe_name
 from glidemed.errors import GlidemedError
 from glidemed.fileio import atomic_path, sha256_bytes, sha256_file
 from glidemed.paths import analysis_dir, images_dir, key_dir, responses_dir, study_build_dir, survey_dir
@@ -74,11 +74,8 @@ def archive_study(study: Study, out: Path | None = None, *, images: bool = True,
             key_zip = sealed_key_path(out)
             _write(key_zip, lambda tmp: _write_zip(tmp, key_files))
             sealed = (key_zip.name, key_zip.stat().st_size, sha256_file(key_zip))
-        if citable(study.archive):
-            files["CITATION.cff"] = citation_cff(study, today).encode("utf-8")
-            files[".zenodo.json"] = (json.dumps(zenodo_json(study, today), indent=1,
-                                                ensure_ascii=False) + "\n").encode("utf-8")
-        files["README.md"] = _readme(study, files, images=images, responses=responses,
+        files.update(citation_files(study, today))
+        files["README.md"] = readme_text(study, files, images=images, responses=responses,
                                      pseudonymize=pseudonymize, sealed=sealed).encode("utf-8")
         stages = _stages(files)
 
@@ -87,6 +84,15 @@ def archive_study(study: Study, out: Path | None = None, *, images: bool = True,
 
         _write(out, lambda tmp: _write_zip(tmp, files, crate))
     return out
+
+
+def citation_files(study: Study, today: dt.date) -> dict[str, bytes]:
+    """``CITATION.cff`` and ``.zenodo.json`` of a citable study (verify regenerates them)."""
+    if not citable(study.archive):
+        return {}
+    return {"CITATION.cff": citation_cff(study, today).encode("utf-8"),
+            ".zenodo.json": (json.dumps(zenodo_json(study, today), indent=1, ensure_ascii=False)
+                             + "\n").encode("utf-8")}
 
 
 def _write(out: Path, write) -> None:
@@ -283,10 +289,10 @@ def rerun_options(analysis_folder: Path, override: dict, label: str = "") -> dic
     recorded = {}
     if summary_path.is_file():
         try:
-            recorded = json.loads(summary_path.read_text(encoding="utf-8")).get("options", {})
-        except (ValueError, AttributeError) as exc:
-            raise GlidemedError(f"{label or summary_path}: not a readable analysis summary "
-                                f"({exc}); cannot tell how to re-run the analysis") from None
+            recorded = outside_member(summary_path.read_bytes(), "summary",
+                                      label or str(summary_path)).get("options", {})
+        except MemberProblem as exc:
+            raise GlidemedError(f"{exc}; cannot tell how to re-run the analysis") from None
     names = {"model": "model", "nonsensical": "nonsensical", "flagged": "flagged",
              "bootstrap": "n_boot", "seed": "seed",
              "pseudonymized": "pseudonymized",
@@ -336,8 +342,10 @@ def _json(source: Path | bytes | None) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _readme(study: Study, files: dict, *, images: bool, responses: bool,
-            pseudonymize: bool, sealed: tuple[str, int, str] | None) -> str:
+def readme_text(study: Study, files, *, images: bool, responses: bool,
+                pseudonymize: bool, sealed: tuple[str, int, str] | None) -> str:
+    """The archive's README.md; ``files``: the names of its other members (verify
+    regenerates it from the archive's own names)."""
     counts = Counter(name.split("/")[0] for name in files)
     key_text = (f"only build.json: the key is sealed in {sealed[0]} (SHA-256 {sealed[2]})"
                 if sealed else "the unblinding key: panel and image tokens to prompts, "

@@ -3,11 +3,15 @@
 Each member is streamed within bounds (:mod:`glidemed.archive.members`); a corrupt one is a
 named finding. Every file whose content another record fixes is checked against it: all
 against SHA256SUMS and the RO-Crate, images against the generation manifest, survey files
-against key/build.json, the analysis and its report against a re-run.
+against key/build.json, every analysis member against a re-run, the README, CITATION.cff,
+.zenodo.json and the crate's descriptive fields against those regenerated from the archived
+study file. The crate, summary.json and build.json are validated against schemas first.
+What cannot be checked is listed in the summary ("Not checked: ..."), never passed.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import tempfile
 import zipfile
@@ -16,15 +20,16 @@ from pathlib import Path
 
 from glidemed.archive.compare import compare_csv, compare_json, compare_report
 from glidemed.archive.crate import CRATE_NAME, crate_problems, crate_root
-from glidemed.archive.members import (MemberProblem, check_bounds, extract_member, read_small,
-                                      stream_member, unsafe_name)
-from glidemed.archive.pack import SUMS, rerun_options
+from glidemed.archive.members import (MemberProblem, check_bounds, extract_member,
+                                      outside_member, read_small, stream_member, unsafe_name)
+from glidemed.archive.pack import SUMS, citation_files, readme_text, rerun_options
 from glidemed.errors import GlidemedError
+from glidemed.outside_json import loads as outside_loads
 from glidemed.fileio import sha256_file
 
-COMPARED_SUFFIXES = {".csv", ".json"}  # analysis outputs compared number by number
+DRAWN_SUFFIXES = {".png", ".svg", ".pdf"}  # figures: byte for byte with the same matplotlib
 RERUN_FOLDERS = ("study", "key", "responses", "analysis")  # what verify extracts to re-run
-RECORDS = ("images/manifest/",)  # read for the record checks, never the images themselves
+RECORDS = ("images/manifest/", "study/")  # read for the record checks, never the images themselves
 
 
 @dataclass
@@ -36,6 +41,7 @@ class VerifyReport:
     differences: list[str] = field(default_factory=list)  # "file: where: archived X, re-run Y"
     reran: bool = False
     note: str = ""
+    unchecked: list[str] = field(default_factory=list)  # "member: why it could not be checked"
     facts: dict = field(default_factory=dict)  # for the reviewer's summary
 
     @property
@@ -66,8 +72,11 @@ class VerifyReport:
                          f"{'every number and the report match' if not self.differences else f'{len(self.differences)} difference(s)'}")
         if self.note:
             lines.append(f"Note: {self.note}")
+        lines += [f"Not checked: {line}" for line in self.unchecked]
         problems = len(self.hash_problems) + len(self.differences)
-        lines.append("Result: VERIFIED" if self.ok else f"Result: {problems} PROBLEM(S), listed above")
+        verified = "Result: VERIFIED" + (f" except {len(self.unchecked)} member(s) not checked, "
+                                         "listed above" if self.unchecked else "")
+        lines.append(verified if self.ok else f"Result: {problems} PROBLEM(S), listed above")
         return lines
 
 
@@ -97,12 +106,20 @@ def verify_archive(path: Path, rerun: bool = True, key: Path | None = None) -> V
         report.facts["sum_problems"] = bool(report.hash_problems)
         _check_crate(archive, infos, digests, report)
         _check_records(root, digests, report)
+        summary_ok = _check_summary(archive, infos, report)
+        study = _check_study_fields(root, report)
+        if study is not None and "README.md" in digests:
+            _check_readme(archive, infos, digests, study, report)
+        if study is not None:
+            _check_citation(archive, infos, digests, study, report)
         key_ok = _sealed_key(report, key, root)
         if not rerun:
             report.note = "analysis not re-run (hashes only)"
         elif not key_ok:
             report.note = ("the key is sealed: hashes checked, analysis not re-run (give the "
                            "released key with --key)")
+        elif not summary_ok:
+            report.note = "analysis/summary.json cannot be used: analysis not re-run"
         elif any(n.startswith("analysis/") and n not in digests for n in infos) or any(
                 n.startswith(RERUN_FOLDERS) and n in report.facts.get("unreadable", ()) for n in infos):
             report.note = "members of the analysis could not be read: analysis not re-run"
@@ -167,6 +184,11 @@ def _check_crate(archive: zipfile.ZipFile, infos: dict, digests: dict[str, str],
         return
     sizes = report.facts["sizes"]
     members = {n: (sizes[n], d) for n, d in digests.items() if n not in (SUMS, CRATE_NAME)}
+    try:
+        outside_member(data, "crate", CRATE_NAME)
+    except MemberProblem as exc:
+        report.hash_problems.append(str(exc))
+        return
     problems = crate_problems(data, members)
     report.hash_problems += problems
     root = crate_root(data)
@@ -175,7 +197,116 @@ def _check_crate(archive: zipfile.ZipFile, infos: dict, digests: dict[str, str],
         crate=True, crate_problems=bool(problems), title=root.get("name", "?"),
         authors=root.get("author_names", []), date=root.get("datePublished", ""),
         license=license_value.get("@id", "").rsplit("/", 1)[-1] if isinstance(license_value, dict)
-        else str(license_value), sealed_key=root.get("sealed_key"), renamed=root.get("renamed", {}))
+        else str(license_value), sealed_key=root.get("sealed_key"), renamed=root.get("renamed", {}),
+        crate_root=root)
+
+
+def _check_summary(archive: zipfile.ZipFile, infos: dict, report: VerifyReport) -> bool:
+    """analysis/summary.json decoded and validated (its options drive the re-run)."""
+    name = "analysis/summary.json"
+    if name not in infos:
+        return True
+    try:
+        value = outside_member(read_small(archive, infos[name]), "summary", name)
+    except MemberProblem as exc:
+        report.differences.append(str(exc))
+        return False
+    report.facts["summary_options"] = value.get("options", {})
+    return True
+
+
+def _check_study_fields(root: Path, report: VerifyReport):
+    """The crate's descriptive fields recomputed from the archived study file; the summary
+    then shows the study file's title. Returns the study, or None when it cannot be read."""
+    from glidemed.archive.citation import archive_description, archive_title
+    from glidemed.study import load_study
+
+    study_files = sorted((root / "study").glob("*.toml"))
+    if not study_files:
+        report.unchecked.append("the crate's title, description, licence, keywords and authors, "
+                                "and README.md: no study file in the archive to recompute them from")
+        return None
+    try:
+        study = load_study(study_files[0])
+    except GlidemedError as exc:
+        report.differences.append(f"study/{study_files[0].name}: cannot be read "
+                                  f"({exc.message.replace(str(root) + '/', '')})")
+        return None
+    meta = study.archive
+    report.facts.update(title=archive_title(study), license=meta.license,
+                        authors=[a.full_name for a in meta.authors])
+    crate = report.facts.get("crate_root")
+    if crate is None:
+        return study
+    keywords = crate.get("keywords", [])
+    expected = {"name": (archive_title(study), crate.get("name")),
+                "description": (archive_description(study), crate.get("description")),
+                "license": (f"https://spdx.org/licenses/{meta.license}",
+                            (crate.get("license") or {}).get("@id")),
+                "keywords": (list(meta.keywords), [keywords] if isinstance(keywords, str) else keywords),
+                "version": (meta.version or None, crate.get("version")),
+                "identifier": (f"https://doi.org/{meta.doi}" if meta.doi else None,
+                               crate.get("identifier")),
+                "author": ([a.full_name for a in meta.authors], crate.get("author_names", []))}
+    for key, (want, found) in expected.items():
+        if want != found:
+            report.differences.append(f"{CRATE_NAME}: root {key}: {found!r}, but the archived "
+                                      f"study file gives {want!r}")
+    return study
+
+
+def _check_citation(archive: zipfile.ZipFile, infos: dict, digests: dict[str, str], study,
+                    report: VerifyReport) -> None:
+    """CITATION.cff and .zenodo.json regenerated from the study file and the crate's date."""
+    names = [n for n in ("CITATION.cff", ".zenodo.json") if n in digests]
+    try:
+        today = dt.date.fromisoformat(report.facts.get("date", ""))
+    except ValueError:
+        report.unchecked += [f"{n}: the crate has no valid datePublished to regenerate it with"
+                             for n in names]
+        return
+    expected = citation_files(study, today)
+    for name in sorted(set(names) | set(expected)):
+        if name not in digests:
+            report.differences.append(f"{name}: the study file makes one, the archive has none")
+            continue
+        try:
+            archived = read_small(archive, infos[name])
+        except MemberProblem as exc:
+            report.hash_problems.append(str(exc))
+            continue
+        if archived != expected.get(name):
+            report.differences.append(f"{name}: differs from the one regenerated from the "
+                                      "archived study file")
+
+
+def _check_readme(archive: zipfile.ZipFile, infos: dict, digests: dict[str, str], study,
+                  report: VerifyReport) -> None:
+    """README.md regenerated from what the archive holds, the line with its date aside."""
+    try:
+        archived = read_small(archive, infos["README.md"]).decode("utf-8", "replace")
+    except MemberProblem as exc:
+        report.hash_problems.append(str(exc))
+        return
+    options = report.facts.get("summary_options", {})
+    sealed = report.facts.get("sealed_key")
+    names = set(digests) - {"README.md", CRATE_NAME, SUMS}
+    expected = readme_text(
+        study, names, images=any(n.startswith("images/") and not n.startswith("images/manifest/")
+                                 for n in names),
+        responses=any(n.startswith("responses/") for n in names),
+        pseudonymize=bool(options.get("pseudonymized")),
+        sealed=(sealed.get("name"), 0, sealed.get("sha256")) if isinstance(sealed, dict) else None)
+    made = "Made by glidemed "
+    old = [line for line in archived.splitlines() if not line.startswith(made)]
+    new = [line for line in expected.splitlines() if not line.startswith(made)]
+    for i, (a, b) in enumerate(zip(old, new)):
+        if a != b:
+            report.differences.append(f"README.md: differs from the regenerated README at line "
+                                      f"{i + 1}: archived {a[:80]!r}, regenerated {b[:80]!r}")
+            return
+    if len(old) != len(new):
+        report.differences.append(f"README.md: {len(old)} lines archived, {len(new)} regenerated")
 
 
 def _check_records(root: Path, digests: dict[str, str], report: VerifyReport) -> None:
@@ -195,6 +326,12 @@ def _check_records(root: Path, digests: dict[str, str], report: VerifyReport) ->
         elif images_held and name not in report.facts["unreadable"]:
             report.hash_problems.append(f"{name}: in the generation manifest but not in the archive")
     report.facts["images_checked"] = checked
+    described = {f"images/{record['file']}" for record in records.values()}
+    for name in sorted(digests):
+        if (name.startswith("images/") and not name.startswith("images/manifest/")
+                and name not in described):
+            report.hash_problems.append(f"{name}: not described by a usable record of the "
+                                        "generation manifest")
     build_path = root / "key" / "build.json"
     survey = {n: d for n, d in digests.items() if n.startswith("survey/")}
     if not build_path.is_file():
@@ -202,11 +339,11 @@ def _check_records(root: Path, digests: dict[str, str], report: VerifyReport) ->
             report.hash_problems.append("key/build.json: missing; the survey files cannot be checked")
         return
     try:
-        built = json.loads(build_path.read_text(encoding="utf-8"))["files"]
-        built = {f"survey/{rel}": digest for rel, digest in built.items()}
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        report.hash_problems.append(f"key/build.json: not a readable build record ({exc})")
+        built = outside_member(build_path.read_bytes(), "build", "key/build.json")["files"]
+    except MemberProblem as exc:
+        report.hash_problems.append(f"{exc}; not a usable build record")
         return
+    built = {f"survey/{rel}": digest for rel, digest in built.items()}
     for name, digest in sorted(survey.items()):
         if name not in built:
             report.hash_problems.append(f"{name}: not made by the build (not in key/build.json)")
@@ -284,8 +421,6 @@ def _rerun_and_compare(root: Path, report: VerifyReport, renamed: dict[str, str]
             continue
         name = old.relative_to(archived).as_posix()
         new = recomputed / name
-        if old.suffix not in COMPARED_SUFFIXES and name != "report.html":
-            continue
         if not new.is_file():
             report.differences.append(f"analysis/{name}: not produced by the re-run")
         elif name == "report.html":
@@ -298,14 +433,21 @@ def _rerun_and_compare(root: Path, report: VerifyReport, renamed: dict[str, str]
                                           "re-drawn ones (same matplotlib version)")
         elif old.suffix == ".json":
             try:
-                archived_value = json.loads(old.read_text(encoding="utf-8"))
+                archived_value = outside_loads(old.read_bytes())
             except ValueError as exc:
                 report.differences.append(f"analysis/{name}: archived file is not valid JSON ({exc})")
                 continue
             compare_json(f"analysis/{name}", archived_value,
                          json.loads(new.read_text(encoding="utf-8")), "", report.differences)
-        else:
+        elif old.suffix == ".csv":
             compare_csv(f"analysis/{name}", old, new, report.differences, plain)
+        elif old.read_bytes() != new.read_bytes():
+            if old.suffix in DRAWN_SUFFIXES and (plain or provenance["versions"].get(
+                    "matplotlib") != _matplotlib_version()):
+                report.unchecked.append(f"analysis/{name}: drawn by another matplotlib or with "
+                                        "renamed files; cannot be compared byte for byte")
+            else:
+                report.differences.append(f"analysis/{name}: differs from the regenerated file")
 
 
 def _matplotlib_version() -> str:
