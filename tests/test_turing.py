@@ -43,7 +43,8 @@ def demo(tmp_path_factory):
         key = json.loads(report.key_path.read_text())
         html = (report.survey_dir / "index.html").read_text()
         data = json.loads(html.split('id="survey-data">', 1)[1].split("</script>", 1)[0])
-        params = make_params(None, ["condition:model-a=3", "condition:model-b=0.5"])
+        # a strong effect: the build draws new tokens, so the simulated data differ per run
+        params = make_params(None, ["condition:model-a=5", "condition:model-b=0.5"])
         simulate_study(study, 6, seed=1, params=params)  # into build/<study>/responses
         summary = run_analysis(study, n_boot=300)  # dispatches to the turing analysis
         yield {"study": study, "report": report, "key": key, "data": data, "root": root,

@@ -205,13 +205,21 @@ def write_figures(out_dir: Path, ratings: pd.DataFrame, medians: pd.DataFrame,
         for name, make in makers.items():
             fig = make()
             try:
-                for fmt in FORMATS:
-                    buffer = io.BytesIO()
-                    fig.savefig(buffer, format=fmt,
-                                metadata={"Date": None} if fmt == "svg" else None)
-                    (out_dir / f"{name}.{fmt}").write_bytes(buffer.getvalue())
-                    if fmt == "png":
-                        pngs[name] = buffer.getvalue()
+                pngs[name] = save_figure(fig, out_dir / name)["png"]
             finally:
                 plt.close(fig)
     return pngs
+
+
+def save_figure(fig: plt.Figure, stem: Path, dpi: float | None = None) -> dict[str, bytes]:
+    """Write ``fig`` as ``stem.png`` and ``stem.svg`` with reproducible bytes (no date, a
+    fixed SVG id salt), so that ``verify`` can compare them; returns the bytes by format."""
+    written = {}
+    with plt.rc_context(_RC):
+        for fmt in FORMATS:
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format=fmt, dpi=dpi,
+                        metadata={"Date": None} if fmt == "svg" else None)
+            stem.with_name(f"{stem.name}.{fmt}").write_bytes(buffer.getvalue())
+            written[fmt] = buffer.getvalue()
+    return written

@@ -340,10 +340,11 @@ def write_turing(results: TuringResults, out: Path) -> dict:
             (tmp / f"{name}.csv").write_text(table.to_csv(index=False), encoding="utf-8")
         import matplotlib.pyplot as plt
 
+        from glidemed.analysis.figures import save_figure
+
         (tmp / "figures").mkdir()
         fig = roc_figure(results)
-        for ext in ("png", "svg"):
-            fig.savefig(tmp / "figures" / f"roc.{ext}", format=ext, dpi=150)
+        save_figure(fig, tmp / "figures" / "roc", dpi=150)
         plt.close(fig)
         versions = results.versions or software_versions()
         (tmp / "report.html").write_text(render_turing_report(results, tmp / "figures" / "roc.png", versions),
