@@ -122,9 +122,10 @@ def test_verify_names_an_unreadable_summary(analysed_study, tmp_path):
     broken = rewrite(zip_path, tmp_path / "broken.zip", {"analysis/summary.json": b"{"},
                      update_sums=True)
     report = verify_archive(broken)
-    assert [d for d in report.differences if d.startswith("re-run failed")] == [
-        d for d in report.differences if "analysis/summary.json: not a readable" in d]
-    assert report.differences and not report.ok
+    assert report.differences == ["analysis/summary.json: truncated JSON: Expecting property "
+                                  "name enclosed in double quotes at line 1, column 2"]
+    assert report.note == "analysis/summary.json cannot be used: analysis not re-run"
+    assert not report.reran and not report.ok and report.hash_problems == []
 
 
 def test_compare_csv_notices_a_missing_column(tmp_path):
