@@ -35,9 +35,9 @@ demo: env
 	$(BIN)/glidemed simulate turing-demo --raters 6 --seed 1 --effect condition:model-a=3 --effect condition:model-b=2
 	$(BIN)/glidemed analyze turing-demo --bootstrap 500
 
-# The paper's analysis from its published ratings (surveys/kather2022/published/), compared
-# with the medians and tests it reports.
-PAPER_RATINGS := surveys/kather2022/published/observer_study_glide_v1_merge.xlsx
+# The paper's analysis from its published ratings (../shared/kather2022/, beside the
+# project), compared with the medians and tests it reports.
+PAPER_RATINGS ?= ../shared/kather2022/observer_study_glide_v1_merge.xlsx
 reproduce: env
 	$(BIN)/glidemed analyze kather2022 --ratings $(PAPER_RATINGS) --nonsensical paper
 	$(BIN)/python surveys/kather2022/compare_with_paper.py build/kather2022/analysis

@@ -27,7 +27,7 @@ from glidemed.analysis.tidy import TIDY_COLUMNS, normalise, read_ratings_csv
 from glidemed.study import load_study
 
 ROOT = Path(__file__).resolve().parent.parent
-XLSX = ROOT / "surveys" / "kather2022" / "published" / "observer_study_glide_v1_merge.xlsx"
+XLSX = ROOT.parent / "shared" / "kather2022" / "observer_study_glide_v1_merge.xlsx"
 
 
 def peak_mb() -> float:

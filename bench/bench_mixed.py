@@ -2,7 +2,7 @@
 
     python bench/bench_mixed.py [--quick]
 
-1. The published ratings (surveys/kather2022/published/): time per fit of
+1. The published ratings (../shared/kather2022/): time per fit of
    score ~ style + detail + (1|rater) + (1|prompt_id), per aspect, next to R's
    ordinal::clmm on the same table and machine when Rscript is installed.
 2. 20 raters x 2,176 panels (43,520 ratings): time per fit (target < 60 s).
@@ -35,7 +35,7 @@ from glidemed.analysis.mixed import fit_clmm
 from glidemed.errors import AnalysisError
 from glidemed.study import load_study
 
-XLSX = ROOT / "surveys" / "kather2022" / "published" / "observer_study_glide_v1_merge.xlsx"
+XLSX = ROOT.parent / "shared" / "kather2022" / "observer_study_glide_v1_merge.xlsx"
 FORMULA = "score ~ style + detail + (1|rater) + (1|prompt_id)"
 R_TIMING = """
 suppressPackageStartupMessages(library(ordinal))

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-XLSX = ROOT / "surveys" / "kather2022" / "published" / "observer_study_glide_v1_merge.xlsx"
+XLSX = ROOT.parent / "shared" / "kather2022" / "observer_study_glide_v1_merge.xlsx"
 PANELS_PER_PROMPT_CONDITION = 4  # 272 prompts x 2 conditions x 4 = 2,176 panels
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-XLSX = ROOT / "surveys" / "kather2022" / "published" / "observer_study_glide_v1_merge.xlsx"
+XLSX = ROOT.parent / "shared" / "kather2022" / "observer_study_glide_v1_merge.xlsx"
 PLACEHOLDER = """
 [[conditions]]
 name = "placeholder"

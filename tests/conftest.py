@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if list(getattr(sys.modules.get("tests"), "__path__", [])) != [str(ROOT / "tests")]:
     sys.modules["tests"] = types.ModuleType("tests")
     sys.modules["tests"].__path__ = [str(ROOT / "tests")]
-KATHER_XLSX = ROOT / "surveys" / "kather2022" / "published" / "observer_study_glide_v1_merge.xlsx"
+KATHER_XLSX = ROOT.parent / "shared" / "kather2022" / "observer_study_glide_v1_merge.xlsx"
 
 SMALL_STUDY = """
 id = "small"
@@ -58,10 +58,18 @@ detailed = "the heart, an organ of muscle cells"
 """
 
 
+def require_kather_xlsx() -> Path:
+    """The published ratings of the seed study, read from ../shared/kather2022/ beside the
+    project; a reference test fails (never skips) where they are missing."""
+    if not KATHER_XLSX.is_file():
+        pytest.fail(f"seed study ratings not found at {KATHER_XLSX}: the R-checked tests need "
+                    "the published spreadsheet (KatherLab/synth-user-study) there")
+    return KATHER_XLSX
+
+
 @pytest.fixture(scope="session")
 def kather_xlsx() -> Path:
-    """The published ratings of the seed study, part of the repository."""
-    return KATHER_XLSX
+    return require_kather_xlsx()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from clmm_sim import CUTPOINTS, DETAIL_EFFECTS, STYLE_EFFECTS, simulate_clmm
-from conftest import KATHER_XLSX, ROOT
+from conftest import ROOT, require_kather_xlsx
 
 from glidemed.analysis import mixed
 from glidemed.analysis.formula import parse_formula
@@ -26,7 +26,7 @@ KATHER_STYLES = ["microscopy", "histopathology", "xray", "mri", "ct", "photo", "
 
 def kather_tidy() -> pd.DataFrame:
     """The published ratings as a tidy table, built exactly as clmm_kather2022.R builds it."""
-    raw = pd.read_excel(KATHER_XLSX, sheet_name="raw data", dtype=str)
+    raw = pd.read_excel(require_kather_xlsx(), sheet_name="raw data", dtype=str)
     rows = []
     for i, row in raw.iterrows():
         for obs in (1, 2, 3):
@@ -92,7 +92,7 @@ def test_legacy_import_gives_the_same_fit():
     from glidemed.study import load_study
 
     df = read_legacy_spreadsheet(load_study(ROOT / "surveys" / "kather2022" / "study.toml"),
-                                 KATHER_XLSX)
+                                 require_kather_xlsx())
     ref = json.loads((REFERENCE / "clmm_kather2022.json").read_text())["content"]
     assert_matches_r(fit_clmm(df, KATHER_FORMULA, "content"), ref)
 

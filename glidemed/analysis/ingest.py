@@ -358,7 +358,7 @@ def check_schema(data: Any) -> None:
     errors = sorted(response_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
     if not errors:  # the two validators disagree: report the compiled one's finding
         raise Rejected(f"does not match the response schema: {_short(fast_message, 160)}")
-    shown = "; ".join(f"{_where(e)}: {_short_message(e)}" for e in errors[:3])
+    shown = "; ".join(f"{schema_where(e)}: {_short_message(e)}" for e in errors[:3])
     more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
     raise Rejected(f"does not match the response schema: {shown}{more}")
 
@@ -566,7 +566,8 @@ def _parse_time(text: str) -> datetime:
     return moment
 
 
-def _where(error: jsonschema.ValidationError) -> str:
+def schema_where(error: jsonschema.ValidationError) -> str:
+    """Where in a JSON value a schema error is, as ``a.b[2]`` (``(top level)`` at the top)."""
     path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
     return path.lstrip(".") or "(top level)"
 

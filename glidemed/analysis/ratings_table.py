@@ -61,16 +61,16 @@ def table_problems(raw: pd.DataFrame, study: Study) -> list[str]:
         if not row["rater"].strip():
             bad("empty rater id")
         if row["aspect"] not in levels:
-            bad(f"unknown aspect {_short(row['aspect'])} (study aspects: {', '.join(levels)})")
+            bad(f"unknown aspect {short(row['aspect'])} (study aspects: {', '.join(levels)})")
         if row["condition"] not in conditions:
-            bad(f"unknown condition {_short(row['condition'])} "
+            bad(f"unknown condition {short(row['condition'])} "
                 f"(study conditions: {', '.join(sorted(conditions))})")
         if row["style"] not in styles:
-            bad(f"unknown style {_short(row['style'])}")
+            bad(f"unknown style {short(row['style'])}")
         score = row["score"].strip()
         if score:
             if not (score.isascii() and score.lstrip("-").isdigit()) or len(score) > 6:
-                bad(f"score {_short(score)} is not a whole number")
+                bad(f"score {short(score)} is not a whole number")
             elif row["aspect"] in levels and not 0 <= int(score) < levels[row["aspect"]]:
                 bad(f"score {score} is out of range 0-{levels[row['aspect']] - 1} "
                     f"for aspect {row['aspect']!r}")
@@ -81,15 +81,15 @@ def table_problems(raw: pd.DataFrame, study: Study) -> list[str]:
             except ValueError:
                 value = math.nan
             if not (math.isfinite(value) and value >= 0):
-                bad(f"seconds {_short(seconds)} is not a finite number >= 0")
+                bad(f"seconds {short(seconds)} is not a finite number >= 0")
         for column in ["repeat", *flags]:
             if row[column].strip().lower() not in TRUE | FALSE:
-                bad(f"{column} {_short(row[column])} is not true or false")
+                bad(f"{column} {short(row[column])} is not true or false")
         key = (row["rater"].strip(), row["panel"], row["aspect"],
                row["repeat"].strip().lower() in TRUE)
         if key in seen:
-            bad(f"the same rating as row {seen[key]} (rater {_short(key[0])}, panel "
-                f"{_short(key[1])}, aspect {_short(key[2])}) given twice")
+            bad(f"the same rating as row {seen[key]} (rater {short(key[0])}, panel "
+                f"{short(key[1])}, aspect {short(key[2])}) given twice")
         else:
             seen[key] = number
     return [text for _, text in problems]
@@ -106,6 +106,7 @@ def _typed(raw: pd.DataFrame, flags: list[str]) -> pd.DataFrame:
     return df
 
 
-def _short(value: object, limit: int = 40) -> str:
+def short(value: object, limit: int = 40) -> str:
+    """``repr`` of a value read from a file, cut to ``limit`` characters."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."

@@ -172,15 +172,23 @@ def _check_members(archive: zipfile.ZipFile, infos: dict, listed: dict[str, str]
     return digests
 
 
+def _member_bytes(archive: zipfile.ZipFile, infos: dict, name: str,
+                  report: VerifyReport) -> bytes | None:
+    """A small member's bytes; None, with the reason among the hash problems, if unreadable."""
+    try:
+        return read_small(archive, infos[name])
+    except MemberProblem as exc:
+        report.hash_problems.append(str(exc))
+        return None
+
+
 def _check_crate(archive: zipfile.ZipFile, infos: dict, digests: dict[str, str],
                  report: VerifyReport) -> None:
     if CRATE_NAME not in infos:
         report.hash_problems.append(f"{CRATE_NAME}: missing; the archive is not an RO-Crate")
         return
-    try:
-        data = read_small(archive, infos[CRATE_NAME])
-    except MemberProblem as exc:
-        report.hash_problems.append(str(exc))
+    data = _member_bytes(archive, infos, CRATE_NAME, report)
+    if data is None:
         return
     sizes = report.facts["sizes"]
     members = {n: (sizes[n], d) for n, d in digests.items() if n not in (SUMS, CRATE_NAME)}
@@ -270,12 +278,8 @@ def _check_citation(archive: zipfile.ZipFile, infos: dict, digests: dict[str, st
         if name not in digests:
             report.differences.append(f"{name}: the study file makes one, the archive has none")
             continue
-        try:
-            archived = read_small(archive, infos[name])
-        except MemberProblem as exc:
-            report.hash_problems.append(str(exc))
-            continue
-        if archived != expected.get(name):
+        archived = _member_bytes(archive, infos, name, report)
+        if archived is not None and archived != expected.get(name):
             report.differences.append(f"{name}: differs from the one regenerated from the "
                                       "archived study file")
 
@@ -283,11 +287,10 @@ def _check_citation(archive: zipfile.ZipFile, infos: dict, digests: dict[str, st
 def _check_readme(archive: zipfile.ZipFile, infos: dict, digests: dict[str, str], study,
                   report: VerifyReport) -> None:
     """README.md regenerated from what the archive holds, the line with its date aside."""
-    try:
-        archived = read_small(archive, infos["README.md"]).decode("utf-8", "replace")
-    except MemberProblem as exc:
-        report.hash_problems.append(str(exc))
+    raw = _member_bytes(archive, infos, "README.md", report)
+    if raw is None:
         return
+    archived = raw.decode("utf-8", "replace")
     options = report.facts.get("summary_options", {})
     sealed = report.facts.get("sealed_key")
     names = set(digests) - {"README.md", CRATE_NAME, SUMS}

@@ -21,7 +21,8 @@ import jsonschema
 import pandas as pd
 
 from glidemed import outside_json
-from glidemed.analysis.ratings_table import problems_message
+from glidemed.analysis.ingest import schema_where
+from glidemed.analysis.ratings_table import problems_message, short
 from glidemed.errors import GenerationError, ScoringError
 from glidemed.outside_json import OutsideJSONError
 from glidemed.study import Condition, Study
@@ -168,10 +169,10 @@ def read_scores_meta(meta_path: Path) -> dict:
         raise ScoringError(f"not a readable scores description: {exc}") from None
     if not isinstance(meta, dict) or meta.get("schema") != SCORES_SCHEMA:
         raise ScoringError(f"{meta_path}: not a glidemed scores description (schema "
-                           f"{_cut(meta.get('schema') if isinstance(meta, dict) else None)})")
+                           f"{short(meta.get('schema') if isinstance(meta, dict) else None)})")
     errors = sorted(_meta_validator().iter_errors(meta), key=lambda e: list(e.absolute_path))
     if errors:
-        shown = "; ".join(f"{_where(e)}: {e.message[:120]}" for e in errors[:3])
+        shown = "; ".join(f"{schema_where(e)}: {e.message[:120]}" for e in errors[:3])
         more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
         raise ScoringError(f"{meta_path}: does not match the scores schema: {shown}{more}; run "
                            "glidemed score again")
@@ -191,11 +192,11 @@ def score_problems(raw: pd.DataFrame, study: Study, meta: dict) -> list[str]:
         where = f"row {number}: "
         condition, prompt_id, index = row["condition"], row["prompt_id"], row["index"]
         if condition not in conditions:
-            problems.append(f"{where}unknown condition {_cut(condition)}")
+            problems.append(f"{where}unknown condition {short(condition)}")
         elif prompt_id not in prompts:
-            problems.append(f"{where}unknown prompt_id {_cut(prompt_id)}")
+            problems.append(f"{where}unknown prompt_id {short(prompt_id)}")
         elif not (index.isascii() and index.isdigit() and len(index) <= 9):
-            problems.append(f"{where}index {_cut(index)} is not a whole number >= 0")
+            problems.append(f"{where}index {short(index)} is not a whole number >= 0")
         elif (condition, prompt_id, str(int(index))) not in listed:
             problems.append(f"{where}image {condition}/{prompt_id}/{index} is not among the "
                             "scored images of scores.json")
@@ -203,7 +204,7 @@ def score_problems(raw: pd.DataFrame, study: Study, meta: dict) -> list[str]:
             problems.append(f"{where}empty metric")
         value = row["value"].strip()
         if value and not _finite(value):
-            problems.append(f"{where}value {_cut(value)} is not a finite number")
+            problems.append(f"{where}value {short(value)} is not a finite number")
         ident = (condition, prompt_id, index.lstrip("0") or "0", row["metric"])
         if ident in seen:
             problems.append(f"{where}the same image and metric as row {seen[ident]}")
@@ -230,17 +231,17 @@ def read_set_scores(study: Study, path: Path) -> pd.DataFrame:
     for i, row in enumerate(raw[SET_COLUMNS].to_dict(orient="records")):
         where = f"row {i + 2}: "
         if row["condition"] not in conditions:
-            problems.append(f"{where}unknown condition {_cut(row['condition'])}")
+            problems.append(f"{where}unknown condition {short(row['condition'])}")
         if row["style"] not in styles:
-            problems.append(f"{where}unknown style {_cut(row['style'])}")
+            problems.append(f"{where}unknown style {short(row['style'])}")
         if not row["metric"].strip():
             problems.append(f"{where}empty metric")
         for column in ("value", "ci_low", "ci_high"):
             if row[column].strip() and not _finite(row[column]):
-                problems.append(f"{where}{column} {_cut(row[column])} is not a finite number")
+                problems.append(f"{where}{column} {short(row[column])} is not a finite number")
         for column in ("n_images", "n_reference", "n_boot", "seed"):
             if not (row[column].isascii() and row[column].isdigit() and len(row[column]) <= 20):
-                problems.append(f"{where}{column} {_cut(row[column])} is not a whole number >= 0")
+                problems.append(f"{where}{column} {short(row[column])} is not a whole number >= 0")
     if problems:
         raise ScoringError(problems_message(path, problems))
     sets = raw[SET_COLUMNS].copy()
@@ -263,16 +264,6 @@ def _meta_validator() -> jsonschema.protocols.Validator:
     text = resources.files("glidemed").joinpath("schemas/scores.schema.json").read_text("utf-8")
     schema = json.loads(text)
     return jsonschema.validators.validator_for(schema)(schema)
-
-
-def _where(error: jsonschema.ValidationError) -> str:
-    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-    return where.lstrip(".") or "(top level)"
-
-
-def _cut(value: object, limit: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _check_hashes(study: Study, meta: dict, images_dir: Path, path: Path) -> None:

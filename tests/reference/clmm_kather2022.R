@@ -1,5 +1,5 @@
 # Reference fits of R ordinal::clmm (Laplace, defaults) on the published ratings of
-# Kather et al. (2022), read from surveys/kather2022/published/ (run from the project root):
+# Kather et al. (2022), read from ../shared/kather2022/ (run from the project root):
 #   Rscript tests/reference/clmm_kather2022.R
 # Writes tests/reference/clmm_kather2022.json. The tidy table is built as in
 # tests/test_mixed.py: prompt_id p001..p272 in sheet order, 34 prompts per style in the
@@ -7,7 +7,7 @@
 # observer1..3; 'nonsensical' and 'missing' cells are excluded.
 suppressPackageStartupMessages({library(ordinal); library(readxl); library(jsonlite)})
 
-xlsx <- "surveys/kather2022/published/observer_study_glide_v1_merge.xlsx"
+xlsx <- "../shared/kather2022/observer_study_glide_v1_merge.xlsx"
 raw <- read_excel(xlsx, sheet = "raw data", col_types = "text")
 styles <- c("microscopy", "histopathology", "xray", "mri", "ct", "photo", "poster",
             "illustration")

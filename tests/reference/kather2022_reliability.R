@@ -5,7 +5,7 @@
 #   Rscript tests/reference/kather2022_reliability.R tests/reference/kather2022_reliability.json
 suppressPackageStartupMessages({library(readxl); library(psych); library(jsonlite)})
 args <- commandArgs(trailingOnly = TRUE)
-raw <- read_excel("surveys/kather2022/published/observer_study_glide_v1_merge.xlsx", sheet = "raw data",
+raw <- read_excel("../shared/kather2022/observer_study_glide_v1_merge.xlsx", sheet = "raw data",
                   col_types = "text")
 scores <- function(a) sapply(1:3, function(o) {
   v <- trimws(raw[[sprintf("%s_Observer%d", a, o)]]); v[v == "nonsensical"] <- "0"

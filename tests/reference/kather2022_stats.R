@@ -9,7 +9,7 @@
 suppressPackageStartupMessages({library(readxl); library(ordinal); library(jsonlite)})
 args <- commandArgs(trailingOnly = TRUE)
 prompts <- read.csv(args[1], stringsAsFactors = FALSE)
-raw <- read_excel("surveys/kather2022/published/observer_study_glide_v1_merge.xlsx", sheet = "raw data",
+raw <- read_excel("../shared/kather2022/observer_study_glide_v1_merge.xlsx", sheet = "raw data",
                   col_types = "text")
 styles <- c("microscopy", "histopathology", "xray", "mri", "ct", "photo", "poster", "illustration")
 

@@ -6,7 +6,7 @@
 # Effects are reported with R's sign convention P(Y <= k) = F(theta_k - eta), so a
 # larger effect means higher scores; style effects are relative to microscopy.
 suppressPackageStartupMessages({library(ordinal); library(readxl); library(jsonlite)})
-raw <- as.data.frame(read_excel("surveys/kather2022/published/observer_study_glide_v1_merge.xlsx",
+raw <- as.data.frame(read_excel("../shared/kather2022/observer_study_glide_v1_merge.xlsx",
                                 sheet = "raw data"))
 styles <- c("microscopy", "histopathology", "xray", "mri", "ct", "photo", "poster", "illustration")
 topics_per_style <- 34
