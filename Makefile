@@ -34,6 +34,10 @@ demo: env
 	$(BIN)/glidemed build turing-demo
 	$(BIN)/glidemed simulate turing-demo --raters 6 --seed 1 --effect condition:model-a=3 --effect condition:model-b=2
 	$(BIN)/glidemed analyze turing-demo --bootstrap 500
+	$(BIN)/glidemed generate pairwise-demo --no-progress
+	$(BIN)/glidemed build pairwise-demo
+	$(BIN)/glidemed simulate pairwise-demo --raters 8 --seed 1 --effect condition:model-b=0.8 --effect condition:model-c=-0.6
+	$(BIN)/glidemed analyze pairwise-demo --bootstrap 500
 
 # The paper's analysis from its published ratings (../shared/kather2022/, beside the
 # project), compared with the medians and tests it reports.
@@ -61,4 +65,4 @@ bench: env
 	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf build/demo build/turing-demo
+	rm -rf build/demo build/turing-demo build/pairwise-demo

@@ -10,6 +10,7 @@ import click
 
 from glidemed import __version__
 from glidemed.study import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, load_study
+from glidemed.tasks import TASKS, get_task
 
 STUDY = click.argument("study", metavar="STUDY")
 
@@ -270,8 +271,9 @@ def analyze(study, responses, ratings, key, out, model, nonsensical, flagged, n_
     for note in summary.get("analyses_not_done", []):  # a Turing study with too few readers
         click.echo(f"not analysed: {note}", err=True)
     counts = summary["counts"]
-    click.echo(f"{counts['raters']} rater(s), {counts['usable_ratings']} usable of "
-               f"{counts['ratings']} ratings -> {out or analysis_dir(loaded)}/report.html")
+    ratings = (f", {counts['usable_ratings']} usable of {counts['ratings']} ratings"
+               if "usable_ratings" in counts else "")
+    click.echo(f"{counts['raters']} rater(s){ratings} -> {out or analysis_dir(loaded)}/report.html")
 
 
 @main.command()
@@ -379,9 +381,11 @@ def simulate(study, raters, out, seed, key_path, effects, params_file, dropout, 
               help="Worker processes.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 @_sim_options
-@click.option("--design", type=click.Choice(["ratings", "turing"]),
+@click.option("--design", type=click.Choice(list(TASKS)),
               help="ratings: the rating survey; turing: an MRMC reader study of real vs generated "
-                   "images [the study's survey task].")
+                   "images; pairwise: an ability difference between the first two compared "
+                   "conditions (--effect condition:NAME=X; --difference when none is given) "
+                   "[the study's first survey task].")
 @click.option("--cases", "case_counts", callback=_int_list, default="50,100,200", show_default=True,
               help="turing: total cases (images) per study, comma-separated.")
 @click.option("--auc", "aucs", default="0.7", show_default=True, metavar="AUC[,AUC2]",
@@ -401,12 +405,13 @@ def power(study, rater_counts, prompt_counts, difference, scale, groups, aspect,
     from glidemed.simulate import make_params
 
     loaded = load_study(study)
-    if (design or getattr(loaded.survey, "task", "ratings")) == "turing":
-        from glidemed.power_mrmc import run_turing_power
-
-        click.echo(run_turing_power(loaded, out, rater_counts=rater_counts, case_counts=case_counts,
-                                    aucs=aucs, method=method, pilot=pilot, roe_metz_file=roe_metz_file,
-                                    n_sims=sims, alpha=alpha, target=target, seed=seed))
+    task = get_task(design or loaded.survey.blocks[0].task)
+    text = task.run_power(loaded, out, rater_counts=rater_counts, prompt_counts=prompt_counts,
+                          case_counts=case_counts, aucs=aucs, method=method, pilot=pilot,
+                          roe_metz_file=roe_metz_file, n_sims=sims, alpha=alpha, target=target,
+                          seed=seed, effects=effects, difference=difference)
+    if text is not None:
+        click.echo(text)
         return
     if method in ("hillis", "roe-metz"):
         raise click.BadParameter(f"{method} is a method of --design turing", param_hint="--method")

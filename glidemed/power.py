@@ -327,16 +327,7 @@ def write_power(table: pd.DataFrame, out_dir: str | Path) -> list[Path]:
         settings = dict(table.attrs)
         write_text_atomic(json_path, json.dumps(settings, indent=1) + "\n")
         fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
-        for prompts, part in table.groupby("prompts"):
-            part = part.sort_values("raters")
-            ax.errorbar(part["raters"], part["power"], yerr=1.96 * part["mcse"], marker="o",
-                        capsize=3, label=f"{prompts} prompts")
-        ax.axhline(0.8, color="grey", linestyle="--", linewidth=1)
-        ax.axhline(settings.get("alpha", 0.05), color="grey", linestyle=":", linewidth=1)
-        ax.set_xticks(sorted(table["raters"].unique()))
-        ax.set_ylim(0, 1.02)
-        ax.set_xlabel("raters")
-        ax.set_ylabel("power (bars: ±1.96 MCSE)")
+        draw_power_curves(ax, table, settings.get("alpha", 0.05))
         groups = settings.get("groups", ["A", "B"])
         unit = "points" if settings.get("scale") == "score" else "logits"
         ax.set_title(f"{settings.get('study', '')}: {groups[0]} vs {groups[1]}, "
@@ -369,3 +360,18 @@ def run_power(study: Study, out_dir: str | Path | None = None, **options) -> tup
 
     table = power_analysis(study, **options)
     return table, write_power(table, out_dir or study_build_dir(study) / "power")
+
+
+def draw_power_curves(ax, table: pd.DataFrame, alpha: float) -> None:
+    """Power against raters, one line per prompt count, with ±1.96 MCSE bars, the 0.8
+    target and alpha."""
+    for prompts, part in table.groupby("prompts"):
+        part = part.sort_values("raters")
+        ax.errorbar(part["raters"], part["power"], yerr=1.96 * part["mcse"], marker="o",
+                    capsize=3, label=f"{prompts} prompts")
+    ax.axhline(0.8, color="grey", linestyle="--", linewidth=1)
+    ax.axhline(alpha, color="grey", linestyle=":", linewidth=1)
+    ax.set_xticks(sorted(table["raters"].unique()))
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("raters")
+    ax.set_ylabel("power (bars: ±1.96 MCSE)")

@@ -123,22 +123,14 @@ class ExampleImage:
     caption: str = ""
 
 
-TURING_LEVELS = ["definitely real", "probably real", "unsure", "probably generated",
-                 "definitely generated"]
-TASKS = ("ratings", "turing")
-
-
 @dataclass(frozen=True)
-class TuringSettings:
-    """The visual Turing test: one image per screen, real (controls) or generated."""
+class SurveyBlock:
+    """One task of the survey, shown in the given order: ``[[survey.blocks]]``, or the
+    one block that ``[survey] task = "..."`` stands for."""
 
-    question: str = "Is this image real or generated?"
-    levels: list[str] = field(default_factory=lambda: list(TURING_LEVELS))  # real ... generated
-    first_value: int = 1  # the number shown for the first level (1: a 1-5 scale)
-    images_per_condition: int = 0  # generated images shown per condition; 0: all
-    real_share: float = 0.5  # share of screens showing real images
-    flag: str = "Flag this image (broken, not a medical image, ...)"
-
+    task: str
+    instructions: str = ""  # shown on a screen of its own before the block's first panel
+    settings: Any = None  # the task's settings (see glidemed.tasks), from its table
 
 @dataclass(frozen=True)
 class SurveySettings:
@@ -153,8 +145,8 @@ class SurveySettings:
     post_url: str = ""  # also POST the response file here; the download stays available
     profile: list[ProfileField] = field(default_factory=list)
     examples: list[ExampleImage] = field(default_factory=list)
-    task: str = "ratings"  # ratings, or turing (real or generated? see [survey.turing])
-    turing: TuringSettings = field(default_factory=TuringSettings)
+    task: str = "ratings"  # the one-block form: a task of glidemed.tasks, its settings in [survey.<task>]
+    blocks: list[SurveyBlock] = field(default_factory=list)  # built from the file, see _survey_blocks
 
 
 @dataclass(frozen=True)
@@ -233,7 +225,7 @@ class Prompt:
 
 
 # Fields that are not read from the file.
-_INTERNAL_FIELDS = {"path"}
+_INTERNAL_FIELDS = {"path", "blocks"}  # blocks: read by _survey_blocks
 # Default aspects and flags: the paper's two scales and its one flag.
 DEFAULT_ASPECTS = [
     Aspect("style", "Style", "Rate the best style in the images"),
@@ -342,7 +334,7 @@ def _check_keys(items: list, attr: str, where: str, errors: list[str],
         seen.add(key)
 
 
-def _check_range(value: int | float, low: int | float, high: int | float, where: str,
+def check_range(value: int | float, low: int | float, high: int | float, where: str,
                  errors: list[str], note: str = "") -> None:
     """Record a problem unless ``low <= value <= high``; ``note`` says what bounds it."""
     if not low <= value <= high:
@@ -420,13 +412,9 @@ def _check_study(study: Study, errors: list[str]) -> None:
         errors.append(f"flags: keys {sorted(clash)} clash with aspect keys")
     if not study.title.strip():
         errors.append("title: must not be empty")
-    _check_range(study.seed, 0, MAX_SEED, "seed", errors)
-    _check_range(study.images_per_prompt, 1, MAX_IMAGES_PER_PROMPT, "images_per_prompt", errors)
-    if study.survey.task != "turing" and 1 <= study.images_per_prompt <= MAX_IMAGES_PER_PROMPT:
-        _check_range(study.images_per_panel, 1, study.images_per_prompt, "images_per_panel",
-                     errors, "images_per_prompt")
-    else:
-        _check_range(study.images_per_panel, 1, MAX_IMAGES_PER_PANEL, "images_per_panel", errors)
+    check_range(study.seed, 0, MAX_SEED, "seed", errors)
+    check_range(study.images_per_prompt, 1, MAX_IMAGES_PER_PROMPT, "images_per_prompt", errors)
+    check_range(study.images_per_panel, 1, MAX_IMAGES_PER_PANEL, "images_per_panel", errors)
     for i, cond in enumerate(study.conditions):
         if cond.generator not in GENERATORS:
             errors.append(f"conditions[{i}].generator: unknown generator {cond.generator!r}"
@@ -445,22 +433,16 @@ def _check_study(study: Study, errors: list[str]) -> None:
     if settings.image_format not in ("jpeg", "png", "webp"):
         errors.append(f"survey.image_format: expected jpeg, png or webp, "
                       f"got {settings.image_format!r}")
-    _check_range(settings.image_quality, 1, 100, "survey.image_quality", errors)
+    check_range(settings.image_quality, 1, 100, "survey.image_quality", errors)
     if settings.image_size != 0:
-        _check_range(settings.image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE, "survey.image_size",
+        check_range(settings.image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE, "survey.image_size",
                      errors, "pixels, or 0 to keep the generated size")
-    shown = settings.conditions or [c.name for c in study.conditions]
-    n_panels = len(expand_prompts(study)) * len(shown)
-    if settings.task == "turing" or not n_panels:  # turing screens are counted at build
-        _check_range(settings.repeat_panels, 0, MAX_REPEAT_PANELS, "survey.repeat_panels", errors)
-    else:
-        _check_range(settings.repeat_panels, 0, min(MAX_REPEAT_PANELS, n_panels),
-                     "survey.repeat_panels", errors, "at most the number of panels")
+    check_range(settings.repeat_panels, 0, MAX_REPEAT_PANELS, "survey.repeat_panels", errors)
     _check_keys(settings.profile, "key", "survey.profile", errors, pattern=False)
     if settings.post_url and urlsplit(settings.post_url).scheme not in ("http", "https"):
         errors.append(f"survey.post_url: expected an http(s) address, got {settings.post_url!r}")
     _check_archive(study.archive, errors)
-    errors.extend(_turing_problems(study))
+    _check_blocks(study, errors)
     aspects = {a.key: a for a in study.aspects}
     for i, example in enumerate(settings.examples):
         aspect = aspects.get(example.aspect)
@@ -473,36 +455,6 @@ def _check_study(study: Study, errors: list[str]) -> None:
                           f"next to the study file")
 
 
-def _turing_problems(study: Study) -> list[str]:
-    settings, turing = study.survey, study.survey.turing
-    if settings.task not in TASKS:
-        return [f"survey.task: expected one of {', '.join(TASKS)}, got {settings.task!r}"
-                f"{did_you_mean(settings.task, TASKS)}"]
-    if settings.task != "turing":
-        return []
-    problems = []
-    if not settings.controls:
-        problems.append("survey.controls: a turing task needs a condition of real images "
-                        "(a folder condition named in controls)")
-    chosen = settings.conditions or [c.name for c in study.conditions]
-    if not [c for c in chosen if c not in settings.controls]:
-        problems.append("survey.conditions: a turing task needs a generated condition besides "
-                        "the controls")
-    if len(turing.levels) < 2:
-        problems.append("survey.turing.levels: expected at least two levels")
-    if not 0 < turing.real_share < 1:
-        problems.append(f"survey.turing.real_share: expected a share between 0 and 1, "
-                        f"got {turing.real_share}")
-    generated = study.images_per_prompt * len(expand_prompts(study))
-    _check_range(turing.images_per_condition, 0, generated or MAX_IMAGES_PER_PROMPT,
-                 "survey.turing.images_per_condition", problems,
-                 "0: all; at most the images generated per condition")
-    if not 0 <= turing.first_value <= 9 - (len(turing.levels) - 1):
-        problems.append(f"survey.turing.first_value: the levels must be numbered within 0-9 "
-                        f"(keys), got {turing.first_value}")
-    return problems
-
-
 def parse_study(text: str, path: str | Path = STUDY_FILENAME) -> Study:
     """Parse and validate study TOML ``text``; raise StudyError listing every problem."""
     path = Path(path)
@@ -511,6 +463,8 @@ def parse_study(text: str, path: str | Path = STUDY_FILENAME) -> Study:
     except tomllib.TOMLDecodeError as exc:
         raise StudyError(path, [f"not valid TOML: {exc}"]) from None
     errors: list[str] = []
+    survey = table.get("survey")
+    task_tables = _pop_task_tables(survey) if isinstance(survey, dict) else {}
     study = _build(Study, table, "study", errors)
     if study is not None:
         study = dataclasses.replace(
@@ -518,12 +472,92 @@ def parse_study(text: str, path: str | Path = STUDY_FILENAME) -> Study:
             path=path,
             aspects=study.aspects if "aspects" in table else list(DEFAULT_ASPECTS),
             flags=study.flags if "flags" in table else list(DEFAULT_FLAGS),
+            survey=dataclasses.replace(study.survey,
+                                       blocks=_survey_blocks(study.survey, task_tables, errors)),
         )
         _check_study(study, errors)
     if errors:
         problems = [e.removeprefix("study.") for e in errors]
         raise StudyError(path, problems, _with_lines(text, problems))
     return study
+
+
+def _pop_task_tables(survey: dict) -> dict:
+    """Take ``blocks`` and every task's settings table out of the ``[survey]`` table (they
+    are read by :func:`_survey_blocks`, with the settings type each task declares)."""
+    from glidemed.tasks import TASKS
+
+    return {name: survey.pop(name) for name in ["blocks", *TASKS] if name in survey}
+
+
+def _survey_blocks(settings: SurveySettings, tables: dict, errors: list[str]) -> list[SurveyBlock]:
+    """The survey's blocks: ``[[survey.blocks]]`` in order, or the one ``task`` names."""
+    from glidemed.tasks import TASKS
+
+    def block(task: str, instructions: str, own: dict, where: str) -> SurveyBlock | None:
+        if task not in TASKS:
+            errors.append(f"{where}.task: unknown task {task!r}{did_you_mean(task, TASKS)} "
+                          f"(known: {', '.join(TASKS)})")
+            return None
+        return SurveyBlock(task, instructions, _task_settings(task, own.get(task, {}),
+                                                              f"{where}.{task}", errors))
+
+    for name in TASKS:  # settings of other tasks than the one named are still checked
+        if name in tables and name != settings.task:
+            _task_settings(name, tables[name], f"study.survey.{name}", errors)
+    raw = tables.get("blocks")
+    if raw is None:
+        one = block(settings.task, "", tables, "study.survey")
+        return [one] if one else []
+    if not isinstance(raw, list) or not raw or not all(isinstance(b, dict) for b in raw):
+        errors.append("study.survey.blocks: expected one or more [[survey.blocks]] tables")
+        return []
+    if settings.task != "ratings" or any(name in tables for name in TASKS):
+        errors.append("study.survey.blocks: give each block's task and settings in its "
+                      "[[survey.blocks]] table, not in [survey] as well")
+    blocks = []
+    for i, own in enumerate(raw):
+        where = f"study.survey.blocks[{i}]"
+        unknown = sorted(set(own) - {"task", "instructions", *TASKS})
+        for key in unknown:
+            errors.append(f"{where}.{key}: unknown key{did_you_mean(key, ['task', 'instructions'])} "
+                          f"(allowed: task, instructions and the task's settings table)")
+        task, instructions = own.get("task"), own.get("instructions", "")
+        if not isinstance(task, str):
+            errors.append(f"{where}.task: missing; expected a string (one of {', '.join(TASKS)})")
+            continue
+        if not isinstance(instructions, str):
+            errors.append(f"{where}.instructions: expected a string, got {instructions!r}")
+            instructions = ""
+        for other in set(own) & set(TASKS) - {task}:
+            errors.append(f"{where}.{other}: settings of task {other!r} in a {task!r} block")
+        made = block(task, instructions, own, where)
+        if made:
+            blocks.append(made)
+    return blocks
+
+
+def _task_settings(task: str, table: Any, where: str, errors: list[str]) -> Any:
+    from glidemed.tasks import get_task
+
+    cls = get_task(task).settings_class
+    if cls is None:
+        if table:
+            errors.append(f"{where}: task {task!r} has no settings")
+        return None
+    if not isinstance(table, dict):
+        errors.append(f"{where}: expected a table, got {table!r}")
+        return cls()
+    return _build(cls, table, where, errors) or cls()
+
+
+def _check_blocks(study: Study, errors: list[str]) -> None:
+    from glidemed.tasks import get_task
+
+    several = len(study.survey.blocks) > 1
+    for i, block in enumerate(study.survey.blocks):
+        where = f"survey.blocks[{i}]" if several else "survey"
+        errors.extend(get_task(block.task).problems(study, block, where))
 
 
 def _with_lines(text: str, problems: list[str]) -> list[str]:

@@ -59,3 +59,16 @@ def test_the_reference_condition_and_its_order_are_the_callers():
 def test_data_without_finite_abilities_are_named(winners, losers, phrase):
     with pytest.raises(AnalysisError, match=phrase.replace("(", r"\(").replace(")", r"\)")):
         bradley_terry(winners, losers, ["a", "b", "c"] + (["d"] if "d" in winners else []))
+
+
+def test_lopsided_but_finite_data_satisfy_the_likelihood_equations():
+    wins = np.array([[0, 300, 40], [1, 0, 25], [2, 6, 0]])  # wins[i, j]: i beat j
+    names = ["a", "b", "c"]
+    pairs = [(i, j) for i in range(3) for j in range(3) for _ in range(wins[i, j])]
+    got = bradley_terry(pd.Series([names[i] for i, _ in pairs]),
+                        pd.Series([names[j] for _, j in pairs]), names)
+    ability = got["ability"].to_numpy()
+    p = 1 / (1 + np.exp(ability[None, :] - ability[:, None]))  # P(i beats j)
+    expected_wins = ((wins + wins.T) * p).sum(axis=1)
+    np.testing.assert_allclose(expected_wins, wins.sum(axis=1), atol=1e-8)
+    assert got["ability"].iloc[1] < -4 and np.isfinite(got["se"]).all()

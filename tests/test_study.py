@@ -148,8 +148,8 @@ def test_problems_come_one_per_line_with_line_numbers_and_suggestions(tmp_path):
         "'placeholdr'; did you mean placeholder? (known: diffusers, folder, glide, placeholder)",
         f"  line {line_of('desciption')}: styles[0].template: unknown field {{desciption}}; "
         "did you mean {description}? (a template has one field, {description})",
-        f"  line {line_of('rating')}: survey.task: expected one of ratings, turing, got "
-        "'rating'; did you mean ratings?",
+        f"  line {line_of('rating')}: survey.task: unknown task 'rating'; did you mean "
+        "ratings? (known: ratings, turing, pairwise)",
     ]
     assert sorted(p.split(":")[0] for p in info.value.problems) == sorted([
         "images_per_panl", "conditions[0].generator", "styles[0].template", "survey.task"])

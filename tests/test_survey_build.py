@@ -287,7 +287,7 @@ def test_keyboard_hint_follows_the_scale():
 
     from glidemed.survey.render import render_page, survey_context
 
-    data = {"aspects": [{"key": "quality", "label": "Quality", "question": "",
-                         "levels": ["bad", "fair", "good"]}]}
+    data = {"blocks": [{"first_value": 0, "aspects": [{"key": "quality", "label": "Quality",
+                                                       "question": "", "levels": ["bad", "fair", "good"]}]}]}
     page = BeautifulSoup(render_page(survey_context(data, single_file=True)), "html.parser")
     assert page.select_one("p.hint").get_text().startswith("Keys: 0\u20132 rate")

@@ -26,7 +26,7 @@ from glidemed.study import load_study, parse_study
 from glidemed.survey.audit import audit_survey
 from glidemed.survey.build import build_survey
 from glidemed.survey.images import encode_image
-from glidemed.survey.turing import encoding_problems, page_study
+from glidemed.survey.encoding import encoding_problems
 from tests.conftest import ROOT
 from tests.survey_factory import generated
 
@@ -57,24 +57,26 @@ def test_study_settings_are_checked():
         parse_study(text.replace("real_share = 0.5", "real_share = 1.5"), DEMO)
     with pytest.raises(StudyError, match="survey.controls: a turing task needs a condition of real images"):
         parse_study(text.replace('controls = ["reference"]', "controls = []"), DEMO)
-    with pytest.raises(StudyError, match="survey.task: expected one of ratings, turing"):
+    with pytest.raises(StudyError, match="survey.task: unknown task 'quiz'"):
         parse_study(text.replace('task = "turing"', 'task = "quiz"'), DEMO)
     study = load_study(DEMO)
-    assert study.survey.turing.levels[0] == "definitely real" and study.survey.turing.first_value == 1
+    turing = study.survey.blocks[0].settings
+    assert turing.levels[0] == "definitely real" and turing.first_value == 1
 
 
 def test_build_mixes_conditions_as_the_study_says(demo):
     key, data = demo["key"], demo["data"]
     counts = collections.Counter(p["condition"] for p in key["panels"].values())
     assert counts == {"model-a": 12, "model-b": 12, "reference": 24}  # real_share 0.5
-    assert key["task"] == "turing"
+    assert [b["task"] for b in key["blocks"]] == ["turing"]
     assert all(len(p["images"]) == 1 for p in key["panels"].values())
     assert all(p["control"] == (p["condition"] == "reference") for p in key["panels"].values())
     assert {p["text"] for p in data["panels"]} == {"Is this image real or generated?"}
-    assert data["images_per_panel"] == 1 and data["first_value"] == 1
-    assert [a["key"] for a in data["aspects"]] == ["realness"]
-    assert data["aspects"][0]["levels"][-1] == "definitely generated"
-    assert data["panel_heading"] == "Real or generated?"
+    (block,) = data["blocks"]
+    assert block["images_per_panel"] == 1 and block["first_value"] == 1
+    assert [a["key"] for a in block["aspects"]] == ["realness"]
+    assert block["aspects"][0]["levels"][-1] == "definitely generated"
+    assert block["heading"] == "Real or generated?"
     assert demo["report"].audit.ok
 
 
@@ -87,8 +89,9 @@ def test_rebuild_keeps_tokens_and_choice(demo, monkeypatch):
 
 def test_not_enough_real_images(demo, monkeypatch):
     monkeypatch.setenv("GLIDEMED_BUILD_DIR", str(demo["root"] / "build"))
-    turing = dataclasses.replace(demo["study"].survey.turing, real_share=0.8)
-    study = dataclasses.replace(demo["study"], survey=dataclasses.replace(demo["study"].survey, turing=turing))
+    (block,) = demo["study"].survey.blocks
+    block = dataclasses.replace(block, settings=dataclasses.replace(block.settings, real_share=0.8))
+    study = dataclasses.replace(demo["study"], survey=dataclasses.replace(demo["study"].survey, blocks=[block]))
     with pytest.raises(SurveyError, match=r"have 24 real image\(s\), 96 wanted for real_share 0.8"):
         build_survey(study, workers=1, out_dir=demo["root"] / "other", key_folder=demo["root"] / "other-key")
 
@@ -117,7 +120,7 @@ def test_audit_of_a_tampered_survey_folder_fails(demo, tmp_path):
     other = encode_image(demo["study"].folder / "reference" / "ref-00-0.jpg",
                          dataclasses.replace(demo["report"].encoding, quality=30))
     (folder / "index.html").write_text(html.replace(src, "data:image/jpeg;base64," + base64.b64encode(other).decode()))
-    report = audit_survey(page_study(demo["study"]), folder, demo["key"], {})
+    report = audit_survey(demo["study"], folder, demo["key"], {})
     assert any("real (control) images are encoded differently" in p for p in report.problems)
 
 
@@ -265,11 +268,27 @@ def test_no_usable_answer_still_writes_the_ledger(demo, tmp_path):
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["analyze", str(demo["study"].path), str(bad.parent), "--out",
                                        str(out), "--bootstrap", "0"])
-    assert result.exit_code == 0, result.output
-    assert "not analysed: every analysis: no usable answers" in result.output
+    assert result.exit_code == 1  # as for every task: the reason of each file, in the ledger
+    assert "no usable answers in 1 response file(s)" in result.output
+    assert f"every file's reason is in {out / 'ledger.csv'}" in " ".join(result.output.split())
     ledger = pd.read_csv(out / "ledger.csv")
     assert list(ledger["status"]) == ["rejected"] and "truncated JSON" in ledger["reason"][0]
-    assert json.loads((out / "summary.json").read_text())["counts"]["raters"] == 0
+
+
+def test_turing_ledger_neutralises_spreadsheet_formulas(demo, tmp_path):
+    """A rater id that a spreadsheet would run as a formula reaches ledger.csv inert."""
+    from glidemed.analysis.pipeline import run_analysis
+
+    source = next((demo["root"] / "build").rglob("response-*.json"))
+    data = json.loads(source.read_text())
+    data["rater"]["id"] = '=HYPERLINK("http://example.org","x")'
+    hostile = tmp_path / "responses" / "hostile.json"
+    hostile.parent.mkdir()
+    hostile.write_text(json.dumps(data))
+    run_analysis(demo["study"], [hostile, *sorted((demo["root"] / "build").rglob("response-*.json"))],
+                 tmp_path / "out", key=demo["key"], n_boot=0, allow_simulated=True)
+    ledger = pd.read_csv(tmp_path / "out" / "ledger.csv")
+    assert "'=HYPERLINK(\"http://example.org\",\"x\")" in set(ledger["rater"])
 
 
 def test_a_condition_without_real_images_rated_is_listed_not_fatal(demo):
@@ -279,6 +298,7 @@ def test_a_condition_without_real_images_rated_is_listed_not_fatal(demo):
     study, key = demo["study"], demo["key"]
     ratings, ledger, _ = ingest_responses(study, key, [demo["root"] / "build"], allow_simulated=True)
     real = {t for t, p in key["panels"].items() if p.get("control")}
-    results = analyse_turing(study, ratings[~ratings["panel"].isin(real)], key, ledger, "test", n_boot=0)
+    results = analyse_turing(study, study.survey.blocks[0].settings, ratings[~ratings["panel"].isin(real)],
+                             key, ledger, "test", n_boot=0)
     assert results.conditions == [] and results.reader_aucs.empty and results.comparisons.empty
     assert len(results.not_done) == 2 and all("has only positive cases" in n for n in results.not_done)

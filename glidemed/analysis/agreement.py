@@ -121,20 +121,17 @@ def weighted_spearman(x: np.ndarray, y: np.ndarray, W: np.ndarray) -> np.ndarray
 def seen_images(study: Study, ratings: pd.DataFrame, key: dict | None) -> pd.DataFrame:
     """(rater, panel, file) of every image shown with each first rating's panel, file as under
     images/. Without a key (or for panels not in it): no rows for those ratings."""
-    from glidemed.survey.randomize import rater_plan
+    from glidemed.survey.randomize import key_plan
 
     if key is None:
         return pd.DataFrame(columns=["rater", "panel", "file"])
-    tokens = sorted(key["panels"])  # the page's panel order
-    panel_images = [sorted(key["panels"][t]["images"]) for t in tokens]
     rows = []
     for rater in pd.unique(ratings["rater"].dropna()):
-        plan = rater_plan(key["build_hash"], str(rater), panel_images, study.images_per_panel,
-                          study.survey.repeat_panels)
+        plan = key_plan(key, str(rater), study.images_per_panel, study.survey.repeat_panels)
         for entry in plan:
             if entry["repeat"]:
                 continue
-            token = tokens[entry["panel"]]
+            token = entry["token"]
             files = key["panels"][token]["images"]
             rows.extend((rater, token, files[image]) for image in entry["images"])
     return pd.DataFrame(rows, columns=["rater", "panel", "file"])

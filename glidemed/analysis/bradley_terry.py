@@ -3,24 +3,23 @@
 Model (as R ``BradleyTerry2::BTm`` with a logit link): P(i beats j) = logistic(λ_i − λ_j),
 one ability λ per condition on the log-odds scale, the first condition fixed at 0. Ties
 carry no information about who is better and are left out (the ordinal paired-comparison
-model uses them). The fit is the binomial GLM on the ±1 design that BTm itself fits
-(statsmodels GLM, IRLS), on the answers aggregated per ordered pair, so its cost does not
-grow with the number of answers. Intervals are Wald intervals, λ ± z·SE.
+model of :mod:`glidemed.analysis.paired` uses them). The answers are aggregated into the
+k × k win matrix of the k conditions and the likelihood is maximised on it by Newton–Raphson
+with the exact Fisher information, so the cost after counting does not grow with the number
+of answers. SEs come from the inverse information; intervals are Wald intervals, λ ± z·SE.
 """
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-from scipy import stats
 from scipy.sparse import csgraph
+from scipy.special import expit, ndtri
 
 from glidemed.errors import AnalysisError
 
 BT_COLUMNS = ["condition", "ability", "se", "ci_low", "ci_high", "n_wins", "n_comparisons"]
+_MAX_NEWTON = 100
 
 
 def bradley_terry(winners: pd.Series, losers: pd.Series, conditions: list[str],
@@ -34,9 +33,7 @@ def bradley_terry(winners: pd.Series, losers: pd.Series, conditions: list[str],
     if len(conditions) < 2 or len(set(conditions)) != len(conditions):
         raise AnalysisError(f"Bradley-Terry: expected two or more distinct conditions, "
                             f"got {conditions}")
-    positions = pd.Index(conditions)
-    w = positions.get_indexer(np.asarray(winners, dtype=object))  # -1: not a condition
-    l = positions.get_indexer(np.asarray(losers, dtype=object))
+    w, l = condition_codes(winners, conditions), condition_codes(losers, conditions)
     if (w < 0).any() or (l < 0).any():
         given = pd.unique(np.concatenate([np.asarray(winners, dtype=object)[w < 0],
                                           np.asarray(losers, dtype=object)[l < 0]]))
@@ -46,20 +43,17 @@ def bradley_terry(winners: pd.Series, losers: pd.Series, conditions: list[str],
     if (w == l).any():
         raise AnalysisError("Bradley-Terry: a condition compared with itself")
     k = len(conditions)
-    wins = np.zeros((k, k))  # wins[i, j]: times i beat j
-    np.add.at(wins, (w, l), 1)
+    wins = np.bincount(w * k + l, minlength=k * k).reshape(k, k).astype(float)
+    return bradley_terry_counts(wins, conditions, level)
+
+
+def bradley_terry_counts(wins: np.ndarray, conditions: list[str], level: float = 0.95) -> pd.DataFrame:
+    """:func:`bradley_terry` from the win matrix: ``wins[i, j]`` answers where condition i
+    beat condition j."""
     _check_estimable(wins, conditions)
-    pairs = [(i, j) for i in range(k) for j in range(i + 1, k) if wins[i, j] + wins[j, i] > 0]
-    design = np.zeros((len(pairs), k))
-    for row, (i, j) in enumerate(pairs):
-        design[row, i], design[row, j] = 1.0, -1.0
-    counts = np.array([[wins[i, j], wins[j, i]] for i, j in pairs])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = sm.GLM(counts, design[:, 1:], family=sm.families.Binomial()).fit()
-    ability = np.concatenate([[0.0], fit.params])
-    se = np.concatenate([[0.0], fit.bse])
-    z = stats.norm.ppf(0.5 + level / 2)
+    ability, cov = _fit(wins)
+    se = np.sqrt(np.concatenate([[0.0], np.diag(cov)]))
+    z = ndtri(0.5 + level / 2)
     return pd.DataFrame({
         "condition": conditions, "ability": ability, "se": se,
         "ci_low": ability - z * se, "ci_high": ability + z * se,
@@ -68,10 +62,57 @@ def bradley_terry(winners: pd.Series, losers: pd.Series, conditions: list[str],
     }, columns=BT_COLUMNS)
 
 
+def condition_codes(values: pd.Series | np.ndarray, conditions: list[str]) -> np.ndarray:
+    """Position of each value in ``conditions``, -1 where it is none of them."""
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
+        codes, uniques = values.cat.codes.to_numpy(), values.cat.categories
+    else:
+        codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+    position = {name: i for i, name in enumerate(conditions)}
+    lookup = np.array([position.get(u, -1) for u in uniques] + [-1])  # code -1 (missing): -1
+    return lookup[codes]
+
+
+def _fit(wins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Maximum-likelihood abilities (the first fixed at 0) and the inverse Fisher information
+    of the others, by Newton-Raphson; the log-likelihood is concave, and a step is halved
+    until it rises."""
+    n = wins + wins.T  # comparisons per pair
+
+    def loglik(lam: np.ndarray) -> float:  # sum of wins[i, j] * log P(i beats j)
+        return -float(np.sum(wins * np.logaddexp(0.0, lam[None, :] - lam[:, None])))
+
+    def score_and_information(lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = expit(lam[:, None] - lam[None, :])  # P(i beats j)
+        weight = n * p * p.T
+        return (wins - n * p).sum(axis=1)[1:], (np.diag(weight.sum(axis=1)) - weight)[1:, 1:]
+
+    lam = np.zeros(len(wins))
+    value = loglik(lam)
+    for _ in range(_MAX_NEWTON):
+        grad, info = score_and_information(lam)
+        step = np.concatenate([[0.0], np.linalg.solve(info, grad)])
+        trial = loglik(lam + step)
+        while trial < value - 1e-12 * abs(value) and np.max(np.abs(step)) > 1e-12:
+            step /= 2
+            trial = loglik(lam + step)
+        lam, value = lam + step, trial
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    else:
+        raise AnalysisError("Bradley-Terry: the Newton iterations did not converge")
+    return lam, np.linalg.inv(score_and_information(lam)[1])
+
+
 def _check_estimable(wins: np.ndarray, conditions: list[str]) -> None:
     """Finite maximum-likelihood abilities exist exactly when the graph "i beat j at least
     once" is strongly connected (Zermelo 1929; Ford 1957). Otherwise say which conditions
     were never compared with the others, or which group won (or lost) all its comparisons."""
+    reach = (wins > 0) | np.eye(len(wins), dtype=bool)  # i reaches j by wins
+    for _ in range(int(np.ceil(np.log2(len(wins))))):
+        reach = (reach.astype(int) @ reach.astype(int)) > 0
+    if reach.all():  # strongly connected: the common case, without the graph library
+        return
     weak = csgraph.connected_components(wins + wins.T, directed=False)[1]
     if len(set(weak)) > 1:
         apart = [c for c, g in zip(conditions, weak) if g != weak[0]]

@@ -212,14 +212,22 @@ def write_figures(out_dir: Path, ratings: pd.DataFrame, medians: pd.DataFrame,
 
 
 def save_figure(fig: plt.Figure, stem: Path, dpi: float | None = None) -> dict[str, bytes]:
-    """Write ``fig`` as ``stem.png`` and ``stem.svg`` with reproducible bytes (no date, a
-    fixed SVG id salt), so that ``verify`` can compare them; returns the bytes by format."""
+    """Write ``fig`` as ``stem.png`` and ``stem.svg`` (:func:`figure_bytes`); returns the
+    bytes by format."""
+    written = figure_bytes(fig, dpi)
+    for fmt, data in written.items():
+        stem.with_name(f"{stem.name}.{fmt}").write_bytes(data)
+    return written
+
+
+def figure_bytes(fig: plt.Figure, dpi: float | None = None) -> dict[str, bytes]:
+    """``fig`` as PNG and SVG bytes, reproducible (no date, a fixed SVG id salt), so that
+    ``verify`` can compare them."""
     written = {}
     with plt.rc_context(_RC):
         for fmt in FORMATS:
             buffer = io.BytesIO()
             fig.savefig(buffer, format=fmt, dpi=dpi,
                         metadata={"Date": None} if fmt == "svg" else None)
-            stem.with_name(f"{stem.name}.{fmt}").write_bytes(buffer.getvalue())
             written[fmt] = buffer.getvalue()
     return written

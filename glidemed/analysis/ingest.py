@@ -124,16 +124,30 @@ def fast_validator() -> Callable[[Any], Any]:
 
 
 def ingest_responses(study: Study, key: dict, paths: Iterable[str | os.PathLike],
-                     flagged: str = "exclude",
-                     max_bytes: int = MAX_RESPONSE_BYTES,
+                     flagged: str = "exclude", max_bytes: int = MAX_RESPONSE_BYTES,
                      key_name: str = "key", pseudonymized: bool = False,
                      allow_simulated: bool = False
                      ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """:func:`ingest` of a one-block survey, its answers as its task's tidy table:
+    ``(table, ledger, profiles)``."""
+    answers, ledger, profiles = ingest(study, key, paths, flagged, max_bytes, key_name,
+                                       pseudonymized, allow_simulated)
+    if len(answers.context.tasks) != 1:
+        raise AnalysisError(f"{study.path}: a survey of {len(answers.context.tasks)} blocks; "
+                            "read it with ingest()")
+    return answers.table(0), ledger, profiles
+
+
+def ingest(study: Study, key: dict, paths: Iterable[str | os.PathLike],
+           flagged: str = "exclude", max_bytes: int = MAX_RESPONSE_BYTES,
+           key_name: str = "key", pseudonymized: bool = False,
+           allow_simulated: bool = False) -> tuple["Answers", pd.DataFrame, pd.DataFrame]:
     """Read response files (or folders of them) returned for the build described by ``key``.
 
-    Returns ``(ratings, ledger, profiles)``: the tidy ratings table (see
-    :mod:`glidemed.analysis.tidy`), one ledger row per file (:data:`LEDGER_COLUMNS`), and
-    one profile row per rater used (``rater``, then the answers to the profile fields).
+    Returns ``(answers, ledger, profiles)``: the answers of the files used (each block's
+    task makes its tidy table of them: :meth:`Answers.table`), one ledger row per file
+    (:data:`LEDGER_COLUMNS`), and one profile row per rater used (``rater``, then the
+    answers to the profile fields).
     ``key_name`` (e.g. the key file's path) names the key in error messages.
     ``pseudonymized``: the files' rater ids were replaced (``glidemed archive
     --pseudonymize``), so the checks bound to the real id (the hash chain's head, the
@@ -143,9 +157,6 @@ def ingest_responses(study: Study, key: dict, paths: Iterable[str | os.PathLike]
     """
     if flagged not in FLAGGED_MODES:
         raise AnalysisError(f"--flagged: expected one of {FLAGGED_MODES}, got {flagged!r}")
-    from glidemed.survey.turing import page_study
-
-    study = page_study(study)  # a turing survey's responses answer its one confidence scale
     context = _Context.from_key(study, key, key_name)
     context.pseudonymized = pseudonymized
     rows: list[_Parsed | dict] = []  # one per file, in the order collected
@@ -171,7 +182,7 @@ def ingest_responses(study: Study, key: dict, paths: Iterable[str | os.PathLike]
             f"the same file as {first_row['file']} (reached through a symbolic link); read once",
             rater=first_row["rater"]))
     ledger = pd.DataFrame(ledger_rows, columns=LEDGER_COLUMNS)
-    return _unblind(used, context, flagged), ledger, _profiles(used, study)
+    return Answers(used, context, flagged), ledger, _profiles(used, study)
 
 
 def _other_row(name: str, sha256: str, status: str, reason: str, rater: str = "") -> dict:
@@ -250,18 +261,29 @@ def collect_all_files(paths: Iterable[str | os.PathLike]
 
 @dataclass
 class _Context:
-    """What a response is checked against: the study and the build's key."""
+    """What a response is checked against: the study and the build's key. Each block of
+    the survey has its own scales (``levels``: aspect -> number of levels) and flags."""
 
     study: Study
     key: dict
     build_hash: str
     panels: dict[str, dict]
     images: dict[str, frozenset[str]]
-    levels: dict[str, int]
-    flags: list[str]
+    tasks: list[str]  # each block's task
+    block_levels: list[dict[str, int]]
+    block_flags: list[list[str]]
     prompts: dict[str, Any]
     pseudonymized: bool = False
     key_name: str = "key"
+
+    def block(self, token: str) -> int:
+        return self.panels[token].get("block", 0)
+
+    def levels(self, token: str) -> dict[str, int]:
+        return self.block_levels[self.block(token)]
+
+    def flags(self, token: str) -> list[str]:
+        return self.block_flags[self.block(token)]
 
     @classmethod
     def from_key(cls, study: Study, key: dict, key_name: str = "key") -> "_Context":
@@ -279,9 +301,18 @@ class _Context:
         if unknown:
             raise AnalysisError(f"{key_name}: prompt id(s) not in study {study.id!r}: "
                                 f"{', '.join(unknown[:5])} (was the study file changed after the build?)")
-        return cls(study, key, build_hash, panels, images,
-                   {a.key: len(a.levels) for a in study.aspects},
-                   [f.key for f in study.flags], prompts, key_name=key_name)
+        from glidemed.survey.randomize import key_blocks
+        from glidemed.tasks import block_views
+
+        views = block_views(study)
+        tasks = [b.get("task", "ratings") for b in key_blocks(key)]
+        if tasks != [v.task for v in views]:
+            raise AnalysisError(f"{key_name}: its survey has the task(s) {', '.join(tasks)}, the "
+                                f"study file {', '.join(v.task for v in views)} (was the study "
+                                "file changed after the build?)")
+        return cls(study, key, build_hash, panels, images, tasks,
+                   [{a.key: len(a.levels) for a in v.aspects} for v in views],
+                   [[f.key for f in v.flags] for v in views], prompts, key_name=key_name)
 
 
 def parse_response(path: Path, context: _Context, max_bytes: int = MAX_RESPONSE_BYTES,
@@ -319,10 +350,11 @@ def check_response(raw: bytes, context: _Context, name: str, data: Any = None) -
                        "needed)")
     _check_build(data, context)
     n_panels, n_ratings, partial = _check_answers(data, context)
+    order = data["order"]
     chain = chain_problems(data, context.pseudonymized) + integrity_problems(
         data, context.key, context.study.images_per_panel, context.study.survey.repeat_panels,
-        context.study.survey.profile, context.levels, context.flags,
-        check_plan=not context.pseudonymized)
+        context.study.survey.profile, [context.levels(t) for t in order],
+        [context.flags(t) for t in order], check_plan=not context.pseudonymized)
     return _Parsed(name, sha256_bytes(raw), data, n_panels, n_ratings, partial, chain)
 
 
@@ -417,25 +449,26 @@ def _check_answers(data: dict, context: _Context) -> tuple[int, int, str]:
         if extra_images:
             raise Rejected(f"{where}.images: image token {sorted(extra_images)[0]!r} does not "
                            f"belong to panel {token!r}")
+        levels, flags = context.levels(token), context.flags(token)
         for aspect, score in panel["ratings"].items():
-            if aspect not in context.levels:
+            if aspect not in levels:
                 raise Rejected(f"{where}.ratings: unknown aspect {_short(aspect)} "
-                               f"(study aspects: {', '.join(context.levels)})")
+                               f"(study aspects: {', '.join(levels)})")
             if score is None:
                 continue
             if not isinstance(score, int) or isinstance(score, bool):
                 raise Rejected(f"{where}.ratings.{aspect}: score {score!r} is not a whole number")
-            if not 0 <= score < context.levels[aspect]:
+            if not 0 <= score < levels[aspect]:
                 raise Rejected(f"{where}.ratings.{aspect}: score {score} is out of range "
-                               f"0-{context.levels[aspect] - 1}")
+                               f"0-{levels[aspect] - 1}")
         for flag in panel["flags"]:
-            if flag not in context.flags:
+            if flag not in flags:
                 raise Rejected(f"{where}.flags: unknown flag {_short(flag)} "
-                               f"(study flags: {', '.join(context.flags) or 'none'})")
-        given = sum(panel["ratings"].get(a) is not None for a in context.levels)
+                               f"(study flags: {', '.join(flags) or 'none'})")
+        given = sum(panel["ratings"].get(a) is not None for a in levels)
         n_ratings += given
         n_panels += given > 0
-        n_missing += len(context.levels) - given
+        n_missing += len(levels) - given
     if n_ratings == 0:
         raise Rejected("no panel has a rating")
     unseen = len(order) - len(positions)
@@ -495,9 +528,38 @@ def _answers(item: _Parsed) -> list:
                   for p in item.data["panels"])
 
 
-def _unblind(used: list[_Parsed], context: _Context, flagged: str) -> pd.DataFrame:
-    """One row per (panel seen, aspect) of the used files, joined with the key and prompts."""
-    aspects = list(context.levels)
+@dataclass
+class Answers:
+    """The answers of the response files used, for each block's task to unblind."""
+
+    used: list[_Parsed]
+    context: _Context
+    flagged: str
+
+    def table(self, block: int) -> pd.DataFrame:
+        """Block ``block``'s answers as its task's tidy table."""
+        from glidemed.tasks import get_task
+
+        return get_task(self.context.tasks[block]).unblind(self, block)
+
+    def panels(self, block: int, order: Callable[[dict], tuple] | None = None):
+        """(rater, excluded, response panel, key entry, prompt) of every panel seen in
+        ``block``, raters in order, panels by ``order`` (default: their position);
+        ``excluded``: the file's chain failed and ``--flagged exclude``."""
+        context = self.context
+        for item in sorted(self.used, key=lambda p: p.rater):
+            excluded = bool(item.chain) and self.flagged == "exclude"
+            mine = [p for p in item.data["panels"] if context.block(p["token"]) == block]
+            for panel in sorted(mine, key=order or (lambda p: p["position"])):
+                entry = context.panels[panel["token"]]
+                yield item.rater, excluded, panel, entry, context.prompts[entry["prompt_id"]]
+
+
+def tidy_ratings(answers: Answers, block: int) -> pd.DataFrame:
+    """One row per (panel seen, aspect) of a block of one-condition panels (ratings,
+    Turing), joined with the key and prompts: :mod:`glidemed.analysis.tidy`."""
+    context = answers.context
+    aspects, flag_keys = list(context.block_levels[block]), context.block_flags[block]
     prompt_rank = {pid: i for i, pid in enumerate(context.prompts)}
     condition_rank = {c: i for i, c in enumerate(context.key.get("conditions", []))}
 
@@ -506,36 +568,31 @@ def _unblind(used: list[_Parsed], context: _Context, flagged: str) -> pd.DataFra
         return (prompt_rank[entry["prompt_id"]], condition_rank.get(entry["condition"], 1 << 30),
                 entry["condition"], panel["position"])
 
-    columns: dict[str, list] = {c: [] for c in TIDY_COLUMNS + context.flags}
-    for item in sorted(used, key=lambda p: p.rater):
-        excluded = bool(item.chain) and flagged == "exclude"
-        rater = item.rater
-        for panel in sorted(item.data["panels"], key=study_order):
-            entry = context.panels[panel["token"]]
-            prompt = context.prompts[entry["prompt_id"]]
-            flags = [bool(panel["flags"].get(f, False)) for f in context.flags]
-            for aspect in aspects:
-                score = panel["ratings"].get(aspect)
-                reason = "flagged" if excluded else "" if score is not None else "missing"
-                columns["rater"].append(rater)
-                columns["panel"].append(panel["token"])
-                columns["prompt_id"].append(prompt.id)
-                columns["style"].append(prompt.style)
-                columns["style_group"].append(prompt.style_group)
-                columns["topic"].append(prompt.topic)
-                columns["detail"].append(prompt.detail)
-                columns["condition"].append(entry["condition"])
-                columns["aspect"].append(aspect)
-                columns["score"].append(pd.NA if reason else score)
-                columns["exclusion"].append(reason)
-                columns["seconds"].append(panel["seconds"])
-                columns["repeat"].append(panel["repeat"])
-                columns["comment"].append(panel["comment"])
-                for f, value in zip(context.flags, flags):
-                    columns[f].append(value)
+    columns: dict[str, list] = {c: [] for c in TIDY_COLUMNS + flag_keys}
+    for rater, excluded, panel, entry, prompt in answers.panels(block, study_order):
+        flags = [bool(panel["flags"].get(f, False)) for f in flag_keys]
+        for aspect in aspects:
+            score = panel["ratings"].get(aspect)
+            reason = "flagged" if excluded else "" if score is not None else "missing"
+            columns["rater"].append(rater)
+            columns["panel"].append(panel["token"])
+            columns["prompt_id"].append(prompt.id)
+            columns["style"].append(prompt.style)
+            columns["style_group"].append(prompt.style_group)
+            columns["topic"].append(prompt.topic)
+            columns["detail"].append(prompt.detail)
+            columns["condition"].append(entry["condition"])
+            columns["aspect"].append(aspect)
+            columns["score"].append(pd.NA if reason else score)
+            columns["exclusion"].append(reason)
+            columns["seconds"].append(panel["seconds"])
+            columns["repeat"].append(panel["repeat"])
+            columns["comment"].append(panel["comment"])
+            for f, value in zip(flag_keys, flags):
+                columns[f].append(value)
     if not columns["rater"]:
-        return empty_ratings(context.flags)
-    return normalise(pd.DataFrame(columns), context.flags)
+        return empty_ratings(flag_keys)
+    return normalise(pd.DataFrame(columns), flag_keys)
 
 
 def _profiles(used: list[_Parsed], study: Study) -> pd.DataFrame:

@@ -62,13 +62,17 @@ def profile_problems(profile: dict, fields: list[Any]) -> list[str]:
                            if len(problems) > 1 else [])
 
 
-def event_problems(events: list[dict], n_order: int, levels: dict[str, int],
-                   flags: list[str]) -> list[str]:
+def event_problems(events: list[dict], n_order: int, levels: list[dict[str, int]],
+                   flags: list[list[str]]) -> list[str]:
     """Events the page cannot have written: a position outside the order, an unknown aspect
-    or flag, or a value of the wrong kind; one line naming the first."""
+    or flag, or a value of the wrong kind; one line naming the first. ``levels`` and
+    ``flags``: the scales and flags of each position of the order (its block's)."""
     bad = []
     for event in events:
-        problem = _event_problem(event, n_order, levels, flags)
+        position = event["position"]
+        problem = (f"position {position} is outside the order ({n_order} panels)"
+                   if position >= n_order else
+                   _event_problem(event, levels[position], flags[position]))
         if problem:
             bad.append(f"event {event['seq']}: {problem}")
     if not bad:
@@ -76,10 +80,8 @@ def event_problems(events: list[dict], n_order: int, levels: dict[str, int],
     return [bad[0] + (f" ({len(bad)} such events)" if len(bad) > 1 else "")]
 
 
-def _event_problem(event: dict, n_order: int, levels: dict[str, int], flags: list[str]) -> str:
-    position, field, value = event["position"], event["field"], event["value"]
-    if position >= n_order:
-        return f"position {position} is outside the order ({n_order} panels)"
+def _event_problem(event: dict, levels: dict[str, int], flags: list[str]) -> str:
+    field, value = event["field"], event["value"]
     if field == "comment":
         return "" if isinstance(value, str) else f"comment {_short(value)} is not text"
     kind, key = field.split(":", 1)
@@ -96,10 +98,11 @@ def _event_problem(event: dict, n_order: int, levels: dict[str, int], flags: lis
 
 
 def integrity_problems(response: dict, key: dict, images_per_panel: int, repeat_panels: int,
-                       profile_fields: list[Any], levels: dict[str, int],
-                       flags: list[str], check_plan: bool = True) -> list[str]:
+                       profile_fields: list[Any], levels: list[dict[str, int]],
+                       flags: list[list[str]], check_plan: bool = True) -> list[str]:
     """Every way a schema-valid response departs from what the build dictates
-    (``check_plan`` False: not the order and images, as for a pseudonymised copy)."""
+    (``check_plan`` False: not the order and images, as for a pseudonymised copy).
+    ``levels`` and ``flags``: each position's, as :func:`event_problems` takes them."""
     plan = key_plan(key, response["rater"]["id"], images_per_panel, repeat_panels)
     return ((plan_problems(response, plan) if check_plan else [])
             + profile_problems(response["rater"]["profile"], profile_fields)

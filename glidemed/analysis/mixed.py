@@ -421,14 +421,23 @@ class _InnerFailure(Exception):
     pass
 
 
+@dataclass
+class MixedResult(ModelResult):
+    """A :class:`ModelResult` that also holds the covariance of the fixed effects and
+    cut-points (rows and columns named by their terms, NaN when the Hessian failed), for
+    the SE of a function of several of them, e.g. the asymmetry of the cut-points."""
+
+    covariance: pd.DataFrame | None = None
+
+
 # --- fitting -----------------------------------------------------------------------------
 
-def fit_clmm(df: pd.DataFrame, formula: str, aspect: str | None, *, strict: bool = True) -> ModelResult:
+def fit_clmm(df: pd.DataFrame, formula: str, aspect: str | None, *, strict: bool = True) -> MixedResult:
     """Fit a cumulative logit mixed model with crossed random intercepts to one aspect.
 
     ``formula`` is R style, e.g. ``score ~ style + detail + (1|rater) + (1|prompt_id)``.
     Rows of other aspects, quality-control repeats, excluded ratings (``exclusion`` not
-    empty) and missing scores are left out; unused score levels are removed. Returns a :class:`ModelResult` (model
+    empty) and missing scores are left out; unused score levels are removed. Returns a :class:`MixedResult` (model
     'mixed') whose table holds the fixed effects (log cumulative odds ratios, Wald CIs),
     the cut-points (R's convention P(Y <= k) = F(theta_k - x'beta)) and the SD of each
     random effect (CI by a Wald interval on the log scale). Raises AnalysisError on bad
@@ -442,7 +451,7 @@ def fit_clmm(df: pd.DataFrame, formula: str, aspect: str | None, *, strict: bool
     return result
 
 
-def _fit(df: pd.DataFrame, formula: str, aspect: str | None, strict: bool) -> ModelResult:
+def _fit(df: pd.DataFrame, formula: str, aspect: str | None, strict: bool) -> MixedResult:
     parsed = parse_formula(formula, [str(c) for c in df.columns])
     if not parsed.random:
         raise AnalysisError(f"mixed model: formula {formula!r} has no random term like (1|rater)")
@@ -483,9 +492,11 @@ def _fit(df: pd.DataFrame, formula: str, aspect: str | None, strict: bool) -> Mo
             notes.append(f"SD of (1|{name}) estimated at zero (boundary); its row has no SE or CI")
         elif design.n_levels[j] < 5:
             notes.append(f"SD of (1|{name}) rests on {design.n_levels[j]} levels only: imprecise")
-    table = _table(model, par, cov, boundary)
-    return ModelResult(model="mixed", formula=design.formula, aspect=aspect or "", n=model.n,
-                       loglik=float(loglik), converged=bool(converged), table=table, notes=notes)
+    table, fixed_cov = _table(model, par, cov, boundary)
+    fixed_terms = table.loc[table["kind"] != "random_sd", "term"]
+    return MixedResult(model="mixed", formula=design.formula, aspect=aspect or "", n=model.n,
+                       loglik=float(loglik), converged=bool(converged), table=table, notes=notes,
+                       covariance=pd.DataFrame(fixed_cov, index=fixed_terms, columns=fixed_terms))
 
 
 def _start_values(model: _Laplace) -> np.ndarray:
@@ -592,15 +603,18 @@ def _suggest_drop(design: _Design, par: np.ndarray, model: _Laplace) -> str:
     return "try dropping a term or fit the fixed-effect model"
 
 
-def _table(model: _Laplace, par: np.ndarray, cov: np.ndarray | None, boundary: np.ndarray) -> pd.DataFrame:
+def _table(model: _Laplace, par: np.ndarray, cov: np.ndarray | None,
+           boundary: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """The table, and the covariance of its effects and cut-points (in that order)."""
     alpha, beta, log_sd = model.split(par)
     theta = model.thresholds(alpha)
     k, p = model.n_theta, model.p
     if cov is None:
         cov = np.full((len(par), len(par)), np.nan)
-    J = model.theta_jacobian(alpha)
-    theta_se = np.sqrt(np.diag(J @ cov[:k, :k] @ J.T))
-    beta_se = np.sqrt(np.diag(cov[k:k + p, k:k + p]))
+    to_estimates = linalg.block_diag(np.eye(p), model.theta_jacobian(alpha))  # from (beta, alpha)
+    order = np.r_[k:k + p, :k]
+    fixed_cov = to_estimates @ cov[np.ix_(order, order)] @ to_estimates.T
+    beta_se, theta_se = np.sqrt(np.diag(fixed_cov)[:p]), np.sqrt(np.diag(fixed_cov)[p:])
     log_sd_se = np.sqrt(np.diag(cov[k + p:, k + p:]))
     rows = [wald_row(name, "effect", est, se) for name, est, se in zip(model.d.names, beta, beta_se)]
     levels = model.d.levels
@@ -613,4 +627,5 @@ def _table(model: _Laplace, par: np.ndarray, cov: np.ndarray | None, boundary: n
         rows.append({"term": f"sd({name})", "kind": "random_sd", "estimate": sd, "se": se,
                      "ci_low": np.nan if boundary[j] else np.exp(log_sd[j] - Z95 * log_sd_se[j]),
                      "ci_high": np.nan if boundary[j] else np.exp(log_sd[j] + Z95 * log_sd_se[j])})
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS).astype({c: float for c in TABLE_COLUMNS[2:]})
+    table = pd.DataFrame(rows, columns=TABLE_COLUMNS).astype({c: float for c in TABLE_COLUMNS[2:]})
+    return table, fixed_cov

@@ -7,42 +7,37 @@ and never a half-written one. summary.json is written last inside that folder.
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import platform
-import shutil
-import tempfile
 import warnings
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
-from contextlib import contextmanager
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 
 from glidemed.analysis.descriptives import describe_ratings, first_ratings, prompt_medians
 from glidemed.analysis.formula import DEFAULT_FORMULA, Formula, parse_formula
-from glidemed.analysis.ingest import FLAGGED_MODES, LEDGER_COLUMNS, ingest_responses
+from glidemed.analysis.ingest import FLAGGED_MODES, LEDGER_COLUMNS, Answers, ingest
 from glidemed.analysis.nonparametric import UNITS, run_tests
 from glidemed.analysis.reliability import reliability_table
-from glidemed.analysis.report import MAIN_DESCRIPTIVES, AnalysisResults, render_report
+from glidemed.analysis.report import MAIN_DESCRIPTIVES, AnalysisResults, ReportSection, render_report
 from glidemed.analysis.results import TABLE_COLUMNS, ModelResult
 from glidemed.analysis.tidy import apply_nonsensical, usable
+from glidemed.analysis.writer import (analysis_folder, check_out_dir, software_versions,
+                                      write_ledger_only, write_sections, write_summary,
+                                      write_tables)
 from glidemed.errors import AnalysisError
-from glidemed.fileio import sha256_file, write_text_atomic
 from glidemed.paths import analysis_dir, key_dir, responses_dir
 from glidemed.study import Study
+from glidemed.tasks import get_task
 
 SUMMARY_SCHEMA = "glidemed-summary/1"
 ZERO_METHOD = "pratt"  # signed-rank tests: zero differences ranked, then left out
 MIN_RATERS_MIXED = 3  # below this a rater random effect is not estimable in any useful way
 MIXED_TERMS = ("rater", "prompt_id")  # random intercepts added for the primary model
 LATEX_TABLES = ("descriptives", "tests", "pairwise", "ordinal", "reliability", "bootstrap_medians")
-SOFTWARE = ("numpy", "pandas", "scipy", "statsmodels", "scikit-posthocs", "krippendorff",
-            "matplotlib", "jinja2", "jsonschema")
 
 
 def run_analysis(study: Study, responses: Iterable[str | os.PathLike] | None = None,
@@ -69,16 +64,26 @@ def run_analysis(study: Study, responses: Iterable[str | os.PathLike] | None = N
         raise AnalysisError(f"--flagged: expected one of {FLAGGED_MODES}, got {flagged!r}")
     if n_boot < 0:
         raise AnalysisError(f"--bootstrap: expected a number of resamples >= 0, got {n_boot}")
-    if study.survey.task == "turing" and ratings is None:
-        from glidemed.analysis.turing import run_turing_analysis
-
-        return run_turing_analysis(study, responses, out_dir, key=key, flagged=flagged,
-                                   n_boot=n_boot, seed=seed, pseudonymized=pseudonymized,
-                                   allow_simulated=allow_simulated, provenance=provenance)
     out = Path(out_dir) if out_dir is not None else analysis_dir(study)
-    _check_out_dir(out, ratings)
-    df, ledger, profiles, source = _load(study, responses, ratings, key, nonsensical, flagged,
-                                         pseudonymized, allow_simulated)
+    check_out_dir(out, ratings)
+    sections: list[ReportSection] = []
+    if ratings is None:
+        run = _ingest_run(study, responses, key, out, flagged, n_boot, seed, pseudonymized,
+                          allow_simulated, provenance)
+        blocks, tasks = study.survey.blocks, [get_task(b.task) for b in study.survey.blocks]
+        if len(tasks) == 1:
+            written = tasks[0].write_alone(study, blocks[0], run.answers.table(0), run)
+            if written is not None:
+                return written
+        frame = next((i for i, task in enumerate(tasks) if task.frames_report), None)
+        sections = [section for i, task in enumerate(tasks) if i != frame
+                    for section in task.sections(study, blocks[i], run.answers.table(i), run)]
+        if frame is None:
+            return write_sections_analysis(study, run, sections)
+        df, ledger, profiles, source = run.answers.table(frame), run.ledger, run.profiles, run.source
+        key = run.key
+    else:
+        df, ledger, profiles, source = _read_table(study, ratings, nonsensical)
     df = apply_nonsensical(df, nonsensical)
     formula = parse_formula(model, [str(c) for c in df.columns])
     if usable(df).empty:
@@ -93,8 +98,7 @@ def run_analysis(study: Study, responses: Iterable[str | os.PathLike] | None = N
     # the rater plan needs the original rater ids: without them, all images of a panel
     section = agreement_section(study, df, scores, key if ratings is None else None,
                                 ratings is None and not pseudonymized, n_boot, seed, results.notes)
-    if section is not None:
-        results.sections.append(section)
+    results.sections = sections + ([section] if section is not None else [])
     if allow_simulated:
         results.options["allow_simulated"] = True
     results.inputs = _inputs(study, responses, ratings)
@@ -110,24 +114,26 @@ def _inputs(study: Study, responses, ratings) -> dict[str, list[str]]:
     return {"responses": [str(Path(p).resolve()) for p in (responses or [responses_dir(study)])]}
 
 
-def _load(study: Study, responses, ratings, key, nonsensical: str, flagged: str,
-          pseudonymized: bool = False, allow_simulated: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
-    """(ratings, ledger, profiles, what was analysed in words); a ratings table has no
-    ledger and no profiles."""
-    if ratings is not None:
-        no_ledger, no_profiles = pd.DataFrame(columns=LEDGER_COLUMNS), pd.DataFrame(columns=["rater"])
-        if isinstance(ratings, pd.DataFrame):
-            return ratings, no_ledger, no_profiles, "a ratings table"
-        path = Path(ratings)
-        if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
-            from glidemed.analysis.legacy import read_legacy_spreadsheet
+@dataclass
+class AnalysisRun:
+    """What every block's analysis of one ``glidemed analyze`` run shares."""
 
-            df = read_legacy_spreadsheet(study, path, nonsensical)
-            return df, no_ledger, no_profiles, f"spreadsheet {path.name}"
-        from glidemed.analysis.ratings_table import read_ratings_table
+    study: Study
+    key: dict
+    answers: Answers
+    ledger: pd.DataFrame
+    profiles: pd.DataFrame
+    source: str  # what was analysed, in words
+    options: dict[str, Any]  # bootstrap, seed, flagged (+ pseudonymized, allow_simulated)
+    inputs: dict[str, list[str]]
+    out: Path
+    provenance: dict | None = None
 
-        df = read_ratings_table(path, study)
-        return df, no_ledger, no_profiles, f"ratings table {path.name}"
+
+def _ingest_run(study: Study, responses, key, out: Path, flagged: str, n_boot: int, seed: int,
+                pseudonymized: bool, allow_simulated: bool, provenance: dict | None) -> AnalysisRun:
+    """Read the key and the response files; the ledger of a run without one usable answer
+    is written (and the run stops) here, whatever the tasks."""
     if isinstance(key, dict):
         key_data, key_name = key, "key"
     else:
@@ -142,13 +148,62 @@ def _load(study: Study, responses, ratings, key, nonsensical: str, flagged: str,
             raise AnalysisError(f"{default}: no responses given and this folder does not exist; "
                                 "name the response files or folders to analyse")
         paths = [default]
-    df, ledger, profiles = ingest_responses(study, key_data, paths, flagged=flagged,
-                                            key_name=key_name, pseudonymized=pseudonymized,
-                                            allow_simulated=allow_simulated)
+    answers, ledger, profiles = ingest(study, key_data, paths, flagged=flagged, key_name=key_name,
+                                       pseudonymized=pseudonymized, allow_simulated=allow_simulated)
     if ledger.empty:
         raise AnalysisError(f"no .json files in {', '.join(map(str, paths))}: "
                             "no response file to analyse")
-    return df, ledger, profiles, f"{len(ledger)} response file(s)"
+    source = f"{len(ledger)} response file(s)"
+    if not answers.used:
+        written = f"; every file's reason is in {write_ledger_only(ledger, out)}"
+        raise AnalysisError(f"no usable answers in {source}: {_ledger_digest(ledger)}{written}")
+    options = {"bootstrap": n_boot, "seed": seed, "flagged": flagged,
+               **({"pseudonymized": True} if pseudonymized else {}),
+               **({"allow_simulated": True} if allow_simulated else {})}
+    return AnalysisRun(study, key_data, answers, ledger, profiles, source, options,
+                       _inputs(study, responses, None), out, provenance)
+
+
+def _read_table(study: Study, ratings, nonsensical: str
+                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
+    """(ratings, ledger, profiles, what was analysed in words) of a ratings table, which
+    has no ledger and no profiles."""
+    no_ledger, no_profiles = pd.DataFrame(columns=LEDGER_COLUMNS), pd.DataFrame(columns=["rater"])
+    if isinstance(ratings, pd.DataFrame):
+        return ratings, no_ledger, no_profiles, "a ratings table"
+    path = Path(ratings)
+    if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+        from glidemed.analysis.legacy import read_legacy_spreadsheet
+
+        df = read_legacy_spreadsheet(study, path, nonsensical)
+        return df, no_ledger, no_profiles, f"spreadsheet {path.name}"
+    from glidemed.analysis.ratings_table import read_ratings_table
+
+    df = read_ratings_table(path, study)
+    return df, no_ledger, no_profiles, f"ratings table {path.name}"
+
+
+def write_sections_analysis(study: Study, run: AnalysisRun, sections: list[ReportSection]) -> dict:
+    """The analysis of a survey whose blocks all report as sections: their tables and
+    figures, the ledger, a report of the sections and summary.json."""
+    from glidemed.analysis.report import render_sections_report
+
+    created = (run.provenance or {}).get("created") or datetime.now(timezone.utc).isoformat(timespec="seconds")
+    versions = (run.provenance or {}).get("versions") or software_versions()
+    counts = {"files": {str(k): int(v) for k, v in run.ledger["status"].value_counts().items()},
+              "raters": len(run.answers.used)}
+    methods = [_methods(run.options | {"model": "", "nonsensical": "exclude"})[0]]
+    with analysis_folder(run.out) as tmp:
+        write_tables(tmp, {"ledger": run.ledger, "profiles": run.profiles})
+        write_sections(tmp, sections)
+        (tmp / "report.html").write_text(render_sections_report(
+            study.title, study.id, created, run.source, versions, counts, sections, methods,
+            run.ledger), encoding="utf-8")
+        return write_summary(tmp, {
+            "schema": SUMMARY_SCHEMA, "study_id": study.id, "created": created,
+            "source": run.source, "options": run.options, "versions": versions, "counts": counts,
+            "blocks": [b.task for b in study.survey.blocks],
+            **{section.name: section.summary for section in sections}, "inputs": run.inputs})
 
 
 def analyse(study: Study, df: pd.DataFrame, ledger: pd.DataFrame, profiles: pd.DataFrame,
@@ -302,19 +357,6 @@ def _notes(counts: dict, ledger: pd.DataFrame) -> list[str]:
     return notes
 
 
-def software_versions() -> dict[str, str]:
-    versions = {"glidemed": _version("glidemed"), "python": platform.python_version()}
-    versions.update({name: _version(name) for name in SOFTWARE})
-    return versions
-
-
-def _version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 # --- writing -----------------------------------------------------------------------------
 
 def write_outputs(results: AnalysisResults, out: Path) -> dict:
@@ -322,60 +364,33 @@ def write_outputs(results: AnalysisResults, out: Path) -> dict:
     from glidemed.analysis.figures import write_figures
 
     with analysis_folder(out) as tmp:
-        ordinal = _model_table(results.models)
-        tables = {"ratings": results.ratings, "ledger": results.ledger,
-                  "profiles": results.profiles, "descriptives": results.descriptives,
-                  "prompt_medians": results.medians, "tests": results.tests,
-                  "pairwise": results.pairwise, "ordinal": ordinal,
-                  "reliability": results.reliability, "bootstrap_medians": results.median_cis}
-        for name, table in tables.items():
-            if name in SPREADSHEET_SAFE:
-                table = spreadsheet_safe(table)
-            (tmp / f"{name}.csv").write_text(table.to_csv(index=False), encoding="utf-8")
-            if name in LATEX_TABLES:
-                (tmp / f"{name}.tex").write_text(_latex(name, table), encoding="utf-8")
+        descriptives = results.descriptives
+        write_tables(tmp, {"ratings": results.ratings, "ledger": results.ledger,
+                           "profiles": results.profiles, "descriptives": descriptives,
+                           "prompt_medians": results.medians, "tests": results.tests,
+                           "pairwise": results.pairwise, "ordinal": _model_table(results.models),
+                           "reliability": results.reliability,
+                           "bootstrap_medians": results.median_cis})
+        write_tables(tmp, {"descriptives": descriptives[descriptives["by"].isin(MAIN_DESCRIPTIVES)],
+                           **{name: table for name, table in (
+                               ("tests", results.tests), ("pairwise", results.pairwise),
+                               ("ordinal", _model_table(results.models)),
+                               ("reliability", results.reliability),
+                               ("bootstrap_medians", results.median_cis))}},
+                     latex=LATEX_TABLES, csv=False)
         cis = results.median_cis
         cis = cis[cis["kind"] == "median"].rename(columns={"term": "style"})
         results.figures = write_figures(tmp / "figures", results.ratings, results.medians,
                                         results.pairwise, cis)
-        for section in results.sections:
-            for name, table in section.tables.items():
-                (tmp / f"{name}.csv").write_text(table.to_csv(index=False), encoding="utf-8")
-                (tmp / f"{name}.tex").write_text(_latex(name, table), encoding="utf-8")
-            for name, (png, svg, _) in section.figures.items():
-                (tmp / "figures" / f"{name}.png").write_bytes(png)
-                (tmp / "figures" / f"{name}.svg").write_bytes(svg)
+        write_sections(tmp, results.sections)
         (tmp / "report.html").write_text(render_report(results), encoding="utf-8")
-        summary = build_summary(results, tmp)
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False),
-                                          encoding="utf-8")
-    return summary
+        return write_summary(tmp, summary_of(results))
 
 
-@contextmanager
-def analysis_folder(out: Path) -> Iterator[Path]:
-    """A fresh folder beside ``out`` to write into; it replaces ``out`` atomically when the
-    block ends without error, and is removed otherwise (``out`` then stays as it was)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        yield tmp
-        _fsync_tree(tmp)
-        _replace_dir(tmp, out)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise AnalysisError(f"could not write the analysis to {out}: {exc.strerror or exc}. "
-                            "Nothing there was changed; fix the problem and run again.") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def build_summary(results: AnalysisResults, folder: Path) -> dict:
-    """The JSON summary: counts, every test, every model, reliability and output hashes."""
-    outputs = {p.relative_to(folder).as_posix(): sha256_file(p)
-               for p in sorted(folder.rglob("*")) if p.is_file()}
-    return _clean({
+def summary_of(results: AnalysisResults) -> dict:
+    """The JSON summary: counts, every test, every model, reliability (output hashes are
+    added by the writer)."""
+    return {
         "schema": SUMMARY_SCHEMA,
         "study_id": results.study_id,
         "created": results.created,
@@ -390,8 +405,7 @@ def build_summary(results: AnalysisResults, folder: Path) -> dict:
         "bootstrap_medians": results.median_cis.to_dict(orient="records"),
         **{section.name: section.summary for section in results.sections},
         "inputs": results.inputs,
-        "outputs": outputs,
-    })
+    }
 
 
 def _model_table(models: list[tuple[str, ModelResult]]) -> pd.DataFrame:
@@ -401,117 +415,6 @@ def _model_table(models: list[tuple[str, ModelResult]]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)[columns]
-
-
-def _latex(name: str, table: pd.DataFrame) -> str:
-    if name == "descriptives":
-        table = table[table["by"].isin(MAIN_DESCRIPTIVES)]
-    return table.to_latex(index=False, escape=True, na_rep="", float_format="%.4g",
-                          longtable=len(table) > 40, caption=name.replace("_", " "),
-                          label=f"tab:{name}")
-
-
-def _clean(value: Any) -> Any:
-    """JSON-ready: NaN and NA become null, numpy scalars plain numbers."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    return value
-
-
-# Tables of text people open in spreadsheets and glidemed never reads back: their cells
-# that a spreadsheet would run as a formula are neutralised (ratings.csv is data, kept exact).
-SPREADSHEET_SAFE = ("ledger", "profiles")
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
-    """A copy whose text cells starting like a formula (=, +, -, @, tab, CR) begin with an
-    apostrophe, so that a spreadsheet shows them as text instead of running them."""
-    def cell(value: Any) -> Any:
-        return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
-    out = table.copy()
-    for column in out.columns:
-        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
-            out[column] = out[column].map(cell)
-    return out
-
-
-def write_ledger_only(ledger: pd.DataFrame, out: Path) -> Path:
-    """Write the ledger of a run with no usable rating, so that no file's reason is lost:
-    as ``out/ledger.csv`` when ``out`` holds no earlier analysis (the folder then holds the
-    ledger alone), else beside it as ``<out>-ledger.csv``, leaving that analysis as it was."""
-    earlier = out.is_dir() and (out / "summary.json").is_file()
-    target = out.with_name(f"{out.name}-ledger.csv") if earlier else out / "ledger.csv"
-    if not earlier and out.exists() and not _only_a_ledger(out):
-        target = out.with_name(f"{out.name}-ledger.csv")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(target, spreadsheet_safe(ledger).to_csv(index=False))
-    except OSError as exc:
-        raise AnalysisError(f"could not write the ledger to {target}: {exc.strerror or exc}") from None
-    return target
-
-
-def _only_a_ledger(out: Path) -> bool:
-    return out.is_dir() and [p.name for p in out.iterdir()] in ([], ["ledger.csv"])
-
-
-def _check_out_dir(out: Path, ratings: Any = None) -> None:
-    """Refuse to replace a folder that holds something other than a glidemed analysis.
-
-    Besides an earlier analysis (it has summary.json), a folder holding only the
-    ``ratings.csv`` being analysed is replaced, as ``glidemed import-ratings`` leaves it:
-    the analysis writes that table again.
-    """
-    if not out.exists() or (out / "summary.json").is_file() or _only_a_ledger(out):
-        return
-    contents = list(out.iterdir()) if out.is_dir() else None
-    only_these_ratings = (isinstance(ratings, (str, os.PathLike)) and contents == [out / "ratings.csv"]
-                          and Path(ratings).resolve() == contents[0].resolve())
-    if contents is None or (contents and not only_these_ratings):
-        raise AnalysisError(f"{out}: exists and is not a glidemed analysis folder (no summary.json); "
-                            "choose a new or empty folder with --out")
-
-
-def _replace_dir(new: Path, out: Path) -> None:
-    """Put ``new`` at ``out``; the old folder is kept aside until the rename succeeded."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.{os.getpid()}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(out, old)
-    try:
-        os.replace(new, out)
-    except OSError:
-        if old is not None:
-            os.replace(old, out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    os.chmod(out, 0o755 & ~_umask())
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
 
 
 def _ledger_digest(ledger: pd.DataFrame) -> str:

@@ -76,10 +76,7 @@ class AnalysisResults:
 
 def render_report(results: AnalysisResults) -> str:
     """The report page as one HTML string."""
-    folder = resources.files("glidemed.site_templates") / "report"
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder)), autoescape=True,
-                             undefined=jinja2.StrictUndefined)
-    return env.get_template("report.html.j2").render(**report_context(results))
+    return _environment().get_template("report.html.j2").render(**report_context(results))
 
 
 def report_context(results: AnalysisResults) -> dict[str, Any]:
@@ -125,13 +122,35 @@ def report_context(results: AnalysisResults) -> dict[str, Any]:
             "ledger": _table(results.ledger.drop(columns=["sha256"], errors="ignore"), "ledger.csv"),
             "comments": _table(comments, "ratings.csv"),
         },
-        "sections": [{"name": s.name, "title": s.title, "paragraphs": s.paragraphs,
-                      "tables": [{"name": n, **_table(t, f"{n}.csv")} for n, t in s.tables.items()],
-                      "figures": [{"name": n, "caption": caption,
-                                   "base64": base64.b64encode(png).decode("ascii")}
-                                  for n, (png, _, caption) in s.figures.items()]}
-                     for s in results.sections],
+        "sections": [section_context(s) for s in results.sections],
     }
+
+
+def section_context(s: ReportSection) -> dict[str, Any]:
+    """A report section as the templates' ``section`` macro shows it."""
+    return {"name": s.name, "title": s.title, "paragraphs": s.paragraphs,
+            "tables": [{"name": n, **_table(t, f"{n}.csv")} for n, t in s.tables.items()],
+            "figures": [{"name": n, "caption": caption,
+                         "base64": base64.b64encode(png).decode("ascii")}
+                        for n, (png, _, caption) in s.figures.items()]}
+
+
+def render_sections_report(title: str, study_id: str, created: str, source: str,
+                           versions: dict, counts: dict, sections: list[ReportSection],
+                           methods: list[str], ledger: pd.DataFrame) -> str:
+    """The report of a survey whose blocks all report as sections (e.g. pairwise)."""
+    count_rows = [(k.replace("_", " "), _by_status(v) or "none" if isinstance(v, dict) else v)
+                  for k, v in counts.items()]
+    return _environment().get_template("sections.html.j2").render(
+        title=title, study_id=study_id, created=created, source=source, versions=versions,
+        counts=count_rows, sections=[section_context(s) for s in sections], methods=methods,
+        tables={"ledger": _table(ledger.drop(columns=["sha256"], errors="ignore"), "ledger.csv")})
+
+
+def _environment() -> jinja2.Environment:
+    folder = resources.files("glidemed.site_templates") / "report"
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder)), autoescape=True,
+                              undefined=jinja2.StrictUndefined)
 
 
 def _table(df: pd.DataFrame, file: str) -> dict[str, Any]:

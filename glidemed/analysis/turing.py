@@ -26,11 +26,9 @@ still written; so is the ledger of a study without one usable answer.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import resources
 from itertools import combinations
 from pathlib import Path
 
@@ -41,10 +39,10 @@ from scipy import stats
 from glidemed.analysis import mrmc as orh
 from glidemed.analysis.tidy import usable
 from glidemed.errors import AnalysisError, GlidemedError
-from glidemed.fileio import sha256_file
 from glidemed.study import Study
 
 SUMMARY_SCHEMA = "glidemed-turing-summary/1"
+DEFAULT_BOOTSTRAP = 1000  # as glidemed analyze
 AUC_COLUMNS = ["condition", "analysis", "auc", "se", "df", "ci_low", "ci_high", "statistic_vs_half",
                "p_vs_half", "readers", "generated_images", "real_images", "left_out_readers"]
 ACCURACY_COLUMNS = ["condition", "reader", "n", "unsure", "accuracy", "accuracy_low", "accuracy_high",
@@ -169,7 +167,7 @@ def auc_rows(c: ConditionResult) -> list[dict]:
 
 # --------------------------------------------------------------------------- between conditions
 
-def compare_conditions(table: pd.DataFrame, first: str, second: str, n_boot: int = 2000,
+def compare_conditions(table: pd.DataFrame, first: str, second: str, n_boot: int = DEFAULT_BOOTSTRAP,
                        seed: int = 0) -> dict:
     """AUC(first) - AUC(second): ORH when both were read on the same cases, else the
     two-way bootstrap over readers and images (see the module docstring)."""
@@ -246,10 +244,10 @@ class TuringResults:
     inputs: dict = field(default_factory=dict)
 
 
-def analyse_turing(study: Study, ratings: pd.DataFrame, key: dict, ledger: pd.DataFrame, source: str,
-                   n_boot: int = 2000, seed: int = 0) -> TuringResults:
-    """Every result of the module docstring, from a Turing survey's tidy ratings."""
-    turing = study.survey.turing
+def analyse_turing(study: Study, turing, ratings: pd.DataFrame, key: dict, ledger: pd.DataFrame,
+                   source: str, n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> TuringResults:
+    """Every result of the module docstring, from a Turing block's tidy ratings
+    (``turing``: the block's settings, glidemed.tasks.turing.TuringSettings)."""
     table = mrmc_table(ratings, key, turing.first_value)
     not_done = [] if not table.empty else [f"every analysis: no usable answers in {source}"]
     midpoint = turing.first_value + (len(turing.levels) - 1) / 2
@@ -325,42 +323,68 @@ def roc_points(ratings: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.n
     return np.array(fpr), np.array(tpr)
 
 
-def write_turing(results: TuringResults, out: Path) -> dict:
-    """Tables, the ROC figure, report.html and summary.json, replacing ``out`` atomically."""
-    from glidemed.analysis.pipeline import _clean, analysis_folder, software_versions
+def turing_tables(results: TuringResults) -> dict[str, pd.DataFrame]:
+    return {"turing_auc": results.aucs, "turing_reader_auc": results.reader_aucs,
+            "turing_accuracy": results.accuracy, "turing_comparisons": results.comparisons,
+            "turing_mrmc": pd.concat([condition_table(results.table.iloc[:0], "")]
+                                     + [condition_table(results.table, c.condition)
+                                        for c in results.conditions], ignore_index=True)}
 
-    with analysis_folder(out) as tmp:
-        tables = {"turing_auc": results.aucs, "turing_reader_auc": results.reader_aucs,
-                  "turing_accuracy": results.accuracy, "turing_comparisons": results.comparisons,
-                  "turing_mrmc": pd.concat([condition_table(results.table.iloc[:0], "")]
-                                           + [condition_table(results.table, c.condition)
-                                              for c in results.conditions], ignore_index=True),
-                  "ledger": results.ledger}
-        for name, table in tables.items():
-            (tmp / f"{name}.csv").write_text(table.to_csv(index=False), encoding="utf-8")
-        import matplotlib.pyplot as plt
 
-        from glidemed.analysis.figures import save_figure
+def roc_bytes(results: TuringResults) -> dict[str, bytes]:
+    import matplotlib.pyplot as plt
 
-        (tmp / "figures").mkdir()
-        fig = roc_figure(results)
-        save_figure(fig, tmp / "figures" / "roc", dpi=150)
+    from glidemed.analysis.figures import figure_bytes
+
+    fig = roc_figure(results)
+    try:
+        return figure_bytes(fig, dpi=150)
+    finally:
         plt.close(fig)
-        versions = results.versions or software_versions()
-        (tmp / "report.html").write_text(render_turing_report(results, tmp / "figures" / "roc.png", versions),
-                                         encoding="utf-8")
-        outputs = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
-        summary = _clean({
-            "schema": SUMMARY_SCHEMA, "task": "turing", "study_id": results.study_id,
-            "created": results.created, "source": results.source, "options": results.options,
-            "versions": versions, "counts": results.counts, "inputs": results.inputs,
-            "conditions": results.aucs.to_dict(orient="records"),
+
+
+def turing_summary(results: TuringResults) -> dict:
+    return {"conditions": results.aucs.to_dict(orient="records"),
             "reader_aucs": results.reader_aucs.to_dict(orient="records"),
             "accuracy": results.accuracy.to_dict(orient="records"),
             "comparisons": results.comparisons.to_dict(orient="records"),
-            "analyses_not_done": results.not_done, "outputs": outputs})
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
-    return summary
+            "analyses_not_done": results.not_done}
+
+
+def write_turing(results: TuringResults, out: Path) -> dict:
+    """Tables, the ROC figure, report.html and summary.json, replacing ``out`` atomically."""
+    from glidemed.analysis.writer import analysis_folder, software_versions, write_summary, write_tables
+
+    with analysis_folder(out) as tmp:
+        write_tables(tmp, {**turing_tables(results), "ledger": results.ledger})
+        (tmp / "figures").mkdir()
+        roc = roc_bytes(results)
+        for fmt, data in roc.items():
+            (tmp / "figures" / f"roc.{fmt}").write_bytes(data)
+        versions = results.versions or software_versions()
+        (tmp / "report.html").write_text(render_turing_report(results, roc["png"], versions),
+                                         encoding="utf-8")
+        return write_summary(tmp, {
+            "schema": SUMMARY_SCHEMA, "task": "turing", "study_id": results.study_id,
+            "created": results.created, "source": results.source, "options": results.options,
+            "versions": versions, "counts": results.counts, "inputs": results.inputs,
+            **turing_summary(results)})
+
+
+def turing_section(results: TuringResults):
+    """The results as a report section (a survey of several blocks)."""
+    from glidemed.analysis.report import ReportSection
+
+    roc = roc_bytes(results)
+    rrrc = results.aucs[results.aucs["analysis"] == "rrrc"]
+    return ReportSection(
+        "turing", "Real or generated? (visual Turing test)",
+        [*METHODS_TEXT, *(f"Not done: {why}" for why in results.not_done)],
+        turing_tables(results),
+        {"turing_roc": (roc["png"], roc["svg"], "Empirical ROC curves per reader (grey) and "
+                        "pooled over readers (blue); dotted: chance.")},
+        {"counts": results.counts, **turing_summary(results),
+         "auc_rrrc": rrrc.to_dict(orient="records")})
 
 
 METHODS_TEXT = [
@@ -383,50 +407,22 @@ METHODS_TEXT = [
 ]
 
 
-def render_turing_report(results: TuringResults, roc_png: Path, versions: dict) -> str:
+def render_turing_report(results: TuringResults, roc_png: bytes, versions: dict) -> str:
     """The self-contained report page (Jinja2, autoescape)."""
     import base64
 
-    import jinja2
+    from glidemed.analysis.report import _environment, _table
 
-    from glidemed.analysis.report import _table
-
-    folder = resources.files("glidemed.site_templates") / "report"
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder)), autoescape=True,
-                             undefined=jinja2.StrictUndefined)
     rrrc = results.aucs[results.aucs["analysis"] == "rrrc"]
     left_out = [(r["condition"], r["left_out_readers"]) for _, r in rrrc.iterrows() if r["left_out_readers"]]
-    return env.get_template("turing.html.j2").render(
+    return _environment().get_template("turing.html.j2").render(
         title=results.title, study_id=results.study_id, created=results.created, source=results.source,
         counts=[(k.replace("_", " "), v if not isinstance(v, dict) else
                  ", ".join(f"{n} {s}" for s, n in v.items()) or "none") for k, v in results.counts.items()]
         + [("analyses not done", "; ".join(results.not_done))] * bool(results.not_done),
         methods=METHODS_TEXT, versions=versions, left_out=left_out,
-        roc_base64=base64.b64encode(roc_png.read_bytes()).decode("ascii"),
+        roc_base64=base64.b64encode(roc_png).decode("ascii"),
         tables={"auc": _table(rrrc.drop(columns=["analysis", "left_out_readers"]), "turing_auc.csv"),
                 "readers": _table(results.reader_aucs, "turing_reader_auc.csv"),
                 "accuracy": _table(results.accuracy, "turing_accuracy.csv"),
                 "comparisons": _table(results.comparisons, "turing_comparisons.csv")})
-
-
-def run_turing_analysis(study: Study, responses, out_dir, *, key=None, flagged: str = "exclude",
-                        n_boot: int = 2000, seed: int = 0, pseudonymized: bool = False,
-                        allow_simulated: bool = False, provenance: dict | None = None) -> dict:
-    """The ``glidemed analyze`` stage for a Turing survey: ingest, analyse, write.
-    ``pseudonymized``, ``allow_simulated`` and ``provenance`` as for run_analysis."""
-    from glidemed.analysis.pipeline import _check_out_dir, _inputs, _load
-    from glidemed.paths import analysis_dir, key_dir
-    from glidemed.survey.key import load_key
-
-    out = Path(out_dir) if out_dir is not None else analysis_dir(study)
-    _check_out_dir(out)
-    key_data = key if isinstance(key, dict) else load_key(Path(key) if key else key_dir(study) / "key.json")
-    ratings, ledger, _profiles, source = _load(study, responses, None, key_data, "exclude", flagged,
-                                               pseudonymized, allow_simulated)
-    results = analyse_turing(study, ratings, key_data, ledger, source, n_boot, seed)
-    results.options.update(flagged=flagged, **({"pseudonymized": True} if pseudonymized else {}),
-                           **({"allow_simulated": True} if allow_simulated else {}))
-    results.inputs = _inputs(study, responses, None)
-    if provenance:
-        results.created, results.versions = provenance["created"], provenance["versions"]
-    return write_turing(results, out)

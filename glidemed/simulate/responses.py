@@ -30,10 +30,13 @@ def simulate_responses(study: Study, key: dict, n_raters: int, out_dir: str | Pa
     who drops out leaves a partial file (``complete`` false). Returns the paths written.
     """
     from glidemed.survey.chain import seal
-    from glidemed.survey.randomize import rater_plan
-    from glidemed.survey.turing import page_study
+    from glidemed.survey.randomize import key_plan
+    from glidemed.tasks import block_study, get_task
 
-    study = page_study(study)  # a turing survey: one image per panel, one confidence scale
+    if len(study.survey.blocks) > 1:
+        raise AnalysisError(f"{study.path}: simulating raters of a survey of several blocks is not "
+                            "supported; simulate each block as a study of its own")
+    study = block_study(study)  # e.g. a turing survey: one image per panel, one confidence scale
 
     if key.get("study_id") != study.id:
         raise AnalysisError(f"key: belongs to study {key.get('study_id')!r}, not {study.id!r}")
@@ -52,24 +55,26 @@ def simulate_responses(study: Study, key: dict, n_raters: int, out_dir: str | Pa
     model = build_model(study, params, conditions=list(key["conditions"]), prompts=prompts)
     p_index = {p.id: i for i, p in enumerate(prompts)}
     c_index = {c: i for i, c in enumerate(model.conditions)}
-    rows = np.array([p_index[e["prompt_id"]] * len(model.conditions) + c_index[e["condition"]]
-                     for e in entries])
+    rows = np.array([p_index[e["prompt_id"]] * len(model.conditions)
+                     + c_index[e.get("condition") or next(iter(e["image_conditions"].values()))]
+                     for e in entries])  # a pairwise panel: its answers are drawn by its task
     model = dataclasses.replace(model, panel_prompt=model.panel_prompt[rows],
                                 panel_condition=model.panel_condition[rows],
                                 fixed=model.fixed[rows])
-    panel_images = [sorted(e["images"]) for e in entries]
+    index = {t: i for i, t in enumerate(tokens)}
     plans: dict[str, list[dict]] = {}
 
     def page_order(rater: str, _rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        plans[rater] = rater_plan(key["build_hash"], rater, panel_images,
-                                  key.get("images_per_panel", study.images_per_panel),
-                                  key.get("repeat_panels", study.survey.repeat_panels))
+        plans[rater] = [{**p, "panel": index[p["token"]]} for p in
+                        key_plan(key, rater, study.images_per_panel, study.survey.repeat_panels)]
         return (np.array([p["panel"] for p in plans[rater]], dtype=int),
                 np.array([p["repeat"] for p in plans[rater]], dtype=bool))
 
     out_dir = Path(out_dir)
     refuse_real_responses(out_dir)
     sessions = simulate_sessions(model, n_raters, seed, order_fn=page_order)
+    block = study.survey.blocks[0]
+    get_task(block.task).simulate_choices(study, block, key, sessions, plans, model.params, seed)
     start = _parse_created(key.get("created", ""))
     paths = []
     for r, session in enumerate(sessions):

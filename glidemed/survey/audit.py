@@ -45,7 +45,7 @@ from glidemed.study import Study
 from glidemed.survey.key import KEY_FILENAME, TOKEN_RE, load_key
 from glidemed.survey.render import (ASSETS, PAGE_SCHEMA, PUBLIC_FIELDS, TEMPLATE, asset_text,
                                     public_strings, render_page, survey_context, template_dir)
-from glidemed.survey.turing import encoding_problems, page_study
+from glidemed.survey.encoding import encoding_problems
 
 DATA_OPEN = '<script type="application/json" id="survey-data">'
 INLINE = {"survey.js": ('<script id="survey-js">', "</script>"),
@@ -250,8 +250,8 @@ def _own_text() -> str:
 
 def _structural(study: Study) -> dict:
     """Page data fields that hold the study's settings, not text: compared, not searched."""
-    return {"schema": PAGE_SCHEMA, "images_per_panel": study.images_per_panel,
-            "repeat_panels": study.survey.repeat_panels, "post_url": study.survey.post_url}
+    return {"schema": PAGE_SCHEMA, "repeat_panels": study.survey.repeat_panels,
+            "post_url": study.survey.post_url}
 
 
 def _decode_data_uri(uri: str) -> bytes | None:
@@ -445,6 +445,14 @@ def _collect(value, where: str, out: list, public: set[str], report: AuditReport
         out.append((where, str(value)))
 
 
+BLOCK_NUMBERS = ("first_value", "images_per_panel", "panels", "per_prompt", "groups")
+
+
+def _whole_numbers(value) -> bool:
+    values = value if isinstance(value, list) else [value]
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+
+
 def _public(item, name: str, subkeys, out: list, public: set[str], report: AuditReport,
             public_numbers: set = frozenset()) -> None:
     def check(text, where: str) -> None:
@@ -466,6 +474,10 @@ def _public(item, name: str, subkeys, out: list, public: set[str], report: Audit
             if sub in subkeys:
                 for text in value if isinstance(value, list) else [value]:
                     check(text, f"{where}.{sub}")
+            elif name == "blocks" and sub in ("aspects", "flags"):
+                _public(value, sub, PUBLIC_FIELDS[sub], out, public, report, public_numbers)
+            elif name == "blocks" and sub in BLOCK_NUMBERS and _whole_numbers(value):
+                continue  # how the block's panels are drawn: settings, not text
             elif name == "examples" and sub == "level" and value in public_numbers:
                 continue  # the scale level an example shows: the study's own setting
             elif name == "examples" and sub == "image" and TOKEN_RE.match(str(value)):
@@ -480,7 +492,7 @@ def audit_blinding(study: Study) -> AuditReport:
     if not (folder / "index.html").is_file():
         raise SurveyError(f"{folder}: no built survey; run `glidemed build {study.id}` first")
     key = load_key(key_dir(study) / KEY_FILENAME)
-    report = audit_survey(page_study(study), folder, key, load_manifest(images_dir(study)))
+    report = audit_survey(study, folder, key, load_manifest(images_dir(study)))
     raise_on_problems(folder, report)
     return report
 

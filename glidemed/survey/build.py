@@ -25,9 +25,10 @@ from glidemed.study import Study
 from glidemed.survey.audit import AuditReport, audit_survey, raise_on_problems
 from glidemed.survey.images import EXTENSION, MIME, Encoding, common_size, encode_all, encode_image
 from glidemed.survey.key import KEY_FILENAME, KEY_SCHEMA, key_problems, key_text, load_key
-from glidemed.survey.panels import PanelPlan, plan_panels
-from glidemed.survey.turing import is_turing, page_study, panel_text, plan_turing
-from glidemed.survey.render import ASSETS, asset_text, page_data, render_page, survey_context
+from glidemed.survey.panels import PanelPlan
+from glidemed.survey.randomize import prompt_groups
+from glidemed.survey.render import ASSETS, asset_text, page_block, page_data, render_page, survey_context
+from glidemed.tasks import get_task
 
 SIZE_WARNING_BYTES = 20_000_000  # what most mail servers accept
 BUILD_FILENAME = "build.json"
@@ -78,12 +79,12 @@ def build_survey(study: Study, *, single_file: bool = True, image_format: str | 
         old_key = load_key(key_path)
         if old_key["study_id"] != study.id:
             raise SurveyError(f"{key_path}: key of study {old_key['study_id']!r}, not {study.id!r}")
-    if is_turing(study):
-        plan = plan_turing(study, records, old_key)
-    else:
-        plan = plan_panels(study, records, old_key, leave_out_missing=leave_out_missing)
-    view = page_study(study)  # what the page shows: for turing, one image and one scale
-
+    plans = []  # (block, its task, its plan), in the survey's order
+    for i, block in enumerate(study.survey.blocks):
+        task = get_task(block.task)
+        plans.append((block, task, task.plan(study, block, records, _block_key(old_key, i),
+                                             leave_out_missing=leave_out_missing)))
+    plan = _joined(plans)
     used = [im.record for panel in plan.panels for im in panel.images]
     encoding = Encoding(fmt, quality, common_size(used, image_size or settings.image_size))
     files = list(dict.fromkeys(record["file"] for record in used))
@@ -97,9 +98,15 @@ def build_survey(study: Study, *, single_file: bool = True, image_format: str | 
         examples.append({"aspect": example.aspect, "level": example.level,
                          "caption": example.caption, "image": token})
 
-    panels = [{"token": p.token, "text": panel_text(study) if is_turing(study) else p.prompt.text,
-               "images": [im.token for im in p.images]} for p in plan.panels]
-    hashed = page_data(view, "", panels, {t: sha256_bytes(b) for t, b in image_bytes.items()},
+    panels, blocks = [], []
+    for block, task, block_plan in plans:
+        view = task.view(study, block)
+        panels += [{"token": p.token, "text": task.panel_text(study, block, p),
+                    "images": [im.token for im in p.images]} for p in block_plan.panels]
+        blocks.append(page_block(view, len(block_plan.panels),
+                                 prompt_groups([p.prompt.id for p in block_plan.panels]),
+                                 task.panels_per_prompt(block)))
+    hashed = page_data(study, "", blocks, panels, {t: sha256_bytes(b) for t, b in image_bytes.items()},
                        examples)
     build_hash = sha256_bytes(json.dumps(hashed, sort_keys=True, ensure_ascii=False).encode())
     if single_file:
@@ -107,17 +114,17 @@ def build_survey(study: Study, *, single_file: bool = True, image_format: str | 
                    for t, b in image_bytes.items()}
     else:
         sources = {t: f"assets/{t}.{EXTENSION[fmt]}" for t in image_bytes}
-    data = page_data(view, build_hash, panels, sources, examples)
+    data = page_data(study, build_hash, blocks, panels, sources, examples)
     html = render_page(survey_context(data, single_file=single_file))
 
-    key = _key(study, plan, build_hash)
+    key = _key(study, plans, build_hash)
     problems = key_problems(key)
     if problems:  # a bug, not a user mistake; never write a bad key
         raise SurveyError(f"{key_path}: internal error, invalid key: {'; '.join(problems)}")
     tmp = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.tmp")
     try:
         written = _write_folder(tmp, html, image_bytes, fmt, single_file)
-        audit = audit_survey(view, tmp, key, records)
+        audit = audit_survey(study, tmp, key, records)
         raise_on_problems(out_dir, audit)
         size = sum(len(data) for data in written.values())
         kept = _keep_previous_key(key_path, build_hash)
@@ -144,23 +151,45 @@ def build_survey(study: Study, *, single_file: bool = True, image_format: str | 
     return report
 
 
-def _key(study: Study, plan: PanelPlan, build_hash: str) -> dict:
+def _key(study: Study, plans: list, build_hash: str) -> dict:
+    panels = {}
+    for i, (_block, _task, plan) in enumerate(plans):
+        for p in plan.panels:
+            entry = {"prompt_id": p.prompt.id, "control": p.control,
+                     "images": {im.token: im.record["file"] for im in p.images}, "block": i}
+            if p.condition:
+                entry["condition"] = p.condition
+            else:  # a panel of several conditions (pairwise): each image's
+                entry["image_conditions"] = {im.token: im.record["condition"] for im in p.images}
+            panels[p.token] = entry
     return {
         "schema": KEY_SCHEMA,
         "study_id": study.id,
         "build_hash": build_hash,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "study_sha256": sha256_file(study.path) if study.path.is_file() else "",
-        "conditions": plan.conditions,
-        "task": study.survey.task,
-        "images_per_panel": page_study(study).images_per_panel,
-        "repeat_panels": study.survey.repeat_panels,
-        "panels": {p.token: {"prompt_id": p.prompt.id, "condition": p.condition,
-                             "control": p.control,
-                             "images": {im.token: im.record["file"] for im in p.images}}
-                   for p in plan.panels},
-        "left_out": plan.left_out,
+        "conditions": list(dict.fromkeys(c for _b, _t, plan in plans for c in plan.conditions)),
+        "blocks": [{"task": task.name, "images_per_panel": task.view(study, block).images_per_panel,
+                    "repeat_panels": study.survey.repeat_panels,
+                    "per_prompt": task.panels_per_prompt(block)} for block, task, _plan in plans],
+        "panels": panels,
+        "left_out": [x for _b, _t, plan in plans for x in plan.left_out],
     }
+
+
+def _block_key(old_key: dict | None, index: int) -> dict | None:
+    """The panels of block ``index`` in an earlier build's key (their tokens are reused)."""
+    if old_key is None:
+        return None
+    return {**old_key, "panels": {t: p for t, p in old_key.get("panels", {}).items()
+                                  if p.get("block", 0) == index}}
+
+
+def _joined(plans: list) -> PanelPlan:
+    """Every block's panels in one plan (what is encoded and audited)."""
+    return PanelPlan([p for _b, _t, plan in plans for p in plan.panels],
+                     list(dict.fromkeys(c for _b, _t, plan in plans for c in plan.conditions)),
+                     [x for _b, _t, plan in plans for x in plan.left_out])
 
 
 def _keep_previous_key(key_path: Path, build_hash: str) -> Path | None:

@@ -4,9 +4,13 @@ Format "glidemed-key/1"::
 
     {"schema": "glidemed-key/1", "study_id": ..., "build_hash": <64 hex>, "created": ...,
      "study_sha256": ..., "conditions": [...],
-     "images_per_panel": int, "repeat_panels": int,   (the page's plan; older keys lack them)
-     "panels": {<panel token>: {"prompt_id", "condition", "control",
+     "blocks": [{"task", "images_per_panel", "repeat_panels", "per_prompt"}],  (the page's
+         blocks in order; older keys have one block's "images_per_panel", "repeat_panels"
+         and "task" at the top, or nothing)
+     "panels": {<panel token>: {"prompt_id", "condition", "control", "block": index,
                                 "images": {<image token>: <file under images/>}}},
+         (a panel of several conditions, e.g. pairwise, has "image_conditions":
+          {<image token>: condition} instead of "condition")
      "left_out": [{"prompt_id", "condition", "reason"}]}
 
 The key stays with the investigator; it never enters the survey folder.
@@ -57,6 +61,15 @@ def key_problems(key: object) -> list[str]:
         value = key.get(name, 0)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             problems.append(f"{name}: expected a whole number >= 0")
+    blocks = key.get("blocks", [{}])
+    if not isinstance(blocks, list) or not blocks or not all(isinstance(b, dict) for b in blocks):
+        problems.append("blocks: expected a list of block objects")
+        blocks = [{}]
+    for i, block in enumerate(blocks):
+        for name in ("images_per_panel", "repeat_panels", "per_prompt"):
+            value = block.get(name, 0)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                problems.append(f"blocks[{i}].{name}: expected a whole number >= 0")
     conditions = key.get("conditions")
     if not isinstance(conditions, list) or not all(isinstance(c, str) for c in conditions):
         problems.append("conditions: expected a list of names")
@@ -74,8 +87,16 @@ def key_problems(key: object) -> list[str]:
             continue
         if not isinstance(panel.get("prompt_id"), str):
             problems.append(f"{where}.prompt_id: expected a string")
-        if panel.get("condition") not in conditions:
+        by_image = panel.get("image_conditions")
+        if by_image is None and panel.get("condition") not in conditions:
             problems.append(f"{where}.condition: {panel.get('condition')!r} not in conditions")
+        elif by_image is not None and (not isinstance(by_image, dict) or any(
+                c not in conditions for c in by_image.values())
+                or set(by_image) != set(panel.get("images") or {})):
+            problems.append(f"{where}.image_conditions: expected each image's condition")
+        block = panel.get("block", 0)
+        if not isinstance(block, int) or isinstance(block, bool) or not 0 <= block < len(blocks):
+            problems.append(f"{where}.block: expected a block index 0..{len(blocks) - 1}")
         if not isinstance(panel.get("control"), bool):
             problems.append(f"{where}.control: expected true or false")
         images = panel.get("images")

@@ -101,6 +101,14 @@ def plan_panels(study: Study, records: dict, old_key: dict | None = None, *,
             missing.append(f"{condition}: no control images at all")
             left_out.append({"prompt_id": "*", "condition": condition,
                              "reason": "no control images at all"})
+    check_found(study, panels, missing, leave_out_missing)
+    panels.sort(key=lambda p: p.token)
+    return PanelPlan(panels, conditions, left_out)
+
+
+def check_found(study: Study, panels: list, missing: list[str], leave_out_missing: bool) -> None:
+    """One SurveyError listing every panel without its images (unless ``leave_out_missing``),
+    or saying that no panel has them."""
     if missing and not leave_out_missing:
         shown = "; ".join(missing[:50]) + (f"; ... and {len(missing) - 50} more"
                                            if len(missing) > 50 else "")
@@ -109,5 +117,3 @@ def plan_panels(study: Study, records: dict, old_key: dict | None = None, *,
     if not panels:
         raise SurveyError(f"{study.path}: no panel has its images; run `glidemed generate "
                           f"{study.id}` first")
-    panels.sort(key=lambda p: p.token)
-    return PanelPlan(panels, conditions, left_out)

@@ -50,13 +50,24 @@ def rater_rng(build_hash: str, rater: str) -> Sfc32:
 
 
 def rater_plan(build_hash: str, rater: str, panel_images: list[list[str]],
-               images_per_panel: int, repeat_panels: int) -> list[dict]:
+               images_per_panel: int, repeat_panels: int, groups: list[int] | None = None,
+               per_group: int = 0) -> list[dict]:
     """[{'panel': index into the page's panels, 'repeat': bool, 'images': [image tokens]}].
 
     ``panel_images`` are the image tokens of each panel in the page's order (by token).
+    With ``per_group`` > 0, only the first ``per_group`` panels of each group (``groups``:
+    one number per panel) in the shuffled order are shown.
     """
     rng = rater_rng(build_hash, rater)
     indices = rng.shuffle(list(range(len(panel_images))))
+    if per_group > 0:
+        shown: dict[int, int] = {}
+        kept = []
+        for p in indices:
+            shown[groups[p]] = shown.get(groups[p], 0) + 1
+            if shown[groups[p]] <= per_group:
+                kept.append(p)
+        indices = kept
     order = [{"panel": p, "repeat": False,
               "images": rng.shuffle(list(panel_images[p]))[:images_per_panel]} for p in indices]
     picks = rng.shuffle(list(order))[:min(repeat_panels, len(order))]
@@ -71,19 +82,60 @@ def rater_plan(build_hash: str, rater: str, panel_images: list[list[str]],
     return order
 
 
+def blocks_plan(build_hash: str, rater: str, blocks: list[dict]) -> list[dict]:
+    """The plans of a survey's blocks one after the other, panel indices counted over all
+    blocks. Each block: {'panel_images', 'images_per_panel', 'repeat_panels', 'groups',
+    'per_group'}. The first block is drawn as :func:`rater_plan` draws a one-block survey;
+    block ``i`` > 0 as if the rater id were ``rater + "\n" + i``."""
+    plan, offset = [], 0
+    for i, block in enumerate(blocks):
+        seed = rater if i == 0 else f"{rater}\n{i}"
+        for entry in rater_plan(build_hash, seed, block["panel_images"], block["images_per_panel"],
+                                block["repeat_panels"], block.get("groups"), block.get("per_group", 0)):
+            plan.append({**entry, "panel": entry["panel"] + offset})
+        offset += len(block["panel_images"])
+    return plan
+
+
+def prompt_groups(prompt_ids: list[str]) -> list[int]:
+    """Each panel's group for ``per_group``: its prompt, numbered by first appearance."""
+    index: dict[str, int] = {}
+    return [index.setdefault(pid, len(index)) for pid in prompt_ids]
+
+
+def key_blocks(key: dict, images_per_panel: int = 1, repeat_panels: int = 0) -> list[dict]:
+    """The blocks of the build described by ``key``, each with its panel tokens in the
+    page's order (by token) and what :func:`blocks_plan` needs. Keys without ``blocks``
+    (one block) take ``images_per_panel`` and ``repeat_panels`` from the key, else from
+    the arguments."""
+    described = key.get("blocks") or [{"task": key.get("task", "ratings"),
+                                       "images_per_panel": key.get("images_per_panel", images_per_panel),
+                                       "repeat_panels": key.get("repeat_panels", repeat_panels),
+                                       "per_prompt": 0}]
+    out = []
+    for i, block in enumerate(described):
+        tokens = sorted(t for t, p in key["panels"].items() if p.get("block", 0) == i)
+        out.append({**block, "tokens": tokens,
+                    "panel_images": [sorted(key["panels"][t]["images"]) for t in tokens],
+                    "groups": prompt_groups([key["panels"][t]["prompt_id"] for t in tokens]),
+                    "per_group": block.get("per_prompt", 0)})
+    return out
+
+
 def key_panel_images(key: dict) -> tuple[list[str], list[list[str]]]:
-    """(panel tokens, image tokens of each panel), both in the page's order (by token)."""
-    tokens = sorted(key["panels"])
-    return tokens, [sorted(key["panels"][t]["images"]) for t in tokens]
+    """(panel tokens, image tokens of each panel), both in the page's order (by block, then
+    by token)."""
+    blocks = key_blocks(key)
+    return ([t for b in blocks for t in b["tokens"]],
+            [images for b in blocks for images in b["panel_images"]])
 
 
-def key_plan(key: dict, rater: str, images_per_panel: int, repeat_panels: int) -> list[dict]:
-    """:func:`rater_plan` of the build described by ``key``, with panel tokens:
+def key_plan(key: dict, rater: str, images_per_panel: int = 1, repeat_panels: int = 0) -> list[dict]:
+    """:func:`blocks_plan` of the build described by ``key``, with panel tokens:
     [{'token', 'repeat', 'images'}]. The key's own ``images_per_panel`` and
     ``repeat_panels`` (written by the build) take precedence over the arguments."""
-    tokens, images = key_panel_images(key)
-    plan = rater_plan(key["build_hash"], rater, images,
-                      key.get("images_per_panel", images_per_panel),
-                      key.get("repeat_panels", repeat_panels))
+    blocks = key_blocks(key, images_per_panel, repeat_panels)
+    tokens = [t for b in blocks for t in b["tokens"]]
+    plan = blocks_plan(key["build_hash"], rater, blocks)
     return [{"token": tokens[p["panel"]], "repeat": p["repeat"], "images": p["images"]}
             for p in plan]

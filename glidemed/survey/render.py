@@ -37,11 +37,15 @@ def asset_text(name: str) -> str:
 
 def public_strings(study: Study, prompt_texts: list[str]) -> set[str]:
     """Texts the study shows raters by design (title, scales, prompts...): not leaks."""
+    from glidemed.tasks import block_views
+
     texts = {study.id, study.title, study.instructions, study.consent, *prompt_texts}
-    for aspect in study.aspects:
-        texts.update([aspect.key, aspect.label, aspect.question, *aspect.levels])
-    for flag in study.flags:
-        texts.update([flag.key, flag.label])
+    for view in block_views(study):
+        texts.update([view.task, view.heading, view.instructions, *view.image_labels])
+        for aspect in view.aspects:
+            texts.update([aspect.key, aspect.label, aspect.question, *aspect.levels])
+        for flag in view.flags:
+            texts.update([flag.key, flag.label])
     for field in study.survey.profile:
         texts.update([field.key, field.label, *field.choices])
     for example in study.survey.examples:
@@ -49,22 +53,40 @@ def public_strings(study: Study, prompt_texts: list[str]) -> set[str]:
     return texts
 
 
-# Where page_data holds public texts: (top-level key, sub-keys of its items).
+# Where page_data holds public texts: (top-level key, sub-keys of its items); the blocks'
+# aspects and flags are public as the top-level ones are.
 PUBLIC_FIELDS = {
-    "study_id": None, "title": None, "instructions": None, "consent": None, "panel_heading": None,
+    "study_id": None, "title": None, "instructions": None, "consent": None,
     "aspects": ("key", "label", "question", "levels"),
     "flags": ("key", "label"),
     "profile": ("key", "label", "choices"),
     "examples": ("aspect", "caption"),
     "panels": ("text",),
+    "blocks": ("task", "heading", "instructions", "image_labels"),
 }
 
 
-def page_data(study: Study, build_hash: str, panels: list[dict], images: dict[str, str],
-              examples: list[dict]) -> dict:
+def page_block(view, panels: int, groups: list[int], per_prompt: int) -> dict:
+    """One block of the page data: what its screens show and how its panels are drawn
+    (``panels`` of the page's panels, in order; ``groups`` and ``per_prompt`` as
+    :func:`glidemed.survey.randomize.rater_plan` takes them)."""
+    return {
+        "task": view.task, "heading": view.heading, "instructions": view.instructions.strip(),
+        "first_value": view.first_value, "images_per_panel": view.images_per_panel,
+        "image_labels": list(view.image_labels), "panels": panels,
+        "aspects": [{"key": a.key, "label": a.label, "question": a.question,
+                     "levels": list(a.levels)} for a in view.aspects],
+        "flags": [{"key": f.key, "label": f.label} for f in view.flags],
+        "per_prompt": per_prompt, "groups": groups if per_prompt else [],
+    }
+
+
+def page_data(study: Study, build_hash: str, blocks: list[dict], panels: list[dict],
+              images: dict[str, str], examples: list[dict]) -> dict:
     """The JSON the page runs on.
 
-    ``panels``: [{'token', 'text', 'images': [image tokens]}] sorted by token;
+    ``blocks``: :func:`page_block` of each block, in order; ``panels``: [{'token', 'text',
+    'images': [image tokens]}], block by block, by token within a block;
     ``images``: image token -> src (a data: URI or a path under assets/);
     ``examples``: [{'aspect', 'level', 'caption', 'image': image token}].
     """
@@ -75,14 +97,9 @@ def page_data(study: Study, build_hash: str, panels: list[dict], images: dict[st
         "title": study.title,
         "instructions": study.instructions.strip(),
         "consent": study.consent.strip(),
-        "images_per_panel": study.images_per_panel,
         "repeat_panels": study.survey.repeat_panels,
         "post_url": study.survey.post_url,
-        "first_value": study.survey.turing.first_value if study.survey.task == "turing" else 0,
-        "panel_heading": "Real or generated?" if study.survey.task == "turing" else "",
-        "aspects": [{"key": a.key, "label": a.label, "question": a.question,
-                     "levels": list(a.levels)} for a in study.aspects],
-        "flags": [{"key": f.key, "label": f.label} for f in study.flags],
+        "blocks": blocks,
         "profile": [{"key": p.key, "label": p.label, "choices": list(p.choices),
                      "required": p.required} for p in study.survey.profile],
         "examples": examples,
@@ -116,8 +133,10 @@ def survey_context(data: dict, *, single_file: bool, connect_src: str | None = N
     - ``inline_js`` / ``inline_css``: the assets' text for a single file, else None;
     - ``js_href`` / ``css_href``: asset paths for a hosted folder;
     - ``csp``: the page's Content-Security-Policy;
-    - ``first_key`` / ``top_key``: the digit keys of the lowest and highest level (the hint).
+    - ``first_key`` / ``top_key``: the digit keys of the first block's lowest and highest
+      level (the hint; the page updates it in each block).
     """
+    first = data["blocks"][0]
     data_json = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     data_json = (data_json.replace("<", "\\u003c").replace(">", "\\u003e")
                  .replace("&", "\\u0026").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
@@ -128,8 +147,8 @@ def survey_context(data: dict, *, single_file: bool, connect_src: str | None = N
         "js_href": "assets/survey.js",
         "css_href": "assets/survey.css",
         "csp": _csp(data.get("post_url", ""), connect_src),
-        "first_key": data.get("first_value", 0),
-        "top_key": min(9, data.get("first_value", 0) + max(len(a["levels"]) for a in data["aspects"]) - 1),
+        "first_key": first["first_value"],
+        "top_key": min(9, first["first_value"] + max(len(a["levels"]) for a in first["aspects"]) - 1),
     }
 
 

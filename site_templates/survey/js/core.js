@@ -113,9 +113,11 @@
   }
 
   /** This rater's order and images; mirrored by glidemed.survey.randomize.rater_plan.
-      panelImages: each panel's image tokens, in the page's panel order. Returns
-      [{p: panel index, repeat: bool, images: [tokens]}] in the order shown. */
-  function raterPlan(buildHash, rater, panelImages, imagesPerPanel, repeatPanels) {
+      panelImages: each panel's image tokens, in the page's panel order. With perGroup > 0
+      only the first perGroup panels of each group (groups: one number per panel) in the
+      shuffled order are shown. Returns [{p: panel index, repeat: bool, images: [tokens]}]
+      in the order shown. */
+  function raterPlan(buildHash, rater, panelImages, imagesPerPanel, repeatPanels, groups, perGroup) {
     var hex = sha256hex(buildHash + "\n" + rater);
     var rand = sfc32(parseInt(hex.slice(0, 8), 16), parseInt(hex.slice(8, 16), 16),
                      parseInt(hex.slice(16, 24), 16), parseInt(hex.slice(24, 32), 16));
@@ -124,6 +126,13 @@
     var indices = [];
     for (i = 0; i < n; i++) indices.push(i);
     shuffle(rand, indices);
+    if (perGroup > 0) {
+      var shown = {};
+      indices = indices.filter(function (p) {
+        shown[groups[p]] = (shown[groups[p]] || 0) + 1;
+        return shown[groups[p]] <= perGroup;
+      });
+    }
     var order = indices.map(function (p) {
       var images = shuffle(rand, panelImages[p].slice()).slice(0, k);
       return {p: p, repeat: false, images: images};
@@ -142,7 +151,22 @@
     return order;
   }
 
+  /** The plans of the survey's blocks one after the other (glidemed.survey.randomize.
+      blocks_plan): block i > 0 is drawn as if the rater id were rater + "\n" + i.
+      blocks: [{panelImages, imagesPerPanel, repeatPanels, groups, perGroup}]. */
+  function blocksPlan(buildHash, rater, blocks) {
+    var plan = [], offset = 0;
+    blocks.forEach(function (block, i) {
+      raterPlan(buildHash, i === 0 ? rater : rater + "\n" + i, block.panelImages, block.imagesPerPanel,
+                block.repeatPanels, block.groups || [], block.perGroup || 0).forEach(function (entry) {
+        plan.push({p: entry.p + offset, repeat: entry.repeat, images: entry.images});
+      });
+      offset += block.panelImages.length;
+    });
+    return plan;
+  }
+
   return {sha256hex: sha256hex, canonicalEvent: canonicalEvent, canonicalJson: canonicalJson,
           chainStep: chainStep, chainStart: chainStart, wellFormed: wellFormed,
-          normaliseId: normaliseId, raterPlan: raterPlan};
+          normaliseId: normaliseId, raterPlan: raterPlan, blocksPlan: blocksPlan};
 }));

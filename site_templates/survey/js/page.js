@@ -9,9 +9,14 @@
   var CHAIN_ALGORITHM = "sha256-chain/2";
   var STORE_PREFIX = "glidemed:" + DATA.build_hash + ":";
   var LAST_RATER = STORE_PREFIX + "last-rater";
-  var ASPECTS = DATA.aspects;
-  var FLAGS = DATA.flags;
-  var FIRST = DATA.first_value || 0;  // the number shown for a scale's first level
+  var BLOCKS = DATA.blocks;           // the survey's tasks in order, each with its panels
+  var BLOCK_OF_PANEL = [];            // page panel index -> block index
+  BLOCKS.forEach(function (block, b) {
+    for (var i = 0; i < block.panels; i++) BLOCK_OF_PANEL.push(b);
+  });
+  // The current block's scales and flags (set by useBlock before a panel is shown).
+  var BLOCK = BLOCKS[0], ASPECTS = BLOCK.aspects, FLAGS = BLOCK.flags;
+  var FIRST = BLOCK.first_value;  // the number shown for a scale's first level
 
   // ---------------------------------------------------------------- core (js/core.js)
   var core = GlidemedCore;
@@ -20,9 +25,16 @@
   function chainStart(rater) { return core.chainStart(DATA.build_hash, rater); }
   function raterBlock() { return {id: state.rater, profile: state.profile}; }
   function raterPlan(rater) {
-    return core.raterPlan(DATA.build_hash, rater, DATA.panels.map(function (p) { return p.images; }),
-                          DATA.images_per_panel, DATA.repeat_panels);
+    var offset = 0;
+    return core.blocksPlan(DATA.build_hash, rater, BLOCKS.map(function (block) {
+      var panels = DATA.panels.slice(offset, offset + block.panels);
+      offset += block.panels;
+      return {panelImages: panels.map(function (p) { return p.images; }),
+              imagesPerPanel: block.images_per_panel, repeatPanels: DATA.repeat_panels,
+              groups: block.groups, perGroup: block.per_prompt};
+    }));
   }
+  function blockAt(pos) { return BLOCK_OF_PANEL[state.order[pos].p]; }
 
   // ---------------------------------------------------------------- storage
   var storageOk = true;
@@ -115,7 +127,7 @@
 
   function positionComplete(pos) {
     var answers = state.answers[String(pos)];
-    return !!answers && ASPECTS.every(function (a) {
+    return !!answers && BLOCKS[blockAt(pos)].aspects.every(function (a) {
       return typeof answers.ratings[a.key] === "number";
     });
   }
@@ -133,11 +145,12 @@
     for (var pos = 0; pos < state.order.length; pos++) {
       if (!state.seen[String(pos)]) continue;
       var entry = state.order[pos], answers = answersAt(pos), ratings = {}, flags = {};
-      ASPECTS.forEach(function (a) {
+      var block = BLOCKS[blockAt(pos)];
+      block.aspects.forEach(function (a) {
         var v = answers.ratings[a.key];
         ratings[a.key] = typeof v === "number" ? v : null;
       });
-      FLAGS.forEach(function (f) { flags[f.key] = answers.flags[f.key] === true; });
+      block.flags.forEach(function (f) { flags[f.key] = answers.flags[f.key] === true; });
       panels.push({token: DATA.panels[entry.p].token, position: pos, repeat: entry.repeat,
                    images: entry.images.slice(), ratings: ratings, flags: flags,
                    comment: answers.comment,
@@ -304,16 +317,8 @@
   function buildStart() {
     document.title = DATA.title;
     $("title").textContent = DATA.title;
-    if (DATA.panel_heading) $("panel-heading").textContent = DATA.panel_heading;
-    $("instructions").textContent = DATA.instructions;
-    var scales = $("scales");
-    ASPECTS.forEach(function (aspect) {
-      scales.appendChild(el("h3", {}, aspect.label));
-      if (aspect.question) scales.appendChild(el("p", {}, aspect.question));
-      var list = el("ol", {start: String(FIRST), "class": "scale"});
-      aspect.levels.forEach(function (level, i) { list.appendChild(el("li", {}, (i + FIRST) + " \u2013 " + level)); });
-      scales.appendChild(list);
-    });
+    $("instructions").textContent = [DATA.instructions, BLOCKS[0].instructions].filter(Boolean).join("\n\n");
+    fillScales($("scales"), BLOCKS[0]);
     if (DATA.examples.length) {
       var examples = $("examples");
       examples.appendChild(el("h3", {}, "Examples"));
@@ -353,6 +358,35 @@
     $("start-form").addEventListener("submit", function (e) { e.preventDefault(); start(); });
   }
 
+  /** A block's scales, as the start screen and a block's instructions screen list them. */
+  function fillScales(box, block) {
+    box.textContent = "";
+    block.aspects.forEach(function (aspect) {
+      box.appendChild(el("h3", {}, aspect.label));
+      if (aspect.question) box.appendChild(el("p", {}, aspect.question));
+      var list = el("ol", {start: String(block.first_value), "class": "scale"});
+      aspect.levels.forEach(function (level, i) {
+        list.appendChild(el("li", {}, (i + block.first_value) + " \u2013 " + level));
+      });
+      box.appendChild(list);
+    });
+  }
+
+  /** Make block b the current one: its scales, flags and keys in the rating form. */
+  function useBlock(b) {
+    if (BLOCK === BLOCKS[b] && $("aspects").childNodes.length) return;
+    BLOCK = BLOCKS[b];
+    ASPECTS = BLOCK.aspects;
+    FLAGS = BLOCK.flags;
+    FIRST = BLOCK.first_value;
+    $("aspects").textContent = "";
+    $("flags").textContent = "";
+    buildRatingForm();
+    $("panel-heading").textContent = BLOCK.heading || "Target text";
+    var top = Math.min(9, FIRST + Math.max.apply(null, ASPECTS.map(function (a) { return a.levels.length; })) - 1);
+    $("key-range").textContent = FIRST + "\u2013" + top;
+  }
+
   function buildRatingForm() {
     var box = $("aspects");
     ASPECTS.forEach(function (aspect, ai) {
@@ -377,7 +411,7 @@
       box.appendChild(fieldset);
     });
     var flags = $("flags");
-    if (!FLAGS.length) $("flags-box").hidden = true;
+    $("flags-box").hidden = !FLAGS.length;
     FLAGS.forEach(function (flag, fi) {
       var label = el("label", {"class": "check"});
       var input = el("input", {type: "checkbox", id: "flag-" + fi});
@@ -386,14 +420,11 @@
       label.appendChild(document.createTextNode(" " + flag.label));
       flags.appendChild(label);
     });
-    $("comment").addEventListener("input", function () {
-      record("comment", wellFormed($("comment").value).slice(0, 10000));
-    });
   }
 
   // ---------------------------------------------------------------- screens
   function showScreen(id) {
-    ["start-screen", "panel-screen", "done-screen"].forEach(function (s) { $(s).hidden = s !== id; });
+    ["start-screen", "block-screen", "panel-screen", "done-screen"].forEach(function (s) { $(s).hidden = s !== id; });
   }
 
   function updateProgress() {
@@ -412,17 +443,25 @@
     state.pos = pos;
     enteredAt = performance.now();
     if (pos >= state.order.length) { showDone(); return; }
+    var b = blockAt(pos);
+    if (b > 0 && !(state.intros || {})[b]) { showBlockIntro(b); return; }
+    useBlock(b);
     state.seen[String(pos)] = true;
     var entry = state.order[pos], panel = DATA.panels[entry.p], answers = answersAt(pos);
     $("prompt").textContent = panel.text;
     var grid = $("grid");
     grid.textContent = "";
+    grid.className = "grid" + (BLOCK.image_labels.length ? " labelled" : "");
     entry.images.forEach(function (token, i) {
-      var alt = "Image " + (i + 1) + " of " + entry.images.length;
-      var button = el("button", {type: "button", "class": "thumb", "aria-label": "Enlarge image " + (i + 1)});
+      var name = BLOCK.image_labels[i] || "Image " + (i + 1);
+      var alt = BLOCK.image_labels[i] ? name + " image" : name + " of " + entry.images.length;
+      var figure = el("figure", {"class": "thumb-box"});
+      var button = el("button", {type: "button", "class": "thumb", "aria-label": "Enlarge " + alt.toLowerCase()});
       button.appendChild(el("img", {src: DATA.images[token], alt: alt, decoding: "async"}));
       button.addEventListener("click", function () { zoom(DATA.images[token], alt); });
-      grid.appendChild(button);
+      figure.appendChild(button);
+      if (BLOCK.image_labels[i]) figure.appendChild(el("figcaption", {"class": "side"}, name));
+      grid.appendChild(figure);
     });
     ASPECTS.forEach(function (aspect, ai) {
       var value = answers.ratings[aspect.key];
@@ -434,6 +473,27 @@
     showScreen("panel-screen");
     updateProgress();
     save();
+  }
+
+  /** The instructions screen of block b (> 0), before its first panel. */
+  function showBlockIntro(b) {
+    var block = BLOCKS[b];
+    $("block-heading").textContent = "Part " + (b + 1) + " of " + BLOCKS.length;
+    $("block-instructions").textContent = block.instructions;
+    fillScales($("block-scales"), block);
+    showScreen("block-screen");
+    updateProgress();
+    $("block-continue").focus();
+  }
+
+  function continueBlock() {
+    var b = blockAt(state.pos);
+    state.intros = state.intros || {};
+    state.intros[b] = true;
+    enteredAt = performance.now();  // reading the instructions is not time on the panel
+    save();
+    showPanel(state.pos);
+    focusFirstAspect();
   }
 
   function showDone() {
@@ -450,13 +510,14 @@
   }
 
   function next() { showPanel(Math.min(state.pos + 1, state.order.length)); focusFirstAspect(); }
+  function onPanel() { return state.pos < state.order.length && !$("panel-screen").hidden; }
   function back() { if (state.pos > 0) { showPanel(state.pos - 1); focusFirstAspect(); } }
 
   function focusAspect(ai) {
     var checked = document.querySelector('input[name="rate-' + ai + '"]:checked');
     (checked || $("rate-" + ai + "-0")).focus();
   }
-  function focusFirstAspect() { if (state.pos < state.order.length && ASPECTS.length) focusAspect(0); }
+  function focusFirstAspect() { if (onPanel() && ASPECTS.length) focusAspect(0); }
 
   function zoom(src, alt) {
     var dialog = $("zoom");
@@ -483,7 +544,7 @@
     if (saved) { resume(saved); return; }
     state = {version: 1, rater: rater, profile: profile, started: now(), updated: now(),
              completed: null, order: raterPlan(rater), pos: 0, answers: {}, seconds: {},
-             seen: {}, events: []};
+             seen: {}, intros: {}, events: []};
     recomputeHeads();
     showPanel(0);
     focusFirstAspect();
@@ -542,7 +603,12 @@
   // ---------------------------------------------------------------- wiring
   function init() {
     buildStart();
-    buildRatingForm();
+    useBlock(0);
+    $("comment").addEventListener("input", function () {
+      record("comment", wellFormed($("comment").value).slice(0, 10000));
+    });
+    $("block-continue").addEventListener("click", continueBlock);
+    $("block-back").addEventListener("click", back);
     $("next").addEventListener("click", next);
     $("back").addEventListener("click", back);
     $("done-back").addEventListener("click", back);
