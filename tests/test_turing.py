@@ -269,7 +269,7 @@ def test_no_usable_answer_still_writes_the_ledger(demo, tmp_path):
     result = CliRunner().invoke(main, ["analyze", str(demo["study"].path), str(bad.parent), "--out",
                                        str(out), "--bootstrap", "0"])
     assert result.exit_code == 1  # as for every task: the reason of each file, in the ledger
-    assert "no usable answers in 1 response file(s)" in result.output
+    assert "no usable ratings in 1 response file(s)" in result.output
     assert f"every file's reason is in {out / 'ledger.csv'}" in " ".join(result.output.split())
     ledger = pd.read_csv(out / "ledger.csv")
     assert list(ledger["status"]) == ["rejected"] and "truncated JSON" in ledger["reason"][0]

@@ -156,7 +156,7 @@ def _ingest_run(study: Study, responses, key, out: Path, flagged: str, n_boot: i
     source = f"{len(ledger)} response file(s)"
     if not answers.used:
         written = f"; every file's reason is in {write_ledger_only(ledger, out)}"
-        raise AnalysisError(f"no usable answers in {source}: {_ledger_digest(ledger)}{written}")
+        raise AnalysisError(f"no usable ratings in {source}: {_ledger_digest(ledger)}{written}")
     options = {"bootstrap": n_boot, "seed": seed, "flagged": flagged,
                **({"pseudonymized": True} if pseudonymized else {}),
                **({"allow_simulated": True} if allow_simulated else {})}
