@@ -122,7 +122,7 @@ def download(page) -> dict:
 def expected_order(survey, rater: str) -> list[dict]:
     data = survey["data"]
     return rater_plan(data["build_hash"], rater, [p["images"] for p in data["panels"]],
-                      data["images_per_panel"], data["repeat_panels"])
+                      data["blocks"][0]["images_per_panel"], data["repeat_panels"])
 
 
 def check_plan(survey, response) -> None:
