@@ -10,8 +10,9 @@ Per aspect, from that aspect's answer table:
 - Bradley-Terry: glidemed's ``paired_bradley_terry`` (coding and counting included) beside
   R ``BradleyTerry2::BTm`` timed inside R (its own aggregation included, R startup and CSV
   reading excluded), given the decisive answers one row each and counted per ordered pair
-  first. Best of 5 runs in R, of 20 in Python (after a first call; a millisecond is noisy).
-  Targets: under 1 s and at least 10x faster than BTm.
+  first; and the fit alone on the counts (win matrix, R's data frame of counts). Best of 5
+  runs in R, of 20 in Python (after a first call; a millisecond is noisy). Targets: under
+  1 s and at least 10x faster than BTm.
 - Ordinal paired-comparison mixed model: glidemed's ``paired_model`` beside R
   ``ordinal::clmm`` on the same x_right - x_left design, one run each. Target: under 10 s.
 
@@ -38,6 +39,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "reference")]
 
 from make_paired_simulated import ABILITY, simulate_answers  # noqa: E402
 
+from glidemed.analysis.bradley_terry import bradley_terry_counts  # noqa: E402
 from glidemed.analysis.paired import paired_bradley_terry, paired_model, win_rates  # noqa: E402
 
 CONDITIONS = list(ABILITY)
@@ -47,19 +49,22 @@ suppressPackageStartupMessages({library(BradleyTerry2); library(ordinal); librar
 args <- commandArgs(TRUE)
 d <- read.csv(args[1], stringsAsFactors = FALSE, na.strings = "")
 levels <- c("sd15", "sdxl", "glide")
-bt <- function(shape) {
+pairs_of <- function(shape) {
   x <- d[d$choice != 1, ]
   x$winner <- ifelse(x$choice < 1, x$left, x$right)
   x$loser <- ifelse(x$choice < 1, x$right, x$left)
   counts <- if (shape == "counts") {
     aggregate(list(n = rep(1, nrow(x))), list(w = x$winner, l = x$loser), sum)
   } else data.frame(w = x$winner, l = x$loser, n = 1)  # one binomial row per answer
-  pairs <- data.frame(p1 = factor(counts$w, levels = levels),
-                      p2 = factor(counts$l, levels = levels), win1 = counts$n, win2 = 0)
-  BTm(cbind(win1, win2), p1, p2, data = pairs, refcat = "sd15")
+  data.frame(p1 = factor(counts$w, levels = levels), p2 = factor(counts$l, levels = levels),
+             win1 = counts$n, win2 = 0)
 }
+fit_bt <- function(pairs) BTm(cbind(win1, win2), p1, p2, data = pairs, refcat = "sd15")
+bt <- function(shape) fit_bt(pairs_of(shape))
+counted <- pairs_of("counts")
 best <- function(f) min(replicate(5, system.time(f())[["elapsed"]]))
 out <- list(bt_rows = best(function() bt("rows")), bt_counts = best(function() bt("counts")),
+            bt_fit = best(function() fit_bt(counted)),
             bt_ability = unname(BTabilities(bt("counts"))[levels, "ability"]))
 d$x_sdxl <- (d$right == "sdxl") - (d$left == "sdxl")
 d$x_glide <- (d$right == "glide") - (d$left == "glide")
@@ -107,6 +112,12 @@ def main() -> None:
     for aspect, table in answers.groupby("aspect", sort=False):
         bt = paired_bradley_terry(table, CONDITIONS, None, N_LEVELS)  # also warms up
         bt_seconds = best_of(lambda: paired_bradley_terry(table, CONDITIONS, None, N_LEVELS), 20)
+        decisive = table[table["choice"] != N_LEVELS // 2]
+        left_won = decisive["choice"] < N_LEVELS // 2
+        wins = pd.crosstab(np.where(left_won, decisive["left"], decisive["right"]),
+                           np.where(left_won, decisive["right"], decisive["left"]))
+        wins = wins.reindex(index=CONDITIONS, columns=CONDITIONS, fill_value=0).to_numpy(float)
+        fit_seconds = best_of(lambda: bradley_terry_counts(wins, CONDITIONS), 20)
         start = time.perf_counter()
         model = paired_model(table, CONDITIONS, None, N_LEVELS)
         model_seconds = time.perf_counter() - start
@@ -118,6 +129,8 @@ def main() -> None:
             continue
         bt_line += "".join(f", BTm on answer {shape} {r['bt_' + shape] * 1000:.0f} ms "
                            f"(x{r['bt_' + shape] / bt_seconds:.0f})" for shape in ("rows", "counts"))
+        bt_line += (f"; the fit alone on the counts: glidemed {fit_seconds * 1000:.2f} ms, BTm "
+                    f"{r['bt_fit'] * 1000:.0f} ms (x{r['bt_fit'] / fit_seconds:.0f})")
         model_line += f", R clmm {r['clmm']:.2f} s (x{r['clmm'] / model_seconds:.1f})"
         ours = model.table.set_index("term")["estimate"]
         theirs = pd.Series(r["clmm_estimates"])
