@@ -57,9 +57,10 @@ def test_a_real_leak_of_such_a_name_is_still_caught(tmp_path, monkeypatch):
     problems = audit(study).problems
     assert any("contains condition name 'jfif'" in p for p in problems), problems
     html = index.read_text(encoding="utf-8")
+    assert '"images_per_panel":2' in html
     index.write_text(html.replace('"images_per_panel":2', '"images_per_panel":4', 1),
                      encoding="utf-8")
-    assert any("images_per_panel" in p and "not the study's" in p for p in audit(study).problems)
+    assert any("blocks[0].images_per_panel" in p and "not the study's" in p for p in audit(study).problems)
 
 
 def test_too_common_a_name_says_which_name_to_change(tmp_path, monkeypatch):

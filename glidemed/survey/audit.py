@@ -353,6 +353,7 @@ def audit_survey(study: Study, survey_dir: Path, key: dict, records: dict) -> Au
         if name in data and data[name] != expected:
             report.problems.append(f"index.html (data.{name}): {str(data[name])[:80]!r} is not "
                                    f"the study's {str(expected)[:80]!r}")
+    report.problems += _block_number_problems(study, key, data.get("blocks"))
     strings: list[tuple[str, str]] = []  # (where, text) to scan
     _collect({k: v for k, v in data.items()
               if not (k in _structural(study) and v == _structural(study)[k])},
@@ -446,6 +447,28 @@ def _collect(value, where: str, out: list, public: set[str], report: AuditReport
 
 
 BLOCK_NUMBERS = ("first_value", "images_per_panel", "panels", "per_prompt", "groups")
+
+
+def _block_number_problems(study: Study, key: dict, blocks) -> list[str]:
+    """The page's blocks against the study and the key: their number and how their panels
+    are drawn (those numbers are compared here, not searched for names)."""
+    from glidemed.survey.randomize import key_blocks
+    from glidemed.tasks import block_views
+
+    views = block_views(study)
+    if not isinstance(blocks, list) or len(blocks) != len(views):
+        return [f"index.html (data.blocks): not the study's {len(views)} block(s)"]
+    problems = []
+    for i, (block, view, keyed) in enumerate(zip(blocks, views, key_blocks(key))):
+        expected = {"first_value": view.first_value, "images_per_panel": view.images_per_panel,
+                    "panels": len(keyed["tokens"]), "per_prompt": keyed.get("per_prompt", 0),
+                    "groups": keyed["groups"] if keyed.get("per_prompt", 0) else []}
+        for name, value in expected.items():
+            given = block.get(name) if isinstance(block, dict) else None
+            if given != value:
+                problems.append(f"index.html (data.blocks[{i}].{name}): {str(given)[:80]!r} is "
+                                f"not the study's {str(value)[:80]!r}")
+    return problems
 
 
 def _whole_numbers(value) -> bool:
