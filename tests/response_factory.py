@@ -8,8 +8,8 @@ import random
 from pathlib import Path
 
 from glidemed.study import Study
-from glidemed.survey.chain import ALGORITHM, chain_head
-from glidemed.survey.randomize import key_plan
+from glidemed.responses.chain import ALGORITHM, chain_head
+from glidemed.survey.key import SurveyKey
 
 
 def _token(*parts: object) -> str:
@@ -33,14 +33,15 @@ def make_key(study: Study, build: str = "build-1", repeat_panels: int = 0) -> di
             "repeat_panels": repeat_panels, "panels": panels, "left_out": []}
 
 
-def make_response(study: Study, key: dict, rater: str, seed: int = 0, n_seen: int | None = None,
+def make_response(study: Study, key, rater: str, seed: int = 0, n_seen: int | None = None,
                   comment: str = "", profile: dict | None = None,
                   updated: str = "2026-01-02T10:00:00Z") -> dict:
     """A valid response: random scores for the first ``n_seen`` panels of the order, images
     and repeats the page gives ``rater`` (the key's ``repeat_panels``); the hash chain is
     computed as the page does."""
     rng = random.Random(seed)
-    plan = key_plan(key, rater, study.images_per_panel, study.survey.repeat_panels)
+    key = SurveyKey.of(key, study.images_per_panel, study.survey.repeat_panels)
+    plan = key.plan(rater)
     order = [p["token"] for p in plan]
     n_seen = len(order) if n_seen is None else n_seen
     panels, events = [], []
@@ -61,7 +62,7 @@ def make_response(study: Study, key: dict, rater: str, seed: int = 0, n_seen: in
                        "images": plan[position]["images"], "ratings": ratings,
                        "flags": flags, "comment": comment, "seconds": round(rng.uniform(2, 30), 1)})
     response = {
-        "schema": "glidemed-response/1", "study_id": study.id, "build_hash": key["build_hash"],
+        "schema": "glidemed-response/1", "study_id": study.id, "build_hash": key.build_hash,
         "rater": {"id": rater, "profile": {"specialty": "pathology", "years": "5"}
                   if profile is None else profile},
         "browser": "test", "started": "2026-01-02T09:00:00Z", "updated": updated,

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 from response_factory import rechain
 
-from glidemed.survey.chain import replay
+from glidemed.responses.chain import replay
 
 LOOPBACK = "127.0.0.1"
 

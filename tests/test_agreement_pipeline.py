@@ -62,7 +62,7 @@ def test_rater_plan_gives_the_images_of_each_response(scored):
         for panel in data["panels"]:
             if panel["repeat"]:
                 continue
-            files = {key["panels"][panel["token"]]["images"][t] for t in panel["images"]}
+            files = {key.panels[panel["token"]].images[t] for t in panel["images"]}
             mine = seen[(seen["rater"] == rater) & (seen["panel"] == panel["token"])]
             assert set(mine["file"]) == files and len(mine) == study.images_per_panel
 

@@ -277,7 +277,7 @@ def test_audit_knows_the_guidance_values():
     from glidemed.survey.audit import forbidden_terms
 
     study = study_with('{ clip = "local-dir:/models/biomedclip", text = "H&E slide of {description}" }')
-    terms = {t.text: t.what for t in forbidden_terms(study, {"panels": {}}, {})}
+    terms = {t.text: t.what for t in forbidden_terms(study, {})}
     assert terms["local-dir:/models/biomedclip"] == "parameter value (clip_guidance.clip)"
     assert terms["biomedclip"] == "parameter value (clip_guidance.clip)"
     assert "h&e slide of {description}" in terms

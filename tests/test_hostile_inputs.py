@@ -13,8 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from glidemed.analysis.ingest import (Rejected, _Context, check_schema, decode_response,
-                                      ingest_responses, parse_response)
+from glidemed.analysis.ingest import ingest_responses
+from glidemed.responses import (Rejected, ResponseChecker, check_schema, decode_response,
+                                parse_response)
 from glidemed.study import load_study
 from response_factory import make_key, make_response, rechain, write_json
 
@@ -216,7 +217,7 @@ def test_big_file_is_not_read(tmp_path, monkeypatch):
         handle.truncate(50 * 1024 * 1024)
     monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("read a 50 MB file whole"))
     with pytest.raises(Rejected, match="limit"):
-        parse_response(big, _Context.from_key(STUDY, KEY))
+        parse_response(big, ResponseChecker.from_key(STUDY, KEY))
 
 
 def test_every_valid_file_kept(ingested):
@@ -244,7 +245,7 @@ def test_reasons_do_not_echo_huge_values(ingested):
 
 # --- property-based fuzzing of the parser ---------------------------------------------
 
-CONTEXT = _Context.from_key(STUDY, KEY)
+CONTEXT = ResponseChecker.from_key(STUDY, KEY)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8),
@@ -314,7 +315,7 @@ def test_valid_scores_round_trip(tmp_path, scores):
 def test_fast_and_reference_validators_agree(field, value):
     import fastjsonschema
 
-    from glidemed.analysis.ingest import fast_validator, response_validator
+    from glidemed.responses import fast_validator, response_validator
 
     data = edited(setitem(field, value))
     try:

@@ -11,7 +11,7 @@ import pytest
 
 from glidemed.analysis.ingest import ingest_responses
 from glidemed.study import load_study
-from glidemed.survey.chain import LEGACY_ALGORITHM, chain_head, chain_problems
+from glidemed.responses.chain import LEGACY_ALGORITHM, chain_head, chain_problems
 from response_factory import make_key, make_response, rechain, write_json
 
 ROOT = Path(__file__).resolve().parent.parent

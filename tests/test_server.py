@@ -114,7 +114,7 @@ def test_serves_the_page_and_only_known_files(site, server):
     soup = BeautifulSoup(page.text, "html.parser")
     data = json.loads(soup.find("script", id="survey-data").string)
     assert data["server"] == {"api": "api/responses"} and data["post_url"] == ""
-    assert data["build_hash"] == site["key"]["build_hash"]
+    assert data["build_hash"] == site["key"].build_hash
     csp = soup.find("meta", attrs={"http-equiv": "Content-Security-Policy"})["content"]
     assert "connect-src 'self'" in csp and "default-src 'none'" in csp
     js = httpx.get(server.url + "assets/survey.js")
@@ -169,7 +169,7 @@ def test_posts_are_stored_append_only_and_analyze_uses_the_latest_complete(site,
 def test_hostile_requests_are_refused_logged_and_lose_nothing(site, server):
     study, key = site["study"], site["key"]
     good = response(study, key, "carol", seed=3, n_seen=4)
-    foreign = response(study, {**key, "build_hash": "f" * 64}, "carol", seed=3)
+    foreign = response(study, {**key.data, "build_hash": "f" * 64}, "carol", seed=3)
     broken = response(study, key, "carol", seed=3)
     broken["panels"][0]["ratings"] = {a: 0 for a in broken["panels"][0]["ratings"]}
     bad_score = response(study, key, "carol", seed=3)
@@ -297,7 +297,7 @@ def test_invitations_guard_each_rater_id_and_the_progress_page_tracks_them(fresh
     assert rows["dana"][:3] == ["2", "16", "1"] and rows["dana"][4] == "no"
     assert rows["R001"] == ["0", "", "0", "not yet", "no"]
     text = soup.get_text(" ")
-    for secret in [*key["conditions"], *key["panels"], "alpha", "beta"]:
+    for secret in [*key.conditions, *key.panels, "alpha", "beta"]:
         assert secret not in text
     assert sum(" 403 " in line and "admin" in line for line in log_lines(fresh)) == 2
 
@@ -491,7 +491,7 @@ def test_a_survey_rebuilt_while_serving_is_not_served_against_the_old_key(fresh)
         with ServedSurvey(fresh["path"], fresh["build"]) as server:
             write_text_atomic(key_path, saved)  # the same build written again
             assert httpx.get(server.url).status_code == 200
-            write_text_atomic(key_path, saved.replace(key["build_hash"], "e" * 64))
+            write_text_atomic(key_path, saved.replace(key.build_hash, "e" * 64))
             for reply in [httpx.get(server.url),
                           post(server, response(study, key, "uma", seed=1, n_seen=2))]:
                 assert reply.status_code == 503 and "rebuilt" in reply.json()["error"]

@@ -18,7 +18,7 @@ from glidemed.analysis.ingest import ingest_responses
 from glidemed.cli import main
 from glidemed.paths import received_dir, server_dir
 from glidemed.survey.build import build_survey
-from glidemed.survey.chain import chain_problems
+from glidemed.responses.chain import chain_problems
 from glidemed.survey.key import load_key
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -28,7 +28,7 @@ from glidemed.simulate import (
     simulate_responses,
 )
 from glidemed.study import load_study
-from glidemed.survey.chain import chain_problems, replay
+from glidemed.responses.chain import chain_problems, replay
 from glidemed.survey.key import load_key
 from glidemed.survey.randomize import rater_plan
 
@@ -65,7 +65,7 @@ def built(tmp_path_factory):
         assert result.exit_code == 0, result.output
     study = load_study(study_file)
     key_path = folder / "build" / "simbuild" / "key" / "key.json"
-    return study, key_path, load_key(key_path), env
+    return study, key_path, load_key(key_path).data, env
 
 
 # ---------------------------------------------------------------- defaults and the model

@@ -93,7 +93,7 @@ def test_changed_code_is_scanned(folder_build):
 
 def test_page_data_leaks_are_caught(folder_build):
     study = folder_build
-    key = load_key(key_dir(study) / "key.json")
+    key = load_key(key_dir(study) / "key.json").data
     token, panel = next(iter(key["panels"].items()))
     file = next(iter(panel["images"].values()))
     edit_page(study, f'{{"token":"{token}",', f'{{"token":"{token}","cond":"{panel["condition"]}",')

@@ -20,7 +20,7 @@ from survey_factory import ARGS, CHROMIUM, require_chromium, generated
 from glidemed.paths import survey_dir
 from glidemed.survey.build import build_survey
 from glidemed.analysis.ingest import ingest_responses
-from glidemed.survey.chain import chain_problems
+from glidemed.responses.chain import chain_problems
 from glidemed.survey.key import load_key
 from glidemed.survey.randomize import rater_plan
 
@@ -266,7 +266,7 @@ def test_chain_of_tricky_comments_matches_python(page, survey):
         page.get_by_role("button", name="Next").click()
     page.evaluate("""() => { const c = document.getElementById('comment');
         c.value = 'lone \\ud800 surrogate'; c.dispatchEvent(new Event('input')); }""")
-    response = download(page)  # validates the chain with glidemed.survey.chain
+    response = download(page)  # validates the chain with glidemed.responses.chain
     assert [p["comment"] for p in response["panels"][:4]] == comments + ["lone \ufffd surrogate"]
     assert [e["field"] for e in response["events"]] == ["comment"] * 4
 

@@ -66,7 +66,7 @@ def test_folder_mode_writes_assets(make_study, tmp_path, monkeypatch):
 
 def test_key_stays_outside_and_matches_page(make_study, tmp_path, monkeypatch):
     study, report = built(make_study(), tmp_path / "b", monkeypatch)
-    key = load_key(key_dir(study) / "key.json")
+    key = load_key(key_dir(study) / "key.json").data
     _, data = page(study)
     assert key["build_hash"] == data["build_hash"] == report.build_hash
     assert set(key["panels"]) == {p["token"] for p in data["panels"]}
@@ -82,17 +82,17 @@ def test_key_stays_outside_and_matches_page(make_study, tmp_path, monkeypatch):
 
 def test_rebuild_keeps_tokens_unless_asked(make_study, tmp_path, monkeypatch):
     study, first = built(make_study(), tmp_path / "b", monkeypatch)
-    key1 = load_key(key_dir(study) / "key.json")
+    key1 = load_key(key_dir(study) / "key.json").data
     second = build_survey(study, single_file=False, workers=1)
-    key2 = load_key(key_dir(study) / "key.json")
+    key2 = load_key(key_dir(study) / "key.json").data
     assert key1["panels"] == key2["panels"] and first.build_hash == second.build_hash
     assert not (key_dir(study) / "previous").exists()
     third = build_survey(study, new_tokens=True, workers=1)
-    key3 = load_key(key_dir(study) / "key.json")
+    key3 = load_key(key_dir(study) / "key.json").data
     assert not set(key3["panels"]) & set(key1["panels"])
     assert third.build_hash != first.build_hash
     kept = key_dir(study) / "previous" / f"key-{first.build_hash[:16]}.json"
-    assert load_key(kept) == key2 and str(kept) in third.warnings[0]
+    assert load_key(kept).data == key2 and str(kept) in third.warnings[0]
 
 
 def test_prompt_markup_is_data_not_html(make_study, tmp_path, monkeypatch):
@@ -121,7 +121,7 @@ def test_missing_images_listed_or_left_out(make_study, tmp_path, monkeypatch):
     assert report.panels == 14
     assert {(x["condition"], x["prompt_id"]) for x in report.left_out} == {
         ("alpha", "histo.lungs.short"), ("beta", "xray.heart.detailed")}
-    assert load_key(key_dir(study) / "key.json")["left_out"] == report.left_out
+    assert load_key(key_dir(study) / "key.json").data["left_out"] == report.left_out
 
 
 def test_no_images_at_all(make_study, tmp_path, monkeypatch):
@@ -169,7 +169,7 @@ def test_controls_and_examples(make_study, tmp_path, monkeypatch):
         caption = "a perfect style"
         """)
     study, report = built(path, tmp_path / "b", monkeypatch)
-    key = load_key(key_dir(study) / "key.json")
+    key = load_key(key_dir(study) / "key.json").data
     controls = [p for p in key["panels"].values() if p["control"]]
     assert key["conditions"] == ["alpha", "real"] and report.panels == 9
     assert [(c["prompt_id"], len(c["images"])) for c in controls] == [("xray.lungs.short", 1)]
@@ -239,7 +239,7 @@ def test_disk_full_leaves_no_half_survey(make_study, tmp_path, monkeypatch):
     with pytest.raises(GlidemedError, match="No space left on device"):
         build_survey(study, new_tokens=True, workers=1)
     assert (survey_dir(study) / "index.html").read_bytes() == before
-    assert load_key(key_dir(study) / "key.json")["build_hash"] == first.build_hash
+    assert load_key(key_dir(study) / "key.json").data["build_hash"] == first.build_hash
     assert sorted(p.name for p in survey_dir(study).parent.iterdir()) == ["images", "key", "survey"]
 
 

@@ -12,8 +12,8 @@ import subprocess
 import pytest
 from conftest import ROOT
 
-from glidemed.analysis.ingest import normalise_rater
-from glidemed.survey.chain import chain_head, chain_start
+from glidemed.responses import normalise_rater
+from glidemed.responses.chain import chain_head, chain_start
 from glidemed.survey.randomize import rater_plan
 
 CORE = ROOT / "site_templates" / "survey" / "js" / "core.js"

@@ -18,7 +18,7 @@ GOOD = {"schema": "glidemed-key/1", "study_id": "s", "build_hash": "a" * 64,
 
 def test_round_trip(tmp_path):
     write_key(tmp_path / "key.json", GOOD)
-    assert load_key(tmp_path / "key.json") == GOOD
+    assert load_key(tmp_path / "key.json").data == GOOD
 
 
 @pytest.mark.parametrize("change, message", [

@@ -7,7 +7,7 @@ import pytest
 from glidemed.errors import SurveyError
 from glidemed.study import load_study
 from glidemed.survey import panels as panels_module
-from glidemed.survey.key import TOKEN_RE
+from glidemed.survey.key import TOKEN_RE, KeyPanel
 from glidemed.survey.panels import TokenMaker, plan_panels, survey_conditions
 from survey_factory import CONTROL_CONDITION
 
@@ -19,9 +19,9 @@ def records_for(study, skip=()):
 
 
 def as_key(plan):
-    return {"panels": {p.token: {"prompt_id": p.prompt.id, "condition": p.condition,
-                                 "images": {im.token: im.record["file"] for im in p.images}}
-                       for p in plan.panels}}
+    """The KeyPanels of a plan, by token (what a rebuild reuses)."""
+    return {p.token: KeyPanel(p.token, p.prompt.id, {im.token: im.record["file"] for im in p.images},
+                              p.condition) for p in plan.panels}
 
 
 def test_one_panel_per_prompt_and_condition(make_study):
@@ -42,7 +42,7 @@ def test_tokens_survive_a_rebuild(make_study):
     again = plan_panels(study, records_for(study), as_key(first))
     assert as_key(again) == as_key(first)
     fresh = plan_panels(study, records_for(study))
-    assert not set(as_key(fresh)["panels"]) & set(as_key(first)["panels"])
+    assert not set(as_key(fresh)) & set(as_key(first))
 
 
 def test_missing_images(make_study):

@@ -10,7 +10,7 @@ import pytest
 
 from glidemed.analysis.ingest import ingest
 from glidemed.survey.build import build_survey
-from glidemed.survey.chain import chain_problems
+from glidemed.responses.chain import chain_problems
 from glidemed.survey.randomize import key_plan
 from tests.survey_factory import generated
 from tests.test_pairwise import TURING, page_data, pairwise, two_blocks_text  # noqa: F401  (fixture)

@@ -10,7 +10,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from glidemed.analysis.ingest import ingest_responses
-from glidemed.survey.chain import chain_problems
+from glidemed.responses.chain import chain_problems
 from glidemed.survey.randomize import rater_plan
 from tests.test_survey_browser import SCHEMA, browser, page  # noqa: F401  (fixtures: one Chromium, fresh contexts)
 from tests.test_turing import demo  # noqa: F401  (fixture: the built, simulated, analysed turing demo)

@@ -118,21 +118,22 @@ def weighted_spearman(x: np.ndarray, y: np.ndarray, W: np.ndarray) -> np.ndarray
 
 # --- which images each rating saw -------------------------------------------------------------
 
-def seen_images(study: Study, ratings: pd.DataFrame, key: dict | None) -> pd.DataFrame:
+def seen_images(study: Study, ratings: pd.DataFrame, key) -> pd.DataFrame:
     """(rater, panel, file) of every image shown with each first rating's panel, file as under
-    images/. Without a key (or for panels not in it): no rows for those ratings."""
-    from glidemed.survey.randomize import key_plan
+    images/. ``key``: the build's SurveyKey (or its dict). Without a key (or for panels not
+    in it): no rows for those ratings."""
+    from glidemed.survey.key import SurveyKey
 
     if key is None:
         return pd.DataFrame(columns=["rater", "panel", "file"])
+    key = SurveyKey.of(key, study.images_per_panel, study.survey.repeat_panels)
     rows = []
     for rater in pd.unique(ratings["rater"].dropna()):
-        plan = key_plan(key, str(rater), study.images_per_panel, study.survey.repeat_panels)
-        for entry in plan:
+        for entry in key.plan(str(rater)):
             if entry["repeat"]:
                 continue
             token = entry["token"]
-            files = key["panels"][token]["images"]
+            files = key.panels[token].images
             rows.extend((rater, token, files[image]) for image in entry["images"])
     return pd.DataFrame(rows, columns=["rater", "panel", "file"])
 
@@ -385,8 +386,8 @@ def agreement_section(study: Study, ratings: pd.DataFrame, scores: str | Path | 
         return None
     key_data = None
     if use_key:
-        if isinstance(key, dict):
-            key_data = key
+        if key is not None and not isinstance(key, (str, Path)):
+            key_data = key  # a SurveyKey or its dict
         else:
             from glidemed.survey.key import load_key
 

@@ -134,8 +134,8 @@ def _ingest_run(study: Study, responses, key, out: Path, flagged: str, n_boot: i
                 pseudonymized: bool, allow_simulated: bool, provenance: dict | None) -> AnalysisRun:
     """Read the key and the response files; the ledger of a run without one usable answer
     is written (and the run stops) here, whatever the tasks."""
-    if isinstance(key, dict):
-        key_data, key_name = key, "key"
+    if key is not None and not isinstance(key, (str, os.PathLike)):
+        key_data, key_name = key, "key"  # a SurveyKey or its dict
     else:
         from glidemed.survey.key import load_key
 

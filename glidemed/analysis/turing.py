@@ -40,6 +40,7 @@ from glidemed.analysis import mrmc as orh
 from glidemed.analysis.tidy import usable
 from glidemed.errors import AnalysisError, GlidemedError
 from glidemed.study import Study
+from glidemed.survey.key import SurveyKey
 
 SUMMARY_SCHEMA = "glidemed-turing-summary/1"
 DEFAULT_BOOTSTRAP = 1000  # as glidemed analyze
@@ -65,16 +66,17 @@ def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float,
     return low, high
 
 
-def mrmc_table(ratings: pd.DataFrame, key: dict, first_value: int = 1) -> pd.DataFrame:
+def mrmc_table(ratings: pd.DataFrame, key, first_value: int = 1) -> pd.DataFrame:
     """The long MRMC table of a Turing survey's tidy ratings (first readings, usable only).
 
     Columns ``reader, condition, case, truth, rating``: ``case`` is the image's panel
     token, ``truth`` 1 for a generated image, 0 for a real one (a control panel),
-    ``rating`` the scale value as shown (level index + ``first_value``).
+    ``rating`` the scale value as shown (level index + ``first_value``). ``key``: the
+    build's SurveyKey (or its dict).
     """
     use = usable(ratings)
     use = use[~use["repeat"].fillna(False).astype(bool)]
-    control = {token: bool(p.get("control")) for token, p in key["panels"].items()}
+    control = {token: p.control for token, p in SurveyKey.of(key).panels.items()}
     return pd.DataFrame({
         "reader": use["rater"].astype(str).to_numpy(),
         "condition": use["condition"].astype(str).to_numpy(),
@@ -244,14 +246,14 @@ class TuringResults:
     inputs: dict = field(default_factory=dict)
 
 
-def analyse_turing(study: Study, turing, ratings: pd.DataFrame, key: dict, ledger: pd.DataFrame,
+def analyse_turing(study: Study, turing, ratings: pd.DataFrame, key, ledger: pd.DataFrame,
                    source: str, n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> TuringResults:
     """Every result of the module docstring, from a Turing block's tidy ratings
     (``turing``: the block's settings, glidemed.tasks.turing.TuringSettings)."""
     table = mrmc_table(ratings, key, turing.first_value)
     not_done = [] if not table.empty else [f"every analysis: no usable answers in {source}"]
     midpoint = turing.first_value + (len(turing.levels) - 1) / 2
-    generated = [c for c in dict.fromkeys(key.get("conditions", [])) if c not in study.survey.controls
+    generated = [c for c in dict.fromkeys(SurveyKey.of(key).conditions) if c not in study.survey.controls
                  and c in set(table["condition"])]
     results = []
     for condition in generated:

@@ -231,7 +231,7 @@ def _pseudonymized(study: Study, files: dict, scratch: Path, options: dict) -> d
     name the rater too: the responses are renamed ``<alias>-<hash>.json`` in one flat
     folder, never overwriting one another.
     """
-    from glidemed.analysis.ingest import Rejected, check_schema, decode_response
+    from glidemed.responses import Rejected, check_schema, decode_response
     from glidemed.analysis.pipeline import run_analysis
 
     flagged = [row["file"] for row in _ledger(analysis_dir(study) / "ledger.csv")

@@ -21,7 +21,7 @@ import jsonschema
 import pandas as pd
 
 from glidemed import outside_json
-from glidemed.analysis.ingest import schema_where
+from glidemed.responses import schema_where
 from glidemed.analysis.ratings_table import problems_message, short
 from glidemed.errors import GenerationError, ScoringError
 from glidemed.outside_json import OutsideJSONError

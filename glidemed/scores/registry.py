@@ -3,7 +3,8 @@
 A scorer embeds images (``embed``: PIL images -> features) and names the metrics it gives:
 per image (``image_metrics``, from the features and the prompts) and per set of images
 (``set_metrics``, from generated and reference features). A new metric family is a new
-scorer class here, registered in ``FAMILIES``; the runner needs no change.
+scorer class here, registered in ``FAMILIES``: the runner makes every scorer through
+:func:`make_scorers`, so it needs no change.
 """
 
 from __future__ import annotations
@@ -171,3 +172,18 @@ class InceptionScorer:
 
 
 FAMILIES = {"clip": ClipScorer, "inception": InceptionScorer}
+
+
+def make_scorers(requests: list[tuple[str, dict]], device: str | None = None) -> list[Scorer]:
+    """One scorer per ``(family, options)`` request, in order, made by its class in
+    :data:`FAMILIES`; two scorers of one name are refused (their metrics would clash)."""
+    scorers: list[Scorer] = []
+    for family, options in requests:
+        if family not in FAMILIES:
+            raise ScoringError(f"unknown scorer family {family!r} (known: {', '.join(FAMILIES)})")
+        scorer = FAMILIES[family](**options, device=device)
+        if any(s.name == scorer.name for s in scorers):
+            raise ScoringError(f"--{family} {options.get('spec', '')}: a second model named "
+                               f"{scorer.name!r}; name them apart with NAME=SPEC")
+        scorers.append(scorer)
+    return scorers

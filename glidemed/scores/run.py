@@ -22,7 +22,7 @@ from glidemed.fileio import describe_os_error, write_text_atomic
 from glidemed.scores.cache import EmbeddingCache
 from glidemed.scores.inputs import (SCORE_COLUMNS, SCORES_SCHEMA, SET_COLUMNS, ScoredImage,
                                     reference_images, study_images)
-from glidemed.scores.registry import ClipScorer, InceptionScorer, Scorer
+from glidemed.scores.registry import Scorer, make_scorers
 from glidemed.scores.setmetrics import MIN_SET_SIZE, bootstrap_set_metric
 from glidemed.study import Study
 
@@ -65,17 +65,9 @@ def run_scoring(study: Study, clip: list[str] | tuple[str, ...] = (), *,
         raise ScoringError(f"--batch-size: expected at least 1, got {batch_size}")
     images, notes = study_images(study, images_dir)
     refs = reference_images(study, reference) if reference is not None else []
-    scorers: list[Scorer] = []
-    if fid:  # the cheap checks of the weights come before loading any CLIP model
-        scorers.append(InceptionScorer(inception_weights, inception_module, device))
-    names: set[str] = set()
-    for spec in clip:
-        scorer = ClipScorer(spec, device)
-        if scorer.name in names:
-            raise ScoringError(f"--clip {spec}: a second model named {scorer.name!r}; name them "
-                               "apart with NAME=SPEC")
-        names.add(scorer.name)
-        scorers.append(scorer)
+    # the cheap checks of the Inception weights come before loading any CLIP model
+    requests = [("inception", {"weights": inception_weights, "module": inception_module})] if fid else []
+    scorers = make_scorers(requests + [("clip", {"spec": spec}) for spec in clip], device)
     report = ScoreReport(out, len(images), len(refs), notes=notes)
     try:
         caches = {s.cache_key: EmbeddingCache(out / "cache" / s.cache_key) for s in scorers}

@@ -22,7 +22,7 @@ from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 from glidemed import outside_json, paths
-from glidemed.analysis.ingest import MAX_RESPONSE_BYTES
+from glidemed.responses import MAX_RESPONSE_BYTES
 from glidemed.errors import GlidemedError
 from glidemed.server.secrets import (InvitationsUnreadable, InvitationWatch, access_line,
                                      admin_token)
@@ -151,7 +151,7 @@ class BuildWatch:
         from glidemed.survey.key import load_key
 
         try:
-            return {_page_data(self.index).get("build_hash"), load_key(self.key_path)["build_hash"]}
+            return {_page_data(self.index).get("build_hash"), load_key(self.key_path).build_hash}
         except (GlidemedError, OSError) as exc:
             return {str(exc)}
 
@@ -201,7 +201,7 @@ def load_site(study: Study, config: ServerConfig,
     key_path = paths.key_dir(study) / "key.json"
     key = load_key(key_path)
     data = _page_data(index)
-    if data.get("build_hash") != key["build_hash"]:
+    if data.get("build_hash") != key.build_hash:
         raise GlidemedError(f"{index}: survey and {key_path} are from different builds; "
                             "run `glidemed build` again")
     files = {"/" + p.relative_to(survey).as_posix(): p for p in sorted(survey.rglob("*"))
@@ -214,7 +214,7 @@ def load_site(study: Study, config: ServerConfig,
     store = ResponseStore(study, key, str(key_path), paths.received_dir(study),
                           invitations.current)
     return SurveySite(study, config, _served_page(data), files, store, admin_token(secrets_dir),
-                      log, invitations, BuildWatch(index, key_path, key["build_hash"], log))
+                      log, invitations, BuildWatch(index, key_path, key.build_hash, log))
 
 
 def _page_data(index: Path) -> dict:

@@ -18,11 +18,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from glidemed.analysis.ingest import (Rejected, check_response, decode_response,
-                                      response_context)
+from glidemed.responses import Rejected, check_response, decode_response, response_context
 from glidemed.fileio import write_bytes_atomic
 from glidemed.server.secrets import InvitationsUnreadable, token_matches
 from glidemed.study import Study
+from glidemed.survey.key import SurveyKey
 
 SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 FILE_NAME = re.compile(r"(\d{8}T\d{12}Z)-([0-9a-f]{64})\.json")
@@ -72,7 +72,7 @@ class Stored:
 class ResponseStore:
     """Checks and stores responses to one build; keeps the raters' progress in memory."""
 
-    def __init__(self, study: Study, key: dict, key_name: str, received: Path,
+    def __init__(self, study: Study, key: SurveyKey, key_name: str, received: Path,
                  invitations: Callable[[], dict[str, str]]):
         """``invitations()`` gives the invitations as they are now (rater -> token hash;
         {} when anyone may answer) or raises InvitationsUnreadable."""

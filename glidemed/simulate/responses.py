@@ -24,26 +24,26 @@ def simulate_responses(study: Study, key: dict, n_raters: int, out_dir: str | Pa
 
     Files follow glidemed/schemas/response.schema.json. Each rater's order, images and
     repeats are the ones the survey page gives that rater id
-    (:func:`glidemed.survey.randomize.rater_plan`); the answers come from the model
+    (:meth:`glidemed.survey.key.SurveyKey.plan`); the answers come from the model
     (seeded). Events are the answers in the order given (a few given wrong first and
     corrected after the next panel), the chain head is computed over them, and a rater
     who drops out leaves a partial file (``complete`` false). Returns the paths written.
     """
-    from glidemed.survey.chain import seal
-    from glidemed.survey.randomize import key_plan
+    from glidemed.responses.chain import seal
+    from glidemed.survey.key import SurveyKey
     from glidemed.tasks import block_study, get_task
 
     if len(study.survey.blocks) > 1:
         raise AnalysisError(f"{study.path}: simulating raters of a survey of several blocks is not "
                             "supported; simulate each block as a study of its own")
     study = block_study(study)  # e.g. a turing survey: one image per panel, one confidence scale
-
-    if key.get("study_id") != study.id:
-        raise AnalysisError(f"key: belongs to study {key.get('study_id')!r}, not {study.id!r}")
+    key = SurveyKey.of(key, study.images_per_panel, study.survey.repeat_panels)
+    if key.study_id != study.id:
+        raise AnalysisError(f"key: belongs to study {key.study_id!r}, not {study.id!r}")
     by_id = {p.id: p for p in study.prompts()}
-    tokens = sorted(key["panels"])  # the page's panel order
-    entries = [key["panels"][t] for t in tokens]
-    unknown = sorted({e["prompt_id"] for e in entries} - set(by_id))
+    tokens = key.page_tokens
+    entries = [key.panels[t] for t in tokens]
+    unknown = sorted({e.prompt_id for e in entries} - set(by_id))
     if unknown:
         raise AnalysisError(f"key: prompt id(s) not in study {study.id!r}: {', '.join(unknown[:5])}"
                             " (rebuild the survey: glidemed build)")
@@ -51,12 +51,12 @@ def simulate_responses(study: Study, key: dict, n_raters: int, out_dir: str | Pa
         raise AnalysisError("key: the survey has no panels")
     # The key decides the design (controls, panels left out); panels of one prompt share
     # its prompt effect.
-    prompts = list(dict.fromkeys(by_id[e["prompt_id"]] for e in entries))
-    model = build_model(study, params, conditions=list(key["conditions"]), prompts=prompts)
+    prompts = list(dict.fromkeys(by_id[e.prompt_id] for e in entries))
+    model = build_model(study, params, conditions=list(key.conditions), prompts=prompts)
     p_index = {p.id: i for i, p in enumerate(prompts)}
     c_index = {c: i for i, c in enumerate(model.conditions)}
-    rows = np.array([p_index[e["prompt_id"]] * len(model.conditions)
-                     + c_index[e.get("condition") or next(iter(e["image_conditions"].values()))]
+    rows = np.array([p_index[e.prompt_id] * len(model.conditions)
+                     + c_index[e.condition or next(iter(e.image_conditions.values()))]
                      for e in entries])  # a pairwise panel: its answers are drawn by its task
     model = dataclasses.replace(model, panel_prompt=model.panel_prompt[rows],
                                 panel_condition=model.panel_condition[rows],
@@ -65,8 +65,7 @@ def simulate_responses(study: Study, key: dict, n_raters: int, out_dir: str | Pa
     plans: dict[str, list[dict]] = {}
 
     def page_order(rater: str, _rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        plans[rater] = [{**p, "panel": index[p["token"]]} for p in
-                        key_plan(key, rater, study.images_per_panel, study.survey.repeat_panels)]
+        plans[rater] = [{**p, "panel": index[p["token"]]} for p in key.plan(rater)]
         return (np.array([p["panel"] for p in plans[rater]], dtype=int),
                 np.array([p["repeat"] for p in plans[rater]], dtype=bool))
 
@@ -75,10 +74,10 @@ def simulate_responses(study: Study, key: dict, n_raters: int, out_dir: str | Pa
     sessions = simulate_sessions(model, n_raters, seed, order_fn=page_order)
     block = study.survey.blocks[0]
     get_task(block.task).simulate_choices(study, block, key, sessions, plans, model.params, seed)
-    start = _parse_created(key.get("created", ""))
+    start = _parse_created(key.created)
     paths = []
     for r, session in enumerate(sessions):
-        response = _response(study, key["build_hash"], model, tokens, session, plans[session.rater],
+        response = _response(study, key.build_hash, model, tokens, session, plans[session.rater],
                              start + timedelta(hours=1 + 3 * r))
         seal(response)
         path = out_dir / f"response-{session.rater}.json"
@@ -112,7 +111,7 @@ def simulate_study(study: Study, n_raters: int, out_dir: str | Path | None = Non
 def refuse_real_responses(out_dir: Path) -> None:
     """Simulated files must never sit beside real ones (analyze would count both): refuse a
     folder holding any file that ``glidemed simulate`` did not write."""
-    from glidemed.analysis.ingest import Rejected, decode_response, is_simulated
+    from glidemed.responses import Rejected, decode_response, is_simulated
 
     if not out_dir.is_dir():
         return

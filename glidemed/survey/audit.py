@@ -42,7 +42,7 @@ from glidemed.errors import SurveyError
 from glidemed.generate.manifest import load_manifest
 from glidemed.paths import images_dir, key_dir, survey_dir
 from glidemed.study import Study
-from glidemed.survey.key import KEY_FILENAME, TOKEN_RE, load_key
+from glidemed.survey.key import KEY_FILENAME, TOKEN_RE, SurveyKey, load_key
 from glidemed.survey.render import (ASSETS, PAGE_SCHEMA, PUBLIC_FIELDS, TEMPLATE, asset_text,
                                     public_strings, render_page, survey_context, template_dir)
 from glidemed.survey.encoding import encoding_problems
@@ -73,8 +73,9 @@ class AuditReport:
         return not self.problems
 
 
-def forbidden_terms(study: Study, key: dict, records: dict) -> list[Term]:
-    """Condition names and labels, generators, parameter values, seeds, files of the key."""
+def forbidden_terms(study: Study, records: dict, key_files=()) -> list[Term]:
+    """Condition names and labels, generators, parameter values, seeds, and ``key_files``
+    (the image files of the key)."""
     terms: dict[str, str] = {}
 
     def add(value, what: str, min_len: int = 3) -> None:
@@ -105,9 +106,8 @@ def forbidden_terms(study: Study, key: dict, records: dict) -> list[Term]:
         add(record.get("seed", ""), "image seed")
         if record.get("source"):
             add(Path(record["source"]).name, "source file name", 5)
-    for panel in key.get("panels", {}).values():
-        for file in panel["images"].values():
-            add(file, "image file of the key")
+    for file in key_files:
+        add(file, "image file of the key")
     return [Term(text, what) for text, what in terms.items()]
 
 
@@ -275,11 +275,12 @@ def _between(text: str, start: str, end: str) -> tuple[str | None, str]:
     return text[i + len(start):j], text[:i] + text[j + len(end):]
 
 
-def audit_survey(study: Study, survey_dir: Path, key: dict, records: dict) -> AuditReport:
+def audit_survey(study: Study, survey_dir: Path, key: SurveyKey | dict, records: dict) -> AuditReport:
     """Audit a built survey folder against the study, its key and its manifest records."""
+    key = SurveyKey.of(key)
     survey_dir = Path(survey_dir)
     report = AuditReport()
-    terms = forbidden_terms(study, key, records)
+    terms = forbidden_terms(study, records, [f for p in key.panels.values() for f in p.images.values()])
     scanner = Scanner(terms)
     # Image bytes: only terms of MIN_IMAGE_TERM characters or more are searched; shorter
     # ones turn up by chance in the binary tables, and every segment that can carry text
@@ -361,11 +362,11 @@ def audit_survey(study: Study, survey_dir: Path, key: dict, records: dict) -> Au
     for where, text in strings:
         leak(f"index.html ({where})", scanner.find(text))
 
-    if data.get("build_hash") != key.get("build_hash"):
+    if data.get("build_hash") != key.build_hash:
         report.problems.append("index.html: build hash differs from the key's (stale build?)")
-    key_images = {t for p in key.get("panels", {}).values() for t in p["images"]}
+    key_images = {t for p in key.panels.values() for t in p.images}
     page_panels = data.get("panels", [])
-    if {p.get("token") for p in page_panels} != set(key.get("panels", {})):
+    if {p.get("token") for p in page_panels} != set(key.panels):
         report.problems.append("index.html: panel tokens differ from the key's")
     for panel in page_panels:
         extra = set(panel) - {"token", "text", "images"}
@@ -449,20 +450,19 @@ def _collect(value, where: str, out: list, public: set[str], report: AuditReport
 BLOCK_NUMBERS = ("first_value", "images_per_panel", "panels", "per_prompt", "groups")
 
 
-def _block_number_problems(study: Study, key: dict, blocks) -> list[str]:
+def _block_number_problems(study: Study, key: SurveyKey, blocks) -> list[str]:
     """The page's blocks against the study and the key: their number and how their panels
     are drawn (those numbers are compared here, not searched for names)."""
-    from glidemed.survey.randomize import key_blocks
     from glidemed.tasks import block_views
 
     views = block_views(study)
     if not isinstance(blocks, list) or len(blocks) != len(views):
         return [f"index.html (data.blocks): not the study's {len(views)} block(s)"]
     problems = []
-    for i, (block, view, keyed) in enumerate(zip(blocks, views, key_blocks(key))):
+    for i, (block, view, keyed) in enumerate(zip(blocks, views, key.blocks)):
         expected = {"first_value": view.first_value, "images_per_panel": view.images_per_panel,
-                    "panels": len(keyed["tokens"]), "per_prompt": keyed.get("per_prompt", 0),
-                    "groups": keyed["groups"] if keyed.get("per_prompt", 0) else []}
+                    "panels": len(keyed.tokens), "per_prompt": keyed.per_prompt,
+                    "groups": keyed.groups(key) if keyed.per_prompt else []}
         for name, value in expected.items():
             given = block.get(name) if isinstance(block, dict) else None
             if given != value:

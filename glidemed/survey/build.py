@@ -77,12 +77,13 @@ def build_survey(study: Study, *, single_file: bool = True, image_format: str | 
     old_key = None
     if key_path.exists() and not new_tokens:
         old_key = load_key(key_path)
-        if old_key["study_id"] != study.id:
-            raise SurveyError(f"{key_path}: key of study {old_key['study_id']!r}, not {study.id!r}")
+        if old_key.study_id != study.id:
+            raise SurveyError(f"{key_path}: key of study {old_key.study_id!r}, not {study.id!r}")
     plans = []  # (block, its task, its plan), in the survey's order
     for i, block in enumerate(study.survey.blocks):
         task = get_task(block.task)
-        plans.append((block, task, task.plan(study, block, records, _block_key(old_key, i),
+        old_panels = {t: p for t, p in old_key.panels.items() if p.block == i} if old_key else {}
+        plans.append((block, task, task.plan(study, block, records, old_panels,
                                              leave_out_missing=leave_out_missing)))
     plan = _joined(plans)
     used = [im.record for panel in plan.panels for im in panel.images]
@@ -175,14 +176,6 @@ def _key(study: Study, plans: list, build_hash: str) -> dict:
         "panels": panels,
         "left_out": [x for _b, _t, plan in plans for x in plan.left_out],
     }
-
-
-def _block_key(old_key: dict | None, index: int) -> dict | None:
-    """The panels of block ``index`` in an earlier build's key (their tokens are reused)."""
-    if old_key is None:
-        return None
-    return {**old_key, "panels": {t: p for t, p in old_key.get("panels", {}).items()
-                                  if p.get("block", 0) == index}}
 
 
 def _joined(plans: list) -> PanelPlan:

@@ -30,17 +30,20 @@ def encoding_signature(data: bytes) -> tuple:
     return ("unknown",)
 
 
-def encoding_problems(key: dict, images: dict[str, bytes]) -> list[str]:
+def encoding_problems(key, images: dict[str, bytes]) -> list[str]:
     """Real (control) images encoded differently from generated ones, a give-away in the file.
 
-    ``images``: image token -> the bytes the page shows.
+    ``key``: the build's SurveyKey (or its dict); ``images``: image token -> the bytes the
+    page shows.
     """
+    from glidemed.survey.key import SurveyKey
+
     groups: dict[bool, dict[tuple, int]] = {True: {}, False: {}}
-    for panel in key.get("panels", {}).values():
-        for token in panel["images"]:
+    for panel in SurveyKey.of(key).panels.values():
+        for token in panel.images:
             if token in images:
                 signature = encoding_signature(images[token])
-                kind = groups[bool(panel.get("control"))]
+                kind = groups[panel.control]
                 kind[signature] = kind.get(signature, 0) + 1
     if not groups[True] or not groups[False] or set(groups[True]) == set(groups[False]):
         return []

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from glidemed import outside_json
@@ -30,6 +31,107 @@ KEY_SCHEMA = "glidemed-key/1"
 KEY_FILENAME = "key.json"
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
 HASH_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class KeyPanel:
+    """One panel of the key: its prompt, its images (token -> file under images/) and
+    their conditions."""
+
+    token: str
+    prompt_id: str
+    images: dict[str, str]
+    condition: str = ""  # the panel's one condition; "" for a panel of several (pairwise)
+    control: bool = False
+    block: int = 0
+    image_conditions: dict[str, str] = field(default_factory=dict)
+
+    def condition_of(self, image: str) -> str:
+        """The condition of one of the panel's image tokens."""
+        return self.image_conditions.get(image, self.condition)
+
+
+@dataclass(frozen=True)
+class KeyBlock:
+    """One block of the survey as the key records it, with its panels in the page's order."""
+
+    task: str
+    images_per_panel: int
+    repeat_panels: int
+    per_prompt: int  # panels of one prompt each rater sees (0: all)
+    tokens: list[str]  # the block's panels, in the page's order (by token)
+
+    def panel_images(self, key: "SurveyKey") -> list[list[str]]:
+        return [sorted(key.panels[t].images) for t in self.tokens]
+
+    def groups(self, key: "SurveyKey") -> list[int]:
+        """Each panel's prompt, numbered by first appearance (what per_prompt limits)."""
+        from glidemed.survey.randomize import prompt_groups
+
+        return prompt_groups([key.panels[t].prompt_id for t in self.tokens])
+
+
+@dataclass(frozen=True)
+class SurveyKey:
+    """The unblinding key of one build, typed (the module docstring gives its file form)."""
+
+    study_id: str
+    build_hash: str
+    created: str
+    study_sha256: str
+    conditions: list[str]
+    blocks: list[KeyBlock]
+    panels: dict[str, KeyPanel]
+    left_out: list[dict]
+    data: dict = field(repr=False, compare=False)  # as read or written
+
+    @classmethod
+    def of(cls, key: "SurveyKey | dict", images_per_panel: int = 1, repeat_panels: int = 0) -> "SurveyKey":
+        """``key`` as a record; a dict must be a valid key (see :func:`key_problems`). Keys
+        written before blocks (one block) take ``images_per_panel`` and ``repeat_panels``
+        from the key, else from the arguments."""
+        if isinstance(key, SurveyKey):
+            return key
+        panels = {t: KeyPanel(t, p["prompt_id"], dict(p["images"]), p.get("condition", ""),
+                              bool(p.get("control", False)), p.get("block", 0),
+                              dict(p.get("image_conditions", {})))
+                  for t, p in key["panels"].items()}
+        described = key.get("blocks") or [{
+            "task": key.get("task", "ratings"),
+            "images_per_panel": key.get("images_per_panel", images_per_panel),
+            "repeat_panels": key.get("repeat_panels", repeat_panels)}]
+        blocks = [KeyBlock(b.get("task", "ratings"), b.get("images_per_panel", images_per_panel),
+                           b.get("repeat_panels", repeat_panels), b.get("per_prompt", 0),
+                           sorted(t for t, p in panels.items() if p.block == i))
+                  for i, b in enumerate(described)]
+        return cls(key.get("study_id", ""), key["build_hash"], key.get("created", ""),
+                   key.get("study_sha256", ""), list(key.get("conditions", [])), blocks, panels,
+                   list(key.get("left_out", [])), key)
+
+    @property
+    def tasks(self) -> list[str]:
+        return [b.task for b in self.blocks]
+
+    @property
+    def page_tokens(self) -> list[str]:
+        """Every panel token in the page's order: block by block, by token within a block."""
+        return [t for b in self.blocks for t in b.tokens]
+
+    def block_of(self, token: str) -> int:
+        return self.panels[token].block
+
+    def plan(self, rater: str) -> list[dict]:
+        """The order, images and repeats the page gives ``rater``: [{'token', 'repeat',
+        'images'}] (:func:`glidemed.survey.randomize.blocks_plan`)."""
+        from glidemed.survey.randomize import blocks_plan
+
+        tokens = self.page_tokens
+        plan = blocks_plan(self.build_hash, rater, [
+            {"panel_images": b.panel_images(self), "images_per_panel": b.images_per_panel,
+             "repeat_panels": b.repeat_panels, "groups": b.groups(self), "per_group": b.per_prompt}
+            for b in self.blocks])
+        return [{"token": tokens[p["panel"]], "repeat": p["repeat"], "images": p["images"]}
+                for p in plan]
 
 
 def write_key(path: str | Path, key: dict) -> None:
@@ -116,7 +218,7 @@ def key_problems(key: object) -> list[str]:
     return problems
 
 
-def load_key(path: str | Path) -> dict:
+def load_key(path: str | Path) -> SurveyKey:
     """Read and validate a key file; raise SurveyError naming the file and every problem."""
     path = Path(path)
     try:
@@ -131,4 +233,4 @@ def load_key(path: str | Path) -> dict:
     if problems:
         shown = "; ".join(problems[:20]) + (" ..." if len(problems) > 20 else "")
         raise SurveyError(f"{path}: invalid key, {len(problems)} problem(s): {shown}")
-    return key
+    return SurveyKey.of(key)

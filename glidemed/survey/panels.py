@@ -61,7 +61,7 @@ class TokenMaker:
                 return token
 
 
-def plan_panels(study: Study, records: dict, old_key: dict | None = None, *,
+def plan_panels(study: Study, records: dict, old_panels: dict | None = None, *,
                 leave_out_missing: bool = False) -> PanelPlan:
     """Match every prompt x survey condition with its verified images and give it tokens.
 
@@ -72,9 +72,9 @@ def plan_panels(study: Study, records: dict, old_key: dict | None = None, *,
     those panels out and reports them.
     """
     conditions = survey_conditions(study)
-    old_panels = (old_key or {}).get("panels", {})
-    panel_tokens = {(p["prompt_id"], p["condition"]): t for t, p in old_panels.items()}
-    image_tokens = {f: t for p in old_panels.values() for t, f in p["images"].items()}
+    old_panels = old_panels or {}  # KeyPanels of an earlier build, by token
+    panel_tokens = {(p.prompt_id, p.condition): t for t, p in old_panels.items()}
+    image_tokens = {f: t for p in old_panels.values() for t, f in p.images.items()}
     forbidden = [c.name for c in study.conditions] + [c.generator for c in study.conditions]
     make_token = TokenMaker(set(panel_tokens.values()) | set(image_tokens.values()), forbidden)
 

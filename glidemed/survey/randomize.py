@@ -103,39 +103,9 @@ def prompt_groups(prompt_ids: list[str]) -> list[int]:
     return [index.setdefault(pid, len(index)) for pid in prompt_ids]
 
 
-def key_blocks(key: dict, images_per_panel: int = 1, repeat_panels: int = 0) -> list[dict]:
-    """The blocks of the build described by ``key``, each with its panel tokens in the
-    page's order (by token) and what :func:`blocks_plan` needs. Keys without ``blocks``
-    (one block) take ``images_per_panel`` and ``repeat_panels`` from the key, else from
-    the arguments."""
-    described = key.get("blocks") or [{"task": key.get("task", "ratings"),
-                                       "images_per_panel": key.get("images_per_panel", images_per_panel),
-                                       "repeat_panels": key.get("repeat_panels", repeat_panels),
-                                       "per_prompt": 0}]
-    out = []
-    for i, block in enumerate(described):
-        tokens = sorted(t for t, p in key["panels"].items() if p.get("block", 0) == i)
-        out.append({**block, "tokens": tokens,
-                    "panel_images": [sorted(key["panels"][t]["images"]) for t in tokens],
-                    "groups": prompt_groups([key["panels"][t]["prompt_id"] for t in tokens]),
-                    "per_group": block.get("per_prompt", 0)})
-    return out
+def key_plan(key, rater: str, images_per_panel: int = 1, repeat_panels: int = 0) -> list[dict]:
+    """The plan of ``rater`` in the build described by ``key`` (a SurveyKey or its dict):
+    [{'token', 'repeat', 'images'}] (:meth:`glidemed.survey.key.SurveyKey.plan`)."""
+    from glidemed.survey.key import SurveyKey
 
-
-def key_panel_images(key: dict) -> tuple[list[str], list[list[str]]]:
-    """(panel tokens, image tokens of each panel), both in the page's order (by block, then
-    by token)."""
-    blocks = key_blocks(key)
-    return ([t for b in blocks for t in b["tokens"]],
-            [images for b in blocks for images in b["panel_images"]])
-
-
-def key_plan(key: dict, rater: str, images_per_panel: int = 1, repeat_panels: int = 0) -> list[dict]:
-    """:func:`blocks_plan` of the build described by ``key``, with panel tokens:
-    [{'token', 'repeat', 'images'}]. The key's own ``images_per_panel`` and
-    ``repeat_panels`` (written by the build) take precedence over the arguments."""
-    blocks = key_blocks(key, images_per_panel, repeat_panels)
-    tokens = [t for b in blocks for t in b["tokens"]]
-    plan = blocks_plan(key["build_hash"], rater, blocks)
-    return [{"token": tokens[p["panel"]], "repeat": p["repeat"], "images": p["images"]}
-            for p in plan]
+    return SurveyKey.of(key, images_per_panel, repeat_panels).plan(rater)

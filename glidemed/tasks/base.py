@@ -42,10 +42,10 @@ class SurveyTask:
     def view(self, study: Study, block: SurveyBlock) -> BlockView:
         raise NotImplementedError
 
-    def plan(self, study: Study, block: SurveyBlock, records: dict, old_key: dict | None,
+    def plan(self, study: Study, block: SurveyBlock, records: dict, old_panels: dict,
              leave_out_missing: bool = False):
-        """The block's panels (:class:`glidemed.survey.panels.PanelPlan`), tokens of
-        ``old_key`` (this block's panels of an earlier build) reused."""
+        """The block's panels (:class:`glidemed.survey.panels.PanelPlan`), the tokens of
+        ``old_panels`` (this block's KeyPanels of an earlier build, by token) reused."""
         raise NotImplementedError
 
     def panel_text(self, study: Study, block: SurveyBlock, panel) -> str:
@@ -73,7 +73,7 @@ class SurveyTask:
         """The block's results as report sections (glidemed.analysis.report.ReportSection)."""
         raise NotImplementedError
 
-    def simulate_choices(self, study: Study, block: SurveyBlock, key: dict, sessions: list,
+    def simulate_choices(self, study: Study, block: SurveyBlock, key, sessions: list,
                          plans: dict, params: Any, seed: int) -> None:
         """Give the simulated raters' sessions (glidemed.simulate) this task's answers; by
         default they keep the rating model's scores."""

@@ -87,14 +87,13 @@ class PairwiseTask(SurveyTask):
         return BlockView(self.name, aspects, list(study.flags), 2, settings.first_value,
                          "Which image is better?", block.instructions, list(SIDES))
 
-    def plan(self, study, block, records, old_key, leave_out_missing=False):
+    def plan(self, study, block, records, old_panels, leave_out_missing=False):
         from glidemed.survey.panels import PanelPlan, PlannedImage, PlannedPanel, TokenMaker, check_found
 
         conditions = compared_conditions(study, block.settings)
-        old_panels = (old_key or {}).get("panels", {})
-        panel_tokens = {(p["prompt_id"], tuple(sorted(p.get("image_conditions", {}).values()))): t
+        panel_tokens = {(p.prompt_id, tuple(sorted(p.image_conditions.values()))): t
                         for t, p in old_panels.items()}
-        image_tokens = {(t, f): i for t, p in old_panels.items() for i, f in p["images"].items()}
+        image_tokens = {(t, f): i for t, p in old_panels.items() for i, f in p.images.items()}
         forbidden = [c.name for c in study.conditions] + [c.generator for c in study.conditions]
         make_token = TokenMaker(set(old_panels) | {i for i in image_tokens.values()}, forbidden)
         panels, missing, left_out = [], [], []
@@ -133,7 +132,7 @@ class PairwiseTask(SurveyTask):
         flag_keys = context.block_flags[block_index]
         rows = []
         for rater, excluded, panel, entry, prompt in answers.panels(block_index):
-            left, right = (entry["image_conditions"][t] for t in panel["images"][:2])
+            left, right = (entry.condition_of(t) for t in panel["images"][:2])
             flags = {f: bool(panel["flags"].get(f, False)) for f in flag_keys}
             for aspect, n_levels in levels.items():
                 choice = panel["ratings"].get(aspect)
@@ -182,7 +181,7 @@ class PairwiseTask(SurveyTask):
     SIMULATED_TIE_SHARE = 0.15  # chance of the middle level between equal conditions
     SIMULATED_SD = 0.3  # rater and prompt random intercepts
 
-    def simulate_choices(self, study, block, key: dict, sessions: list, plans: dict,
+    def simulate_choices(self, study, block, key, sessions: list, plans: dict,
                          params, seed: int) -> None:
         """Replace the simulated raters' answers by paired-comparison choices (glidemed.
         simulate.pairwise): abilities from ``--effect condition:NAME=X`` (0 otherwise),
@@ -197,15 +196,15 @@ class PairwiseTask(SurveyTask):
         thresholds = pairwise_thresholds(len(block.settings.levels), self.SIMULATED_TIE_SHARE)
         rng = np.random.default_rng([seed, 2])
         prompts = {pid: v for pid, v in zip(
-            sorted({p["prompt_id"] for p in key["panels"].values()}),
-            rng.normal(0, self.SIMULATED_SD, len(key["panels"])))}
+            sorted({p.prompt_id for p in key.panels.values()}),
+            rng.normal(0, self.SIMULATED_SD, len(key.panels)))}
         for session in sessions:
             rater_effect = rng.normal(0, self.SIMULATED_SD)
             for place in range(session.seen):
                 entry = plans[session.rater][place]
-                panel = key["panels"][entry["token"]]
-                left, right = (panel["image_conditions"][t] for t in entry["images"][:2])
-                eta = (ability[right] - ability[left] + rater_effect + prompts[panel["prompt_id"]]
+                panel = key.panels[entry["token"]]
+                left, right = (panel.condition_of(t) for t in entry["images"][:2])
+                eta = (ability[right] - ability[left] + rater_effect + prompts[panel.prompt_id]
                        + self.SIMULATED_POSITION_BIAS)
                 given = session.scores[place] >= 0
                 choices = draw_choices(rng, np.full(given.sum(), eta), thresholds)

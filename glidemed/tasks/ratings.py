@@ -28,7 +28,7 @@ class RatingsTask(SurveyTask):
         return BlockView(self.name, list(study.aspects), list(study.flags), study.images_per_panel,
                          instructions=block.instructions)
 
-    def plan(self, study, block, records, old_key, leave_out_missing=False):
+    def plan(self, study, block, records, old_panels, leave_out_missing=False):
         from glidemed.survey.panels import plan_panels
 
-        return plan_panels(study, records, old_key, leave_out_missing=leave_out_missing)
+        return plan_panels(study, records, old_panels, leave_out_missing=leave_out_missing)

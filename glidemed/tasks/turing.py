@@ -75,7 +75,7 @@ class TuringTask(SurveyTask):
     def panel_text(self, study, block, panel) -> str:
         return block.settings.question  # never the prompt
 
-    def plan(self, study, block, records, old_key, leave_out_missing=False):
+    def plan(self, study, block, records, old_panels, leave_out_missing=False):
         """One single-image panel per chosen image (see the module docstring)."""
         from glidemed.survey.panels import PanelPlan, PlannedImage, PlannedPanel, TokenMaker, survey_conditions
 
@@ -109,11 +109,10 @@ class TuringTask(SurveyTask):
         for condition, record in rng.sample(real_pool, n_real):
             chosen.setdefault(condition, []).append(record)
 
-        old_panels = (old_key or {}).get("panels", {})
         old_by_file = {file: (token, image) for token, p in old_panels.items()
-                       for image, file in p["images"].items()}
+                       for image, file in p.images.items()}
         forbidden = [c.name for c in study.conditions] + [c.generator for c in study.conditions]
-        taken = set(old_panels) | {i for p in old_panels.values() for i in p["images"]}
+        taken = set(old_panels) | {i for p in old_panels.values() for i in p.images}
         make_token = TokenMaker(taken, forbidden)
         prompts = {p.id: p for p in study.prompts()}
         panels = []

@@ -1,6 +1,6 @@
 /* glidemed survey core: SHA-256, canonical JSON, the hash chain and each rater's plan.
    No page, no storage: the survey page and Node (the tests) load this same file, and
-   glidemed.survey.randomize / glidemed.survey.chain mirror it in Python. */
+   glidemed.survey.randomize / glidemed.responses.chain mirror it in Python. */
 (function (root, factory) {
   if (typeof module === "object" && module.exports) module.exports = factory();
   else root.GlidemedCore = factory();

@@ -1,6 +1,6 @@
 /* Survey page: plain JavaScript, no framework. It makes no request unless the study
    sets a POST address. Every answer is saved in localStorage at once; the response
-   file carries a SHA-256 hash chain over the answers (see glidemed/survey/chain.py). */
+   file carries a SHA-256 hash chain over the answers (see glidemed/responses/chain.py). */
 (function () {
   "use strict";
 

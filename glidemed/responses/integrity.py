@@ -1,7 +1,7 @@
 """What the build dictates about a response file, beyond its hash chain.
 
 Each rater's order, image draw, grid positions and repeats follow from the build hash
-and the rater id (:func:`glidemed.survey.randomize.rater_plan`); the profile answers
+and the rater id (:meth:`glidemed.survey.key.SurveyKey.plan`); the profile answers
 from the study's profile fields; the events from the study's aspects and flags. A
 schema-valid file that differs from any of these is *flagged*, with the first
 difference named: a file edited after the fact, or copied under another rater id.
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from glidemed.survey.randomize import key_plan
+from glidemed.survey.key import SurveyKey
 
 
 def plan_problems(response: dict, plan: list[dict]) -> list[str]:
     """Where the file's order, image tokens, grid positions or repeat marks differ from the
-    rater's ``plan`` (:func:`key_plan`); one line naming the first difference."""
+    rater's ``plan`` (:meth:`SurveyKey.plan`); one line naming the first difference."""
     differences: list[str] = []
     order, planned = response["order"], [p["token"] for p in plan]
     if order != planned:
@@ -97,14 +97,13 @@ def _event_problem(event: dict, levels: dict[str, int], flags: list[str]) -> str
     return "" if isinstance(value, bool) else f"flag value {_short(value)} is not true or false"
 
 
-def integrity_problems(response: dict, key: dict, images_per_panel: int, repeat_panels: int,
-                       profile_fields: list[Any], levels: list[dict[str, int]],
+def integrity_problems(response: dict, key: SurveyKey, profile_fields: list[Any],
+                       levels: list[dict[str, int]],
                        flags: list[list[str]], check_plan: bool = True) -> list[str]:
     """Every way a schema-valid response departs from what the build dictates
     (``check_plan`` False: not the order and images, as for a pseudonymised copy).
     ``levels`` and ``flags``: each position's, as :func:`event_problems` takes them."""
-    plan = key_plan(key, response["rater"]["id"], images_per_panel, repeat_panels)
-    return ((plan_problems(response, plan) if check_plan else [])
+    return ((plan_problems(response, key.plan(response["rater"]["id"])) if check_plan else [])
             + profile_problems(response["rater"]["profile"], profile_fields)
             + event_problems(response["events"], len(response["order"]), levels, flags))
 
