@@ -358,7 +358,8 @@ def write_turing(results: TuringResults, out: Path) -> dict:
     from glidemed.analysis.writer import analysis_folder, software_versions, write_summary, write_tables
 
     with analysis_folder(out) as tmp:
-        write_tables(tmp, {**turing_tables(results), "ledger": results.ledger})
+        tables = turing_tables(results)
+        write_tables(tmp, {**tables, "ledger": results.ledger}, latex=tuple(tables))
         (tmp / "figures").mkdir()
         roc = roc_bytes(results)
         for fmt, data in roc.items():

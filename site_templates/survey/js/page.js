@@ -1,14 +1,14 @@
 /* Survey page: plain JavaScript, no framework. It makes no request unless the study
-   sets a POST address. Every answer is saved in localStorage at once; the response
-   file carries a SHA-256 hash chain over the answers (see glidemed/responses/chain.py). */
+   sets a POST address. Every answer is saved in this browser at once (storage.js) and
+   sent where the study says (transport.js); the screens are built of the task widgets
+   (widgets.js); the response file carries a SHA-256 hash chain over the answers
+   (core.js; glidemed/responses/chain.py). */
 (function () {
   "use strict";
 
   var DATA = JSON.parse(document.getElementById("survey-data").textContent);
   var RESPONSE_SCHEMA = "glidemed-response/1";
   var CHAIN_ALGORITHM = "sha256-chain/2";
-  var STORE_PREFIX = "glidemed:" + DATA.build_hash + ":";
-  var LAST_RATER = STORE_PREFIX + "last-rater";
   var BLOCKS = DATA.blocks;           // the survey's tasks in order, each with its panels
   var BLOCK_OF_PANEL = [];            // page panel index -> block index
   BLOCKS.forEach(function (block, b) {
@@ -36,19 +36,14 @@
   }
   function blockAt(pos) { return BLOCK_OF_PANEL[state.order[pos].p]; }
 
-  // ---------------------------------------------------------------- storage
-  var storageOk = true;
-  function storageGet(key) {
-    try { return window.localStorage.getItem(key); } catch (e) { return null; }
-  }
-  function storageWarn() {
-    storageOk = false;
+  // ---------------------------------------------------------------- storage (js/storage.js)
+  var storage = GlidemedStorage("glidemed:" + DATA.build_hash + ":", function (ok) {
     var box = document.getElementById("storage-warning");
-    box.textContent = "Your answers could not be saved in this browser (storage is full or " +
-      "switched off). Download your responses now and keep the file; " +
+    box.textContent = ok ? "" : "Your answers could not be saved in this browser (storage is " +
+      "full or switched off). Download your responses now and keep the file; " +
       "a reload or a closed tab would lose unsaved answers.";
-    box.hidden = false;
-  }
+    box.hidden = ok;
+  });
 
   var state = null;     // everything this rater has done; saved on every answer
   var heads = null;     // {head, before}: chain head and the head before the last event
@@ -67,28 +62,8 @@
   function save() {
     flushTime();
     state.updated = now();
-    try {
-      window.localStorage.setItem(STORE_PREFIX + "rater:" + state.rater, JSON.stringify(state));
-      window.localStorage.setItem(LAST_RATER, state.rater);
-      if (!storageOk) {
-        storageOk = true;
-        document.getElementById("storage-warning").hidden = true;
-      }
-    } catch (e) {
-      storageWarn();
-    }
-    scheduleSend();
-  }
-
-  function load(rater) {
-    var text = storageGet(STORE_PREFIX + "rater:" + rater);
-    if (!text) return null;
-    try {
-      var saved = JSON.parse(text);
-      return saved && saved.rater === rater && Array.isArray(saved.events) ? saved : null;
-    } catch (e) {
-      return null;
-    }
+    storage.saveRater(state);
+    transport.schedule();
   }
 
   function recomputeHeads() {
@@ -187,138 +162,29 @@
     setTimeout(function () { URL.revokeObjectURL(url); link.remove(); }, 60000);
   }
 
-  // ================================================================ transport (posting)
-  // Saving to a server: glidemed serve (DATA.server, set in the page it serves) or the
-  // study's post_url. "Sent" is shown only once the server has acknowledged; while it is
-  // unreachable (or full) the page retries with backoff; the answers stay in this
-  // browser and the download button stays. With glidemed serve, partial saves are sent
-  // too (at most one per PARTIAL_EVERY_MS) with the rater's invitation token.
-  var SERVER = DATA.server || null;
-  var SEND_URL = SERVER ? SERVER.api : DATA.post_url;
-  var PARTIAL_EVERY_MS = 30000;
-  var RETRY_MS = [1000, 2000, 4000, 8000, 15000, 30000];
-  var send = {busy: false, again: false, timer: null, retries: 0, lastAt: 0};
-  var urlParams = new URLSearchParams(window.location.search);
-
-  (function rememberToken() {
-    var rater = (urlParams.get("rater") || "").trim().slice(0, 200), token = urlParams.get("token");
-    if (!rater || !token) return;
-    try { window.localStorage.setItem(STORE_PREFIX + "token:" + rater, token); } catch (e) { /* URL still has it */ }
-  }());
-
-  function tokenFor(rater) {
-    if ((urlParams.get("rater") || "").trim().slice(0, 200) === rater && urlParams.get("token")) {
-      return urlParams.get("token");
-    }
-    return storageGet(STORE_PREFIX + "token:" + rater);
-  }
-
-  function sendStatus(text) {
-    Array.prototype.forEach.call(document.querySelectorAll("#post-status, .send-status"),
-                                 function (node) { node.textContent = text; });
-  }
-
+  // ---------------------------------------------------------------- transport (js/transport.js)
   function hasRating() {
     return state.events.some(function (ev) { return ev.field.indexOf("rating:") === 0; });
   }
-
-  /** A partial save to glidemed serve, soon (never more often than PARTIAL_EVERY_MS). */
-  function scheduleSend() {
-    if (!SERVER || !window.fetch || !state || send.busy || send.timer) return;
-    if (state.postedHead === heads.head || !hasRating()) return;
-    var wait = Math.max(0, send.lastAt + PARTIAL_EVERY_MS - Date.now());
-    send.timer = setTimeout(function () { send.timer = null; sendNow(); }, wait);
-  }
-
-  function retryLater(why) {
-    var wait = RETRY_MS[Math.min(send.retries, RETRY_MS.length - 1)];
-    send.retries++;
-    sendStatus(why + " Your answers are kept in this browser and will be sent again in " +
-               Math.round(wait / 1000) + " s; you can also download the file.");
-    send.timer = setTimeout(function () { send.timer = null; sendNow(); }, wait);
-  }
-
-  function postResponse() { sendNow(); }
-
-  function sendNow() {
-    // Sent once per set of answers (named by the chain head, which an edited comment also
-    // changes): revisiting the last page does not send the same answers again.
-    if (!SEND_URL || !window.fetch || !state) return;
-    if (state.postedHead === heads.head || (SERVER && !hasRating())) return;
-    if (send.busy) { send.again = true; return; }
-    if (send.timer) { clearTimeout(send.timer); send.timer = null; }
-    send.busy = true;
-    send.lastAt = Date.now();
-    var sentHead = heads.head, rater = state.rater;
-    var headers = {"Content-Type": "application/json"};
-    if (SERVER) {
-      headers["X-Glidemed-Rater"] = encodeURIComponent(rater);
-      var token = tokenFor(rater);
-      if (token) headers["X-Glidemed-Token"] = token;
-    }
-    if (!SERVER || state.pos >= state.order.length) sendStatus("Sending your responses...");
-    fetch(SEND_URL, {method: "POST", headers: headers, body: JSON.stringify(buildResponse()),
-                     cache: "no-store"})
-      .then(function (r) {
-        return r.text().then(function (text) {
-          var reply = null;
-          try { reply = JSON.parse(text); } catch (e) { /* not JSON: the status says enough */ }
-          return {status: r.status, ok: r.ok, reply: reply};
-        });
-      })
-      .then(function (result) {
-        send.busy = false;
-        if (result.ok) {
-          send.retries = 0;
-          if (state && state.rater === rater) { state.postedHead = sentHead; save(); }
-          var when = new Date().toLocaleTimeString();
-          sendStatus(SERVER ? "Your responses were sent and stored by the server (" + when + ")."
-                     : "Your responses were sent. Please also download the file.");
-        } else {
-          var reason = result.reply && result.reply.error ? ": " + result.reply.error : "";
-          if (result.status === 429 || result.status === 408 || result.status >= 500) {
-            retryLater("The server could not store your answers yet (" + result.status + reason + ").");
-            return;
-          }
-          sendStatus("Sending failed (" + result.status + reason + "). " +
-                     "Please download the file and e-mail it.");
-          return;  // refused: sent again only once the answers change
-        }
-        if (send.again) { send.again = false; sendNow(); } else scheduleSend();
-      })
-      .catch(function () {
-        send.busy = false;
-        send.again = false;
-        retryLater("The server cannot be reached.");
-      });
-  }
-
-  window.addEventListener("online", function () {
-    if (send.timer && !send.busy) { clearTimeout(send.timer); send.timer = null; sendNow(); }
+  var transport = GlidemedTransport({
+    server: DATA.server, postUrl: DATA.post_url, storage: storage,
+    current: function () {
+      return state && {rater: state.rater, head: heads.head, postedHead: state.postedHead,
+                       hasRating: hasRating(), atEnd: state.pos >= state.order.length};
+    },
+    response: buildResponse,
+    sent: function (rater, head) { if (state && state.rater === rater) { state.postedHead = head; save(); } }
   });
-  if (SERVER) {
-    var panelDownload = document.querySelector("#panel-screen .download");
-    var panelStatus = document.createElement("p");
-    panelStatus.className = "send-status";
-    panelStatus.setAttribute("aria-live", "polite");
-    panelDownload.parentNode.insertBefore(panelStatus, panelDownload.nextSibling);
-  }
-  // ================================================================ end of transport
 
-  // ---------------------------------------------------------------- page building
-  function el(tag, attrs, text) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
+  // ---------------------------------------------------------------- page building (js/widgets.js)
+  var widgets = GlidemedWidgets, el = widgets.el;
   function $(id) { return document.getElementById(id); }
 
   function buildStart() {
     document.title = DATA.title;
     $("title").textContent = DATA.title;
     $("instructions").textContent = [DATA.instructions, BLOCKS[0].instructions].filter(Boolean).join("\n\n");
-    fillScales($("scales"), BLOCKS[0]);
+    widgets.scales($("scales"), BLOCKS[0]);
     if (DATA.examples.length) {
       var examples = $("examples");
       examples.appendChild(el("h3", {}, "Examples"));
@@ -358,20 +224,6 @@
     $("start-form").addEventListener("submit", function (e) { e.preventDefault(); start(); });
   }
 
-  /** A block's scales, as the start screen and a block's instructions screen list them. */
-  function fillScales(box, block) {
-    box.textContent = "";
-    block.aspects.forEach(function (aspect) {
-      box.appendChild(el("h3", {}, aspect.label));
-      if (aspect.question) box.appendChild(el("p", {}, aspect.question));
-      var list = el("ol", {start: String(block.first_value), "class": "scale"});
-      aspect.levels.forEach(function (level, i) {
-        list.appendChild(el("li", {}, (i + block.first_value) + " \u2013 " + level));
-      });
-      box.appendChild(list);
-    });
-  }
-
   /** Make block b the current one: its scales, flags and keys in the rating form. */
   function useBlock(b) {
     if (BLOCK === BLOCKS[b] && $("aspects").childNodes.length) return;
@@ -379,47 +231,11 @@
     ASPECTS = BLOCK.aspects;
     FLAGS = BLOCK.flags;
     FIRST = BLOCK.first_value;
-    $("aspects").textContent = "";
-    $("flags").textContent = "";
-    buildRatingForm();
+    widgets.answerForm($("aspects"), $("flags"), BLOCK, record);
+    $("flags-box").hidden = !FLAGS.length;
     $("panel-heading").textContent = BLOCK.heading || "Target text";
     var top = Math.min(9, FIRST + Math.max.apply(null, ASPECTS.map(function (a) { return a.levels.length; })) - 1);
     $("key-range").textContent = FIRST + "\u2013" + top;
-  }
-
-  function buildRatingForm() {
-    var box = $("aspects");
-    ASPECTS.forEach(function (aspect, ai) {
-      var fieldset = el("fieldset", {"class": "aspect", "data-aspect": String(ai)});
-      var legend = el("legend", {}, aspect.label);
-      fieldset.appendChild(legend);
-      if (aspect.question) fieldset.appendChild(el("p", {"class": "question"}, aspect.question));
-      var choices = el("div", {"class": "choices"});
-      aspect.levels.forEach(function (level, v) {
-        var id = "rate-" + ai + "-" + v;
-        var label = el("label", {"for": id, "class": "choice"});
-        var input = el("input", {type: "radio", id: id, name: "rate-" + ai, value: String(v),
-                                 "aria-label": aspect.label + " " + (v + FIRST),
-                                 "aria-describedby": id + "-text"});
-        input.addEventListener("change", function () { if (input.checked) record("rating:" + aspect.key, v); });
-        label.appendChild(input);
-        label.appendChild(el("span", {"class": "num"}, String(v + FIRST)));
-        label.appendChild(el("span", {id: id + "-text", "class": "level"}, level));
-        choices.appendChild(label);
-      });
-      fieldset.appendChild(choices);
-      box.appendChild(fieldset);
-    });
-    var flags = $("flags");
-    $("flags-box").hidden = !FLAGS.length;
-    FLAGS.forEach(function (flag, fi) {
-      var label = el("label", {"class": "check"});
-      var input = el("input", {type: "checkbox", id: "flag-" + fi});
-      input.addEventListener("change", function () { record("flag:" + flag.key, input.checked); });
-      label.appendChild(input);
-      label.appendChild(document.createTextNode(" " + flag.label));
-      flags.appendChild(label);
-    });
   }
 
   // ---------------------------------------------------------------- screens
@@ -449,25 +265,8 @@
     state.seen[String(pos)] = true;
     var entry = state.order[pos], panel = DATA.panels[entry.p], answers = answersAt(pos);
     $("prompt").textContent = panel.text;
-    var grid = $("grid");
-    grid.textContent = "";
-    grid.className = "grid" + (BLOCK.image_labels.length ? " labelled" : "");
-    entry.images.forEach(function (token, i) {
-      var name = BLOCK.image_labels[i] || "Image " + (i + 1);
-      var alt = BLOCK.image_labels[i] ? name + " image" : name + " of " + entry.images.length;
-      var figure = el("figure", {"class": "thumb-box"});
-      var button = el("button", {type: "button", "class": "thumb", "aria-label": "Enlarge " + alt.toLowerCase()});
-      button.appendChild(el("img", {src: DATA.images[token], alt: alt, decoding: "async"}));
-      button.addEventListener("click", function () { zoom(DATA.images[token], alt); });
-      figure.appendChild(button);
-      if (BLOCK.image_labels[i]) figure.appendChild(el("figcaption", {"class": "side"}, name));
-      grid.appendChild(figure);
-    });
-    ASPECTS.forEach(function (aspect, ai) {
-      var value = answers.ratings[aspect.key];
-      aspect.levels.forEach(function (level, v) { $("rate-" + ai + "-" + v).checked = value === v; });
-    });
-    FLAGS.forEach(function (flag, fi) { $("flag-" + fi).checked = answers.flags[flag.key] === true; });
+    widgets.imageGrid($("grid"), entry.images, BLOCK, DATA.images, zoom);
+    widgets.showAnswers(BLOCK, answers);
     $("comment").value = answers.comment;
     $("back").disabled = pos === 0;
     showScreen("panel-screen");
@@ -480,7 +279,7 @@
     var block = BLOCKS[b];
     $("block-heading").textContent = "Part " + (b + 1) + " of " + BLOCKS.length;
     $("block-instructions").textContent = block.instructions;
-    fillScales($("block-scales"), block);
+    widgets.scales($("block-scales"), block);
     showScreen("block-screen");
     updateProgress();
     $("block-continue").focus();
@@ -505,7 +304,7 @@
       : "You have fully rated " + answered + " of " + total + " panels; you can go back to the others.";
     $("first-unanswered").hidden = answered === total;
     save();
-    postResponse();
+    transport.sendNow();
     document.querySelector("#done-screen .download").focus();
   }
 
@@ -540,7 +339,7 @@
     if (DATA.consent && !$("consent").checked) problems.push("Tick the consent box to take part.");
     if (problems.length) { error.textContent = problems.join(" "); return; }
     error.textContent = "";
-    var saved = load(rater);
+    var saved = storage.loadRater(rater);
     if (saved) { resume(saved); return; }
     state = {version: 1, rater: rater, profile: profile, started: now(), updated: now(),
              completed: null, order: raterPlan(rater), pos: 0, answers: {}, seconds: {},
@@ -560,7 +359,7 @@
   /** Back to an empty start screen; this rater's answers stay saved under their id. */
   function switchRater() {
     save();
-    try { window.localStorage.removeItem(LAST_RATER); } catch (e) { /* nothing to forget */ }
+    storage.forgetLastRater();
     state = null;
     $("start-form").reset();  // empties the rater ID too, even one taken from ?rater=
     showScreen("start-screen");
@@ -629,17 +428,11 @@
     window.addEventListener("pagehide", function () { if (state) save(); });
     document.addEventListener("visibilitychange", function () { if (state) save(); });
 
-    try {
-      var probe = STORE_PREFIX + "probe";
-      window.localStorage.setItem(probe, "1");
-      window.localStorage.removeItem(probe);
-    } catch (e) {
-      storageWarn();
-    }
+    storage.probe();
     var asked = new URLSearchParams(window.location.search).get("rater");
     asked = asked === null ? null : normaliseId(asked).slice(0, 200);
-    var candidate = asked || storageGet(LAST_RATER);
-    var saved = candidate ? load(candidate) : null;
+    var candidate = asked || storage.lastRater();
+    var saved = candidate ? storage.loadRater(candidate) : null;
     if (saved) { resume(saved); return; }
     if (asked) $("rater-id").value = asked;
     showScreen("start-screen");

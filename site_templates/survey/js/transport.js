@@ -1,0 +1,125 @@
+/* glidemed survey transport: saving the response to a server, glidemed serve (the page it
+   serves sets DATA.server) or the study's post_url. "Sent" is shown only once the server
+   has acknowledged; while it is unreachable (or full) the page retries with backoff; the
+   answers stay in this browser and the download button stays. With glidemed serve,
+   partial saves are sent too (at most one per PARTIAL_EVERY_MS) with the rater's
+   invitation token. */
+(function (root) {
+  "use strict";
+
+  var PARTIAL_EVERY_MS = 30000;
+  var RETRY_MS = [1000, 2000, 4000, 8000, 15000, 30000];
+
+  /** options: server (DATA.server or null), postUrl, storage (GlidemedStorage: tokens), and
+      the page's callbacks: current() gives {rater, head, postedHead, hasRating, atEnd} (null
+      before a rater starts), response() the response object, sent(rater, head) is told
+      once the server has stored the answers up to that chain head. */
+  function GlidemedTransport(options) {
+    var server = options.server || null;
+    var url = server ? server.api : options.postUrl;
+    var send = {busy: false, again: false, timer: null, retries: 0, lastAt: 0};
+    var params = new URLSearchParams(window.location.search);
+
+    (function rememberToken() {
+      var rater = (params.get("rater") || "").trim().slice(0, 200), token = params.get("token");
+      if (rater && token) options.storage.putToken(rater, token);
+    }());
+
+    function tokenFor(rater) {
+      if ((params.get("rater") || "").trim().slice(0, 200) === rater && params.get("token")) {
+        return params.get("token");
+      }
+      return options.storage.token(rater);
+    }
+
+    function status(text) {
+      Array.prototype.forEach.call(document.querySelectorAll("#post-status, .send-status"),
+                                   function (node) { node.textContent = text; });
+    }
+
+    /** A partial save to glidemed serve, soon (never more often than PARTIAL_EVERY_MS). */
+    function schedule() {
+      var now = options.current();
+      if (!server || !window.fetch || !now || send.busy || send.timer) return;
+      if (now.postedHead === now.head || !now.hasRating) return;
+      var wait = Math.max(0, send.lastAt + PARTIAL_EVERY_MS - Date.now());
+      send.timer = setTimeout(function () { send.timer = null; sendNow(); }, wait);
+    }
+
+    function retryLater(why) {
+      var wait = RETRY_MS[Math.min(send.retries, RETRY_MS.length - 1)];
+      send.retries++;
+      status(why + " Your answers are kept in this browser and will be sent again in " +
+             Math.round(wait / 1000) + " s; you can also download the file.");
+      send.timer = setTimeout(function () { send.timer = null; sendNow(); }, wait);
+    }
+
+    /** Send now. Sent once per set of answers (named by the chain head, which an edited
+        comment also changes): revisiting the last page does not send them again. */
+    function sendNow() {
+      var now = options.current();
+      if (!url || !window.fetch || !now) return;
+      if (now.postedHead === now.head || (server && !now.hasRating)) return;
+      if (send.busy) { send.again = true; return; }
+      if (send.timer) { clearTimeout(send.timer); send.timer = null; }
+      send.busy = true;
+      send.lastAt = Date.now();
+      var sentHead = now.head, rater = now.rater;
+      var headers = {"Content-Type": "application/json"};
+      if (server) {
+        headers["X-Glidemed-Rater"] = encodeURIComponent(rater);
+        var token = tokenFor(rater);
+        if (token) headers["X-Glidemed-Token"] = token;
+      }
+      if (!server || now.atEnd) status("Sending your responses...");
+      fetch(url, {method: "POST", headers: headers, body: JSON.stringify(options.response()),
+                  cache: "no-store"})
+        .then(function (r) {
+          return r.text().then(function (text) {
+            var reply = null;
+            try { reply = JSON.parse(text); } catch (e) { /* not JSON: the status says enough */ }
+            return {status: r.status, ok: r.ok, reply: reply};
+          });
+        })
+        .then(function (result) {
+          send.busy = false;
+          if (result.ok) {
+            send.retries = 0;
+            options.sent(rater, sentHead);
+            var when = new Date().toLocaleTimeString();
+            status(server ? "Your responses were sent and stored by the server (" + when + ")."
+                   : "Your responses were sent. Please also download the file.");
+          } else {
+            var reason = result.reply && result.reply.error ? ": " + result.reply.error : "";
+            if (result.status === 429 || result.status === 408 || result.status >= 500) {
+              retryLater("The server could not store your answers yet (" + result.status + reason + ").");
+              return;
+            }
+            status("Sending failed (" + result.status + reason + "). " +
+                   "Please download the file and e-mail it.");
+            return;  // refused: sent again only once the answers change
+          }
+          if (send.again) { send.again = false; sendNow(); } else schedule();
+        })
+        .catch(function () {
+          send.busy = false;
+          send.again = false;
+          retryLater("The server cannot be reached.");
+        });
+    }
+
+    window.addEventListener("online", function () {
+      if (send.timer && !send.busy) { clearTimeout(send.timer); send.timer = null; sendNow(); }
+    });
+    if (server) {
+      var panelDownload = document.querySelector("#panel-screen .download");
+      var panelStatus = document.createElement("p");
+      panelStatus.className = "send-status";
+      panelStatus.setAttribute("aria-live", "polite");
+      panelDownload.parentNode.insertBefore(panelStatus, panelDownload.nextSibling);
+    }
+    return {schedule: schedule, sendNow: sendNow};
+  }
+
+  root.GlidemedTransport = GlidemedTransport;
+}(typeof self !== "undefined" ? self : this));
