@@ -465,6 +465,7 @@ def parse_study(text: str, path: str | Path = STUDY_FILENAME) -> Study:
     errors: list[str] = []
     survey = table.get("survey")
     task_tables = _pop_task_tables(survey) if isinstance(survey, dict) else {}
+    task_given = isinstance(survey, dict) and "task" in survey
     study = _build(Study, table, "study", errors)
     if study is not None:
         study = dataclasses.replace(
@@ -473,7 +474,8 @@ def parse_study(text: str, path: str | Path = STUDY_FILENAME) -> Study:
             aspects=study.aspects if "aspects" in table else list(DEFAULT_ASPECTS),
             flags=study.flags if "flags" in table else list(DEFAULT_FLAGS),
             survey=dataclasses.replace(study.survey,
-                                       blocks=_survey_blocks(study.survey, task_tables, errors)),
+                                       blocks=_survey_blocks(study.survey, task_tables, task_given,
+                                                             errors)),
         )
         _check_study(study, errors)
     if errors:
@@ -490,8 +492,10 @@ def _pop_task_tables(survey: dict) -> dict:
     return {name: survey.pop(name) for name in ["blocks", *TASKS] if name in survey}
 
 
-def _survey_blocks(settings: SurveySettings, tables: dict, errors: list[str]) -> list[SurveyBlock]:
-    """The survey's blocks: ``[[survey.blocks]]`` in order, or the one ``task`` names."""
+def _survey_blocks(settings: SurveySettings, tables: dict, task_given: bool,
+                   errors: list[str]) -> list[SurveyBlock]:
+    """The survey's blocks: ``[[survey.blocks]]`` in order, or the one ``task`` names
+    (``task_given``: the file sets ``[survey] task``)."""
     from glidemed.tasks import TASKS
 
     def block(task: str, instructions: str, own: dict, where: str) -> SurveyBlock | None:
@@ -512,7 +516,7 @@ def _survey_blocks(settings: SurveySettings, tables: dict, errors: list[str]) ->
     if not isinstance(raw, list) or not raw or not all(isinstance(b, dict) for b in raw):
         errors.append("study.survey.blocks: expected one or more [[survey.blocks]] tables")
         return []
-    if settings.task != "ratings" or any(name in tables for name in TASKS):
+    if task_given or any(name in tables for name in TASKS):
         errors.append("study.survey.blocks: give each block's task and settings in its "
                       "[[survey.blocks]] table, not in [survey] as well")
     blocks = []
