@@ -192,3 +192,12 @@ def test_two_block_survey_builds_one_page_and_one_key(tmp_path, monkeypatch):
     first = [p["token"] for p in data["panels"][:sizes[0]]]
     assert {key["panels"][t]["block"] for t in first} == {0}
     assert report.audit.ok
+
+
+def test_archive_of_a_pairwise_study_verifies_and_reruns(pairwise, tmp_path):
+    from glidemed.archive import archive_study, verify_archive
+
+    zip_path = archive_study(pairwise["study"], tmp_path / "pairwise.zip", pseudonymize=True,
+                             images=False)
+    report = verify_archive(zip_path)
+    assert report.ok and report.reran, report.hash_problems + report.differences
