@@ -42,6 +42,9 @@ DOI_PATTERN = re.compile(r"^10\.\d{4,9}/\S+$")
 # Upper bounds of the numeric keys, checked at load (a study far beyond them is a typo, and
 # would run out of memory or time later). The paper used 4 images per prompt at 256 px.
 MAX_SEED = 2**63 - 1  # the largest TOML integer
+THEMES = ("auto", "light", "dark")
+SCALINGS = ("smooth", "pixelated")
+MAX_UPSCALE = 16
 MAX_IMAGES_PER_PROMPT = 64
 MAX_IMAGES_PER_PANEL = MAX_IMAGES_PER_PROMPT
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 4096  # pixels, when survey.image_size is not 0
@@ -143,6 +146,13 @@ class SurveySettings:
     repeat_panels: int = 0  # panels shown again later to measure intra-rater consistency
     controls: list[str] = field(default_factory=list)  # conditions holding real reference images
     post_url: str = ""  # also POST the response file here; the download stays available
+    contact: str = ""  # who raters write to, e.g. "Dr A. Smith, a.smith@example.org"
+    theme: str = "auto"  # light, dark, or auto (the browser's preference); raters can switch
+    scaling: str = "smooth"  # how images are enlarged: smooth or pixelated
+    max_upscale: float = 2.0  # images are never shown larger than this many times their size
+    require_answers: bool = False  # Next waits for every scale; else it asks once
+    seconds_per_panel: int = 20  # the time estimate shown before the start
+    break_every: int = 100  # suggest a short break every so many panels; 0: never
     profile: list[ProfileField] = field(default_factory=list)
     examples: list[ExampleImage] = field(default_factory=list)
     task: str = "ratings"  # the one-block form: a task of glidemed.tasks, its settings in [survey.<task>]
@@ -441,6 +451,15 @@ def _check_study(study: Study, errors: list[str]) -> None:
     _check_keys(settings.profile, "key", "survey.profile", errors, pattern=False)
     if settings.post_url and urlsplit(settings.post_url).scheme not in ("http", "https"):
         errors.append(f"survey.post_url: expected an http(s) address, got {settings.post_url!r}")
+    for key, allowed in (("theme", THEMES), ("scaling", SCALINGS)):
+        if getattr(settings, key) not in allowed:
+            errors.append(f"survey.{key}: expected one of {', '.join(allowed)}, got "
+                          f"{getattr(settings, key)!r}{did_you_mean(getattr(settings, key), allowed)}")
+    check_range(settings.max_upscale, 1, MAX_UPSCALE, "survey.max_upscale", errors)
+    check_range(settings.seconds_per_panel, 1, 3600, "survey.seconds_per_panel", errors)
+    check_range(settings.break_every, 0, 10000, "survey.break_every", errors, "0: never")
+    if len(settings.contact) > 300:
+        errors.append(f"survey.contact: at most 300 characters, got {len(settings.contact)}")
     _check_archive(study.archive, errors)
     _check_blocks(study, errors)
     aspects = {a.key: a for a in study.aspects}

@@ -51,3 +51,10 @@ def built(study_path: Path, build_dir: Path, monkeypatch, **options) -> tuple[St
     study = generated(study_path, build_dir, monkeypatch)
     options.setdefault("workers", 1)
     return study, build_survey(study, **options)
+
+
+def settled(page) -> None:
+    """Wait until the shown panel's images have loaded (keys typed ahead are then applied):
+    before a reload, which would drop keys still waiting for the images."""
+    page.wait_for_function("() => !document.querySelector('#grid[aria-busy=true]') || "
+                           "document.getElementById('panel-screen').hidden")

@@ -14,8 +14,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 from playwright import sync_api
+from playwright.sync_api import expect
 from conftest import SMALL_STUDY
-from survey_factory import ARGS, CHROMIUM, require_chromium, generated
+from survey_factory import ARGS, CHROMIUM, require_chromium, generated, settled
 
 from glidemed.paths import survey_dir
 from glidemed.survey.build import build_survey
@@ -106,6 +107,7 @@ def start(page, specialty: str = "pathology") -> None:
 
 
 def position(page) -> int:
+    settled(page)  # keys typed ahead are applied once the panel's images show
     return int(page.locator("#progress-text").text_content().split()[1]) - 1
 
 
@@ -161,10 +163,16 @@ def test_keyboard_rates_every_panel(page, survey):
     page.keyboard.press("ArrowLeft")  # on the done screen: nothing happens
     page.get_by_role("button", name="Back").click()
     assert position(page) == total - 1
+    page.locator("#next").focus()  # arrows outside a scale change the panel
     page.keyboard.press("ArrowLeft")
     assert position(page) == total - 2
+    page.locator("#next").focus()
     page.keyboard.press("ArrowRight")
     assert position(page) == total - 1
+    expect(page.locator("#rate-0-1")).to_be_enabled()  # once the images show
+    page.locator("#rate-0-1").focus()  # inside a scale they move the choice
+    page.keyboard.press("ArrowRight")
+    assert position(page) == total - 1 and page.locator("#rate-0-2").is_checked()
     assert page.errors == [] and page.evaluate("window.pwned") is None
     assert all(url.startswith(("file:", "data:", "blob:")) for url in page.requests)
 
@@ -221,6 +229,7 @@ def test_random_reloads_lose_nothing(page, survey):
             page.get_by_role("button", name="Back").click()
         if rng.random() < 0.3:
             reloads += 1
+            settled(page)
             page.reload()
             page.locator("#panel-screen").wait_for(state="visible")
             pos = position(page)
@@ -248,7 +257,9 @@ def test_hostile_prompt_is_inert_text(page, survey):
         texts.append(page.locator("#prompt").text_content())
         if "pwned" in texts[-1]:
             assert page.locator("#prompt img, #prompt script").count() == 0
-        page.keyboard.press("ArrowRight")
+        page.keyboard.press("Enter")  # unrated: the page asks first
+        page.locator("#missing-note").wait_for(state="visible")
+        page.keyboard.press("Enter")
     hostile = [t for t in texts if "pwned" in t]
     assert len(hostile) >= 8
     assert all(t == HOSTILE.replace("{description}", t.split("& ", 1)[1]) for t in hostile)
@@ -263,6 +274,7 @@ def test_chain_of_tricky_comments_matches_python(page, survey):
     for text in comments:
         page.get_by_label("Comment (optional)").fill(text)
         page.keyboard.press("Tab")
+        page.get_by_role("button", name="Next").click()  # unrated: the page asks first
         page.get_by_role("button", name="Next").click()
     page.evaluate("""() => { const c = document.getElementById('comment');
         c.value = 'lone \\ud800 surrogate'; c.dispatchEvent(new Event('input')); }""")
@@ -394,6 +406,7 @@ def test_post_to_investigator_and_download_stays(page, tmp_path, monkeypatch, co
     open_survey(page, posting_survey(tmp_path, monkeypatch, url), "poster")
     rate_until_sent(page, "12", lambda pos: page.keyboard.press("Enter"))
     response = download(page)
+    settled(page)
     page.reload()  # back on the last page: the same answers are not sent twice
     page.locator("#done-screen").wait_for(state="visible")
     page.get_by_role("button", name="Back").click()
@@ -470,6 +483,7 @@ def test_second_rater_on_one_browser(page, survey):
     page.get_by_label("Rater ID").fill("second")
     start(page)
     page.keyboard.press("1")
+    settled(page)
     page.reload()
     page.locator("#panel-screen").wait_for(state="visible")
     assert download(page)["rater"]["id"] == "second"

@@ -12,7 +12,7 @@ from glidemed.analysis.ingest import ingest
 from glidemed.survey.build import build_survey
 from glidemed.responses.chain import chain_problems
 from glidemed.survey.randomize import key_plan
-from tests.survey_factory import generated
+from tests.survey_factory import generated, settled
 from tests.test_pairwise import TURING, page_data, pairwise, two_blocks_text  # noqa: F401  (fixture)
 from tests.test_survey_browser import SCHEMA, browser, page  # noqa: F401  (fixtures)
 
@@ -40,6 +40,7 @@ def test_pairwise_survey_by_keyboard_with_reload(page, pairwise, tmp_path):
     total = len(key["panels"])
     for pos in range(total):
         if pos == 7:
+            settled(page)
             page.reload()
             page.locator("#panel-screen").wait_for(state="visible")
             assert page.locator("#progress-text").text_content().startswith(f"Panel 8 of {total}")
@@ -96,11 +97,13 @@ def test_two_block_survey_turing_then_ratings_with_reload(page, two_blocks):
             page.locator("#block-screen").wait_for(state="visible")
             assert page.locator("#block-instructions").text_content() == "Now rate the images."
             assert page.locator("#block-heading").text_content() == "Part 2 of 2"
+            settled(page)
             page.reload()  # the instructions screen comes back after a reload
             page.locator("#block-screen").wait_for(state="visible")
             page.keyboard.press("Enter")  # Continue has the focus
             page.locator("#panel-screen").wait_for(state="visible")
         if pos == 5 or pos == n_turing + 2:
+            settled(page)
             page.reload()
             page.locator("#panel-screen").wait_for(state="visible")
             assert page.locator("#progress-text").text_content().startswith(f"Panel {pos + 1} of {total}")

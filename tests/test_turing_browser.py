@@ -12,6 +12,7 @@ from bs4 import BeautifulSoup
 from glidemed.analysis.ingest import ingest_responses
 from glidemed.responses.chain import chain_problems
 from glidemed.survey.randomize import rater_plan
+from tests.survey_factory import settled
 from tests.test_survey_browser import SCHEMA, browser, page  # noqa: F401  (fixtures: one Chromium, fresh contexts)
 from tests.test_turing import demo  # noqa: F401  (fixture: the built, simulated, analysed turing demo)
 
@@ -39,6 +40,7 @@ def test_turing_survey_by_keyboard_with_reload_and_download(page, built):
     for pos in range(total):
         assert page.locator("#grid img").count() == 1
         if pos == 10:
+            settled(page)
             page.reload()  # autosave: nothing is lost
             page.locator("#panel-screen").wait_for(state="visible")
             assert page.locator("#progress-text").text_content().startswith("Panel 11 of 48")

@@ -44,7 +44,8 @@ from glidemed.paths import images_dir, key_dir, survey_dir
 from glidemed.study import Study
 from glidemed.survey.key import KEY_FILENAME, TOKEN_RE, SurveyKey, load_key
 from glidemed.survey.render import (ASSETS, PAGE_SCHEMA, PUBLIC_FIELDS, TEMPLATE, asset_text,
-                                    public_strings, render_page, survey_context, template_dir)
+                                    public_strings, reading_settings, render_page, survey_context,
+                                    template_dir)
 from glidemed.survey.encoding import encoding_problems
 
 DATA_OPEN = '<script type="application/json" id="survey-data">'
@@ -250,8 +251,7 @@ def _own_text() -> str:
 
 def _structural(study: Study) -> dict:
     """Page data fields that hold the study's settings, not text: compared, not searched."""
-    return {"schema": PAGE_SCHEMA, "repeat_panels": study.survey.repeat_panels,
-            "post_url": study.survey.post_url}
+    return {"schema": PAGE_SCHEMA, **reading_settings(study)}
 
 
 def _decode_data_uri(uri: str) -> bytes | None:

@@ -40,7 +40,8 @@ def public_strings(study: Study, prompt_texts: list[str]) -> set[str]:
     """Texts the study shows raters by design (title, scales, prompts...): not leaks."""
     from glidemed.tasks import block_views
 
-    texts = {study.id, study.title, study.instructions, study.consent, *prompt_texts}
+    texts = {study.id, study.title, study.instructions, study.consent, study.survey.contact,
+             *prompt_texts}
     for view in block_views(study):
         texts.update([view.task, view.heading, view.instructions, *view.image_labels])
         for aspect in view.aspects:
@@ -57,7 +58,7 @@ def public_strings(study: Study, prompt_texts: list[str]) -> set[str]:
 # Where page_data holds public texts: (top-level key, sub-keys of its items); the blocks'
 # aspects and flags are public as the top-level ones are.
 PUBLIC_FIELDS = {
-    "study_id": None, "title": None, "instructions": None, "consent": None,
+    "study_id": None, "title": None, "instructions": None, "consent": None, "contact": None,
     "aspects": ("key", "label", "question", "levels"),
     "flags": ("key", "label"),
     "profile": ("key", "label", "choices"),
@@ -65,6 +66,16 @@ PUBLIC_FIELDS = {
     "panels": ("text",),
     "blocks": ("task", "heading", "instructions", "image_labels"),
 }
+
+
+def reading_settings(study: Study) -> dict:
+    """The page's settings that are not text: how panels are drawn and shown, where the
+    answers go (the blinding audit compares them with the study instead of searching them)."""
+    settings = study.survey
+    return {"repeat_panels": settings.repeat_panels, "post_url": settings.post_url,
+            "theme": settings.theme, "scaling": settings.scaling,
+            "max_upscale": settings.max_upscale, "require_answers": settings.require_answers,
+            "seconds_per_panel": settings.seconds_per_panel, "break_every": settings.break_every}
 
 
 def page_block(view, panels: int, groups: list[int], per_prompt: int) -> dict:
@@ -98,8 +109,8 @@ def page_data(study: Study, build_hash: str, blocks: list[dict], panels: list[di
         "title": study.title,
         "instructions": study.instructions.strip(),
         "consent": study.consent.strip(),
-        "repeat_panels": study.survey.repeat_panels,
-        "post_url": study.survey.post_url,
+        "contact": study.survey.contact.strip(),
+        **reading_settings(study),
         "blocks": blocks,
         "profile": [{"key": p.key, "label": p.label, "choices": list(p.choices),
                      "required": p.required} for p in study.survey.profile],

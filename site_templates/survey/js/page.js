@@ -126,10 +126,13 @@
         ratings[a.key] = typeof v === "number" ? v : null;
       });
       block.flags.forEach(function (f) { flags[f.key] = answers.flags[f.key] === true; });
-      panels.push({token: DATA.panels[entry.p].token, position: pos, repeat: entry.repeat,
+      var panel = {token: DATA.panels[entry.p].token, position: pos, repeat: entry.repeat,
                    images: entry.images.slice(), ratings: ratings, flags: flags,
                    comment: answers.comment,
-                   seconds: Math.round((state.seconds[String(pos)] || 0) * 100) / 100});
+                   seconds: Math.round((state.seconds[String(pos)] || 0) * 100) / 100};
+      var failed = (state.failures || {})[String(pos)];
+      if (failed) panel.image_failures = failed;
+      panels.push(panel);
     }
     return {
       schema: RESPONSE_SCHEMA, study_id: DATA.study_id, build_hash: DATA.build_hash,
@@ -185,6 +188,14 @@
     $("title").textContent = DATA.title;
     $("instructions").textContent = [DATA.instructions, BLOCKS[0].instructions].filter(Boolean).join("\n\n");
     widgets.scales($("scales"), BLOCKS[0]);
+    var panels = raterPlan("").length, minutes = Math.max(1, Math.round(panels * DATA.seconds_per_panel / 60));
+    $("effort").textContent = panels + " panels; about " + minutes + " minutes at " +
+      DATA.seconds_per_panel + " seconds a panel. Your answers are kept in this browser as you " +
+      "go: you can stop and come back with the same rater ID.";
+    if (DATA.contact) {
+      $("start-contact").hidden = false;
+      $("start-contact").textContent = "Questions about this survey: " + DATA.contact + ".";
+    }
     if (DATA.examples.length) {
       var examples = $("examples");
       examples.appendChild(el("h3", {}, "Examples"));
@@ -250,7 +261,81 @@
     bar.value = answered;
     if (state.pos < total) {
       $("progress-text").textContent = "Panel " + (state.pos + 1) + " of " + total + ", " +
-        answered + " fully rated";
+        answered + " fully rated, " + timeLeft(total - answered);
+      var every = DATA.break_every, note = $("break-note");
+      note.hidden = !(every > 0 && state.pos > 0 && state.pos % every === 0);
+      note.textContent = note.hidden ? "" : "You have done " + state.pos + " panels: time for a " +
+        "short break? Your answers are saved.";
+    }
+  }
+
+  /** The time left at this rater's own pace (the study's estimate until a few are done). */
+  function timeLeft(remaining) {
+    var done = 0, spent = 0;
+    Object.keys(state.seconds).forEach(function (k) { if (positionComplete(Number(k))) { done++; spent += state.seconds[k]; } });
+    var pace = done >= 3 ? spent / done : DATA.seconds_per_panel;
+    var minutes = Math.round(remaining * pace / 60);
+    return minutes < 1 ? "under a minute left" : "about " + minutes + " min left";
+  }
+
+  // ---------------------------------------------------------------- images of the panel
+  // A panel is rated only once all its images show: while they load the scales wait, and
+  // keys pressed meanwhile (ratings, Next) are kept in order and applied panel by panel
+  // as the images show; an image that fails stops the panel, says so, and offers to load
+  // it again or to skip the panel for now.
+  var images = {ready: false, failed: 0};
+  var queue = [];  // actions waiting for the shown panel's images
+
+  function whenReady(action) {
+    if (images.failed) return;  // the panel cannot be rated: dropped
+    queue.push(action);
+    drain();
+  }
+  /** The panel cannot be rated: its waiting ratings are dropped; a Next pressed after them
+      still moves on (later keys wait for the next panel). */
+  function dropQueue() {
+    var at = queue.indexOf(advance);
+    queue = at < 0 ? [] : queue.slice(at + 1);
+    if (at >= 0) advance();
+  }
+  function drain() {
+    while (queue.length && images.ready && onPanel()) queue.shift()();
+  }
+
+  function imagesState(pos, counts) {
+    if (pos !== state.pos) return;  // a panel no longer shown
+    var firstFailure = counts.failed && !images.failed;
+    if (firstFailure) {
+      var failures = state.failures || (state.failures = {});
+      failures[String(pos)] = (failures[String(pos)] || 0) + counts.failed;
+      save();
+    }
+    images.failed = counts.failed;
+    images.ready = counts.loaded === counts.total;
+    $("grid").setAttribute("aria-busy", images.ready || images.failed ? "false" : "true");
+    setRatable(images.ready);
+    $("image-status").hidden = $("image-actions").hidden = !counts.failed;
+    if (firstFailure) dropQueue();
+    $("image-status").textContent = counts.failed ? counts.failed + " of " + counts.total +
+      " images of this panel did not load, so it cannot be rated now. Load them again, or " +
+      "skip the panel and come back to it later." : "";
+    drain();
+  }
+
+  function setRatable(on) {
+    Array.prototype.forEach.call(document.querySelectorAll("#aspects fieldset, #flags-box"),
+                                 function (box) { box.disabled = !on; });
+  }
+
+  function showImages(pos) {
+    var entry = state.order[pos];
+    images = {ready: false, failed: 0};
+    setRatable(false);
+    $("grid").setAttribute("aria-busy", "true");
+    widgets.imageGrid($("grid"), entry.images, BLOCK, DATA.images, zoom, DATA.max_upscale,
+                      function (counts) { imagesState(pos, counts); });
+    if (pos + 1 < state.order.length) {
+      widgets.preload(state.order[pos + 1].images.map(function (t) { return DATA.images[t]; }));
     }
   }
 
@@ -265,11 +350,14 @@
     state.seen[String(pos)] = true;
     var entry = state.order[pos], panel = DATA.panels[entry.p], answers = answersAt(pos);
     $("prompt").textContent = panel.text;
-    widgets.imageGrid($("grid"), entry.images, BLOCK, DATA.images, zoom);
+    $("missing-note").hidden = true;
     widgets.showAnswers(BLOCK, answers);
+    showImages(pos);
     $("comment").value = answers.comment;
     $("back").disabled = pos === 0;
     showScreen("panel-screen");
+    window.scrollTo(0, 0);  // every panel opens at its top
+    $("panel-heading").focus({preventScroll: true});  // until its first scale can take focus
     updateProgress();
     save();
   }
@@ -308,15 +396,43 @@
     document.querySelector("#done-screen .download").focus();
   }
 
-  function next() { showPanel(Math.min(state.pos + 1, state.order.length)); focusFirstAspect(); }
+  /** Next panel. Over a panel with a scale not rated, Next first asks (once per visit);
+      with require_answers it waits for every scale. A panel whose images did not load
+      is passed over as it is. */
+  function next() {
+    if (onPanel() && !images.failed) whenReady(advance); else advance();
+  }
+  function advance() {
+    var missing = state.pos < state.order.length && !images.failed ? missingScales(state.pos) : [];
+    var note = $("missing-note");
+    if (missing.length && (DATA.require_answers || note.hidden)) {
+      note.hidden = false;
+      note.textContent = missing.join(" and ") + (DATA.require_answers
+        ? " not rated: rate every scale to go on."
+        : " not rated. Press Next again to go on; you can come back to this panel later.");
+      return;
+    }
+    showPanel(Math.min(state.pos + 1, state.order.length));
+    focusFirstAspect();
+  }
+  function missingScales(pos) {
+    var answers = answersAt(pos);
+    return BLOCKS[blockAt(pos)].aspects.filter(function (a) {
+      return typeof answers.ratings[a.key] !== "number";
+    }).map(function (a) { return a.label; });
+  }
   function onPanel() { return state.pos < state.order.length && !$("panel-screen").hidden; }
   function back() { if (state.pos > 0) { showPanel(state.pos - 1); focusFirstAspect(); } }
 
   function focusAspect(ai) {
     var checked = document.querySelector('input[name="rate-' + ai + '"]:checked');
-    (checked || $("rate-" + ai + "-0")).focus();
+    (checked || $("rate-" + ai + "-0")).focus({preventScroll: true});
   }
-  function focusFirstAspect() { if (onPanel() && ASPECTS.length) focusAspect(0); }
+  function focusFirstAspect() {  // before any key already waiting for this panel
+    if (images.failed) return;
+    queue.unshift(function () { if (ASPECTS.length) focusAspect(0); });
+    drain();
+  }
 
   function zoom(src, alt) {
     var dialog = $("zoom");
@@ -337,7 +453,16 @@
       profile[field.key] = value || null;
     });
     if (DATA.consent && !$("consent").checked) problems.push("Tick the consent box to take part.");
-    if (problems.length) { error.textContent = problems.join(" "); return; }
+    var invalid = [[$("rater-id"), !rater], [$("consent"), DATA.consent && !$("consent").checked]];
+    DATA.profile.forEach(function (field, i) {
+      invalid.push([$("profile-" + i), field.required && !profile[field.key]]);
+    });
+    invalid.forEach(function (pair) { pair[0].setAttribute("aria-invalid", pair[1] ? "true" : "false"); });
+    if (problems.length) {
+      error.textContent = problems.join(" ");
+      invalid.filter(function (pair) { return pair[1]; })[0][0].focus();
+      return;
+    }
     error.textContent = "";
     var saved = storage.loadRater(rater);
     if (saved) { resume(saved); return; }
@@ -383,13 +508,18 @@
     var t = e.target, tag = t && t.tagName;
     var typing = tag === "TEXTAREA" || tag === "SELECT" || (tag === "INPUT" && t.type === "text");
     if (typing) return;
+    if (tag === "INPUT" && t.type === "radio" && /^Arrow/.test(e.key)) return;  // moves the choice
     if (/^[0-9]$/.test(e.key) && ASPECTS.length) {
-      var ai = currentAspect(t), v = Number(e.key) - FIRST;
-      if (v < 0 || v >= ASPECTS[ai].levels.length) return;
+      var v = Number(e.key) - FIRST;
+      if (v < 0 || v >= Math.max.apply(null, ASPECTS.map(function (a) { return a.levels.length; }))) return;
       e.preventDefault();
-      $("rate-" + ai + "-" + v).checked = true;
-      record("rating:" + ASPECTS[ai].key, v);
-      if (ai + 1 < ASPECTS.length) focusAspect(ai + 1); else $("next").focus();
+      whenReady(function () {  // a key pressed while the images load applies once they show
+        var ai = currentAspect(document.activeElement);
+        if (v >= ASPECTS[ai].levels.length) return;
+        $("rate-" + ai + "-" + v).checked = true;
+        record("rating:" + ASPECTS[ai].key, v);
+        if (ai + 1 < ASPECTS.length) focusAspect(ai + 1); else $("next").focus({preventScroll: true});
+      });
     } else if ((e.key === "Enter" && tag !== "BUTTON" && tag !== "A") || e.key === "ArrowRight") {
       e.preventDefault();
       next();
@@ -397,6 +527,32 @@
       e.preventDefault();
       back();
     }
+  }
+
+  // ---------------------------------------------------------------- theme and messages
+  /** The rater's choice, else the study's (auto: the browser's preference). */
+  function applyTheme() {
+    var theme = storage.setting("theme") || DATA.theme;
+    if (theme === "auto") {
+      theme = window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
+    }
+    document.documentElement.dataset.theme = theme;
+    document.documentElement.classList.toggle("pixelated", DATA.scaling === "pixelated");
+    $("theme-toggle").setAttribute("aria-pressed", theme === "dark" ? "true" : "false");
+  }
+
+  /** What the end page asks, in the way this survey returns answers. */
+  function sendRequest() {
+    var who = DATA.contact || "the investigator who sent you this survey";
+    if (DATA.server) {
+      return "Your answers are stored by the server as you go (see the top of the page). " +
+        "You can also download a copy; if the server cannot be reached, send that file to " + who + ".";
+    }
+    if (DATA.post_url) {
+      return "Your answers are sent to the study when you finish. Please also download the file " +
+        "and keep it, and send it to " + who + " if sending fails.";
+    }
+    return "Please download your responses and send the file to " + who + ".";
   }
 
   // ---------------------------------------------------------------- wiring
@@ -407,6 +563,18 @@
       record("comment", wellFormed($("comment").value).slice(0, 10000));
     });
     $("block-continue").addEventListener("click", continueBlock);
+    $("image-retry").addEventListener("click", function () { showImages(state.pos); focusFirstAspect(); });
+    $("image-skip").addEventListener("click", function () {
+      showPanel(Math.min(state.pos + 1, state.order.length));
+      focusFirstAspect();
+    });
+    $("theme-toggle").addEventListener("click", function () {
+      storage.putSetting("theme", document.documentElement.dataset.theme === "dark" ? "light" : "dark");
+      applyTheme();
+    });
+    applyTheme();
+    if (window.matchMedia) window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", applyTheme);
+    $("send-request").textContent = sendRequest();
     $("block-back").addEventListener("click", back);
     $("next").addEventListener("click", next);
     $("back").addEventListener("click", back);

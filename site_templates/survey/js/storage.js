@@ -49,6 +49,11 @@
         try { window.localStorage.setItem(prefix + "token:" + rater, token); } catch (e) { /* the URL has it */ }
       },
       token: function (rater) { return get("token:" + rater); },
+      /** A display choice of whoever uses this browser (e.g. the theme), kept quietly. */
+      putSetting: function (name, value) {
+        try { window.localStorage.setItem(prefix + "setting:" + name, value); } catch (e) { /* for this visit only */ }
+      },
+      setting: function (name) { return get("setting:" + name); },
       /** Whether storage works at all (warns through onChange when not). */
       probe: function () { if (put({probe: "1"})) remove("probe"); }
     };

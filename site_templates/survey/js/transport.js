@@ -111,13 +111,6 @@
     window.addEventListener("online", function () {
       if (send.timer && !send.busy) { clearTimeout(send.timer); send.timer = null; sendNow(); }
     });
-    if (server) {
-      var panelDownload = document.querySelector("#panel-screen .download");
-      var panelStatus = document.createElement("p");
-      panelStatus.className = "send-status";
-      panelStatus.setAttribute("aria-live", "polite");
-      panelDownload.parentNode.insertBefore(panelStatus, panelDownload.nextSibling);
-    }
     return {schedule: schedule, sendNow: sendNow};
   }
 

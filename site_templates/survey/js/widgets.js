@@ -76,24 +76,57 @@
     });
   }
 
-  /** A panel's images, in the rater's order: labelled by the block (e.g. Left, Right) or
-      numbered; sources maps image tokens to src; onZoom(src, alt) enlarges one. */
-  function imageGrid(grid, tokens, block, sources, onZoom) {
+  /** A panel's images, in the rater's order: labelled by the block (e.g. Left, Right, side
+      by side) or numbered in a near-square grid. sources maps image tokens to src;
+      onZoom(src, alt) enlarges one; maxUpscale caps the shown size at that many times the
+      image's own pixels; onState({loaded, failed, total}) is told as each image loads or
+      fails to. */
+  function imageGrid(grid, tokens, block, sources, onZoom, maxUpscale, onState) {
+    var n = tokens.length, labelled = block.image_labels.length > 0;
+    var cols = labelled ? n : Math.ceil(Math.sqrt(n)), rows = Math.ceil(n / cols);
+    var counts = {loaded: 0, failed: 0, total: n};
     grid.textContent = "";
-    grid.className = "grid" + (block.image_labels.length ? " labelled" : "");
+    grid.className = "grid" + (labelled ? " labelled" : "");
+    grid.style.setProperty("--cols", String(cols));
+    grid.style.setProperty("--rows", String(rows));
     tokens.forEach(function (token, i) {
       var name = block.image_labels[i] || "Image " + (i + 1);
-      var alt = block.image_labels[i] ? name + " image" : name + " of " + tokens.length;
+      var alt = labelled ? name + " image" : name + " of " + n;
       var figure = el("figure", {"class": "thumb-box"});
       var button = el("button", {type: "button", "class": "thumb", "aria-label": "Enlarge " + alt.toLowerCase()});
-      button.appendChild(el("img", {src: sources[token], alt: alt, decoding: "async"}));
+      var img = el("img", {alt: alt});
+      img.addEventListener("load", function () {
+        var done = function () {
+          img.style.maxWidth = img.naturalWidth * maxUpscale + "px";
+          img.style.maxHeight = img.naturalHeight * maxUpscale + "px";
+          counts.loaded++;
+          onState(counts);
+        };
+        (img.decode ? img.decode() : Promise.resolve()).then(done, done);
+      });
+      img.addEventListener("error", function () {
+        figure.classList.add("failed");
+        counts.failed++;
+        onState(counts);
+      });
+      img.src = sources[token];
+      button.appendChild(img);
       button.addEventListener("click", function () { onZoom(sources[token], alt); });
       figure.appendChild(button);
-      if (block.image_labels[i]) figure.appendChild(el("figcaption", {"class": "side"}, name));
+      if (labelled) figure.appendChild(el("figcaption", {"class": "side-label"}, name));
       grid.appendChild(figure);
     });
   }
 
+  /** Start loading (and decoding) images before they are shown. */
+  function preload(sources) {
+    sources.forEach(function (src) {
+      var img = new Image();
+      img.src = src;
+      if (img.decode) img.decode().catch(function () { /* shown, and reported, when its panel opens */ });
+    });
+  }
+
   root.GlidemedWidgets = {el: el, scales: scales, answerForm: answerForm,
-                          showAnswers: showAnswers, imageGrid: imageGrid};
+                          showAnswers: showAnswers, imageGrid: imageGrid, preload: preload};
 }(typeof self !== "undefined" ? self : this));
