@@ -1,0 +1,219 @@
+"""The rater's reading workstation in headless Chromium: every panel seen whole and large,
+images that did not load refused, themes, and Next over a missing answer.
+
+Geometry is checked by bounding boxes at the screen sizes raters use."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from glidemed.survey.build import build_survey
+from tests.conftest import ROOT
+from tests.survey_factory import generated, settled
+from tests.test_survey_browser import browser  # noqa: F401  (fixture: one Chromium)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+DEMO = ROOT / "surveys" / "demo" / "study.toml"
+
+BOXES = """() => {
+  const box = e => { const b = e.getBoundingClientRect();
+                     return {left: b.left, top: b.top, right: b.right, bottom: b.bottom,
+                             width: b.width, height: b.height}; };
+  const all = s => [...document.querySelectorAll(s)].map(box);
+  return {prompt: box(document.getElementById('prompt')), next: box(document.getElementById('next')),
+          images: all('#grid img'), choices: all('#aspects .choice'), fieldsets: all('#aspects fieldset'),
+          grid: box(document.getElementById('grid')), scrollY: window.scrollY,
+          scrollWidth: document.scrollingElement.scrollWidth};
+}"""
+
+
+def built_demo(tmp_path_factory, name: str, extra: str = "", folder: bool = False):
+    root = tmp_path_factory.mktemp(name)
+    path = root / "study" / "study.toml"
+    path.parent.mkdir()
+    text = DEMO.read_text()
+    path.write_text(text.replace("[survey]\n", f"[survey]\n{extra}", 1))
+    with pytest.MonkeyPatch.context() as mp:
+        study = generated(path, root / "build", mp)
+        report = build_survey(study, workers=1, single_file=not folder)
+    return study, report
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return built_demo(tmp_path_factory, "workstation")
+
+
+def open_panel(browser, report, width: int, height: int, rater: str, query: str = ""):
+    context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
+    page = context.new_page()
+    page.goto((report.survey_dir / "index.html").as_uri() if not query else query)
+    page.get_by_label("Rater ID").fill(rater)
+    page.get_by_label("Specialty").select_option("radiology")
+    page.get_by_label("I agree").check()
+    page.get_by_role("button", name="Start").click()
+    page.locator("#panel-screen").wait_for(state="visible")
+    settled(page)
+    return context, page
+
+
+def inside(box: dict, width: int, height: int) -> bool:
+    return box["left"] >= 0 and box["top"] >= 0 and box["right"] <= width and box["bottom"] <= height
+
+
+def check_whole_panel(page, width: int, height: int, min_side: float) -> None:
+    settled(page)
+    boxes = page.evaluate(BOXES)
+    assert boxes["scrollY"] == 0 and boxes["scrollWidth"] <= width
+    for name in ("prompt", "next"):
+        assert inside(boxes[name], width, height), (name, boxes[name])
+    assert len(boxes["images"]) == 4 and len(boxes["choices"]) == 10
+    for box in boxes["images"] + boxes["choices"]:
+        assert inside(box, width, height), box
+    assert min(min(b["width"], b["height"]) for b in boxes["images"]) >= min_side
+    grid, first = boxes["grid"], boxes["fieldsets"][0]
+    assert grid["right"] <= first["left"]  # images left, questions right
+
+
+@pytest.mark.parametrize("width, height, min_side", [(1280, 800, 300), (1920, 1080, 450)])
+def test_every_panel_fits_the_screen_by_keyboard_and_mouse(browser, demo, width, height, min_side):
+    _, report = demo
+    context, page = open_panel(browser, report, width, height, f"fit-{width}")
+    check_whole_panel(page, width, height, min_side)
+    page.keyboard.press("2")
+    page.keyboard.press("3")
+    page.keyboard.press("Enter")
+    check_whole_panel(page, width, height, min_side)
+    page.locator("#aspects .choice").nth(1).click()
+    page.locator("#aspects .choice").nth(7).click()
+    page.get_by_role("button", name="Next").click()
+    check_whole_panel(page, width, height, min_side)
+    page.get_by_role("button", name="Back").click()
+    check_whole_panel(page, width, height, min_side)
+    # the images are never shown above twice their own size (max_upscale 2, 256 px images)
+    assert max(b["width"] for b in page.evaluate(BOXES)["images"]) <= 2 * 256 + 1 or \
+        page.evaluate("[...document.querySelectorAll('#grid img')].every("
+                      "i => i.getBoundingClientRect().height <= 2 * i.naturalHeight + 1)")
+    context.close()
+
+
+def test_a_phone_stacks_images_above_the_questions(browser, demo):
+    _, report = demo
+    context, page = open_panel(browser, report, 390, 844, "phone")
+    boxes = page.evaluate(BOXES)
+    assert boxes["scrollWidth"] <= 390
+    assert boxes["grid"]["bottom"] <= boxes["prompt"]["top"] or \
+        boxes["grid"]["bottom"] <= boxes["fieldsets"][0]["top"]
+    assert not page.locator("p.hint").first.is_visible()  # no keyboard hint on a phone
+    context.close()
+
+
+def test_a_panel_whose_images_did_not_load_cannot_be_rated(browser, tmp_path_factory):
+    study, report = built_demo(tmp_path_factory, "failing", folder=True)
+    folder = report.survey_dir
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/index.html"
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    page = context.new_page()
+    try:
+        page.goto(url)
+        data = json.loads(page.locator("#survey-data").text_content())
+        blocked = {data["images"][t].split("/")[-1] for t in data["panels"][0]["images"]} | {
+            data["images"][t].split("/")[-1] for p in data["panels"] for t in p["images"]}
+        page.route("**/assets/*", lambda route: route.abort()
+                   if route.request.url.split("/")[-1] in blocked else route.continue_())
+        page.get_by_label("Rater ID").fill("offline")
+        page.get_by_label("Specialty").select_option("radiology")
+        page.get_by_label("I agree").check()
+        page.get_by_role("button", name="Start").click()
+        status = page.locator("#image-status")
+        expect(status).to_be_visible()
+        assert "cannot be rated" in status.text_content()
+        assert page.locator("#rate-0-2").is_disabled()
+        page.keyboard.press("2")  # refused: nothing recorded
+        page.unroute("**/assets/*")
+        page.get_by_role("button", name="Load the images again").click()
+        expect(status).to_be_hidden()
+        expect(page.locator("#rate-0-2")).to_be_enabled()
+        with page.expect_download() as info:
+            page.locator("#panel-screen button.download").click()
+        response = json.loads(Path(info.value.path()).read_text(encoding="utf-8"))
+        first = next(p for p in response["panels"] if p["position"] == 0)
+        assert first["image_failures"] >= 1 and first["ratings"] == {"style": None, "content": None}
+        assert response["events"] == []
+    finally:
+        context.close()
+        server.shutdown()
+
+
+def test_dark_theme_from_the_study_and_the_raters_toggle(browser, tmp_path_factory):
+    _, report = built_demo(tmp_path_factory, "dark", 'theme = "dark"\n')
+    context, page = open_panel(browser, report, 1280, 800, "night")
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(28, 28, 28)"  # a neutral grey, no tint
+    assert page.evaluate("[...document.querySelectorAll('#grid img')].every("
+                         "i => getComputedStyle(i).filter === 'none')")
+    page.get_by_role("button", name="Dark display").click()  # the rater's choice wins, and stays
+    assert page.evaluate("document.documentElement.dataset.theme") == "light"
+    page.reload()
+    page.locator("#panel-screen").wait_for(state="visible")
+    assert page.evaluate("document.documentElement.dataset.theme") == "light"
+    context.close()
+
+
+def test_auto_theme_follows_the_browser(browser, demo):
+    _, report = demo
+    context = browser.new_context(color_scheme="dark")
+    page = context.new_page()
+    page.goto((report.survey_dir / "index.html").as_uri())
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    context.close()
+
+
+def test_next_over_a_missing_answer_asks_once_or_waits(browser, demo, tmp_path_factory):
+    _, report = demo
+    context, page = open_panel(browser, report, 1280, 800, "hasty")
+    page.keyboard.press("1")  # style only
+    page.get_by_role("button", name="Next").click()
+    note = page.locator("#missing-note")
+    expect(note).to_have_text("Content not rated. Press Next again to go on; you can come back "
+                              "to this panel later.")
+    assert page.locator("#progress-text").text_content().startswith("Panel 1 of")
+    page.get_by_role("button", name="Next").click()
+    settled(page)
+    assert page.locator("#progress-text").text_content().startswith("Panel 2 of")
+    context.close()
+    _, strict = built_demo(tmp_path_factory, "strict", "require_answers = true\n")
+    context, page = open_panel(browser, strict, 1280, 800, "strict")
+    for _ in range(2):
+        page.get_by_role("button", name="Next").click()
+        expect(page.locator("#missing-note")).to_contain_text("rate every scale to go on")
+    assert page.locator("#progress-text").text_content().startswith("Panel 1 of")
+    context.close()
+
+
+def test_start_screen_tells_the_effort_and_marks_missing_fields(browser, tmp_path_factory):
+    _, report = built_demo(tmp_path_factory, "effort", 'contact = "Dr A. Smith, a.smith@example.org"\n'
+                                                      "seconds_per_panel = 30\n")
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto((report.survey_dir / "index.html").as_uri())
+    effort = page.locator("#effort").text_content()
+    assert effort.startswith("36 panels; about 18 minutes at 30 seconds a panel")
+    assert "a.smith@example.org" in page.locator("#start-contact").text_content()
+    page.get_by_role("button", name="Start").click()
+    assert page.get_by_label("Rater ID").get_attribute("aria-invalid") == "true"
+    assert page.evaluate("document.activeElement.id") == "rater-id"
+    context.close()
