@@ -46,7 +46,15 @@ reproduce: env
 	$(BIN)/glidemed analyze kather2022 --ratings $(PAPER_RATINGS) --nonsensical paper
 	$(BIN)/python surveys/kather2022/compare_with_paper.py build/kather2022/analysis
 
-test: env
+# axe-core checks the survey page's accessibility in the browser tests.
+AXE_VERSION ?= 4.14.1
+AXE := build/node/node_modules/axe-core/axe.min.js
+
+$(AXE):
+	@command -v npm >/dev/null || { echo "make test needs Node.js and npm (the survey page's core and accessibility tests)"; exit 1; }
+	npm install --silent --no-audit --no-fund --prefix build/node axe-core@$(AXE_VERSION)
+
+test: env $(AXE)
 	$(BIN)/python -m pytest -q
 
 # The documentation site into build/site/, with fresh screenshots of the demo survey and report.
