@@ -217,3 +217,57 @@ def test_start_screen_tells_the_effort_and_marks_missing_fields(browser, tmp_pat
     assert page.get_by_label("Rater ID").get_attribute("aria-invalid") == "true"
     assert page.evaluate("document.activeElement.id") == "rater-id"
     context.close()
+
+
+def test_the_viewer_zooms_pans_levels_steps_and_keeps_the_rating_keys(browser, demo):
+    _, report = demo
+    context, page = open_panel(browser, report, 1280, 800, "viewer")
+    prompt = page.locator("#prompt").text_content()
+    page.locator("#grid button").nth(1).click()
+    viewer = page.locator("#viewer")
+    expect(viewer).to_be_visible()
+    assert page.locator(".viewer-prompt").text_content() == prompt
+    assert page.locator(".viewer-caption").text_content() == "Image 2 of 4"
+    state = "() => ({scale: parseFloat(getComputedStyle(document.querySelector('.viewer-img')).transform.split('(')[1]), " \
+            "filter: getComputedStyle(document.querySelector('.viewer-img')).filter, " \
+            "left: document.querySelector('.viewer-img').getBoundingClientRect().left})"
+    fitted = page.evaluate(state)
+    stage = page.locator(".viewer-stage").bounding_box()
+    page.mouse.move(stage["x"] + 100, stage["y"] + 100)
+    for _ in range(12):
+        page.mouse.wheel(0, -100)
+    zoomed = page.evaluate(state)
+    assert zoomed["scale"] >= 8  # image pixels shown at least 8 times
+    page.mouse.down()
+    page.mouse.move(stage["x"] + 300, stage["y"] + 150)
+    page.mouse.up()
+    assert page.evaluate(state)["left"] > zoomed["left"] + 150  # dragged right
+    page.keyboard.press("o")
+    assert abs(page.evaluate(state)["scale"] - 1) < 1e-6  # 1:1 (device pixel ratio 1)
+    page.keyboard.press("B")
+    page.keyboard.press("c")
+    assert page.evaluate(state)["filter"] == "brightness(1.1) contrast(0.9)"
+    page.keyboard.press("r")
+    assert page.evaluate(state)["filter"] == "brightness(1) contrast(1)"
+    assert abs(page.evaluate(state)["scale"] - fitted["scale"]) < 1e-6
+    page.keyboard.press("ArrowRight")
+    assert page.locator(".viewer-caption").text_content() == "Image 3 of 4"
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    assert page.locator(".viewer-caption").text_content() == "Image 1 of 4"
+    page.keyboard.press("3")  # the rating keys work with the viewer open
+    page.keyboard.press("4")
+    page.keyboard.press("Escape")
+    expect(viewer).to_be_hidden()
+    assert page.locator("#rate-0-3").is_checked() and page.locator("#rate-1-4").is_checked()
+    page.keyboard.press("v")  # a key opens it too
+    expect(viewer).to_be_visible()
+    page.keyboard.press("Escape")
+    with page.expect_download() as info:
+        page.locator("#panel-screen button.download").click()
+    response = json.loads(Path(info.value.path()).read_text(encoding="utf-8"))
+    first = next(p for p in response["panels"] if p["position"] == 0)
+    assert first["viewer"]["zoom"] >= 12 and first["viewer"]["one_to_one"] == 1
+    assert first["viewer"]["window"] == 2
+    assert first["ratings"] == {"style": 3, "content": 4}
+    context.close()

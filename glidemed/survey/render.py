@@ -22,8 +22,10 @@ TEMPLATE = "index.html.j2"
 ASSETS = ("survey.js", "survey.css")
 # survey.js is these parts in this order: the core (hashing, canonical JSON, the rater
 # plan; also loaded by Node in the tests), storage (this browser's copy of the answers),
-# transport (saving to a server), the task widgets, then the page (state and screens).
-SCRIPT_PARTS = ("js/core.js", "js/storage.js", "js/transport.js", "js/widgets.js", "js/page.js")
+# transport (saving to a server), the task widgets, the image viewer, then the page
+# (state and screens).
+SCRIPT_PARTS = ("js/core.js", "js/storage.js", "js/transport.js", "js/widgets.js", "js/viewer.js",
+                "js/page.js")
 
 
 def template_dir():

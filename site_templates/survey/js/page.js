@@ -130,8 +130,9 @@
                    images: entry.images.slice(), ratings: ratings, flags: flags,
                    comment: answers.comment,
                    seconds: Math.round((state.seconds[String(pos)] || 0) * 100) / 100};
-      var failed = (state.failures || {})[String(pos)];
+      var failed = (state.failures || {})[String(pos)], tools = (state.tools || {})[String(pos)];
       if (failed) panel.image_failures = failed;
+      if (tools) panel.viewer = tools;
       panels.push(panel);
     }
     return {
@@ -332,7 +333,7 @@
     images = {ready: false, failed: 0};
     setRatable(false);
     $("grid").setAttribute("aria-busy", "true");
-    widgets.imageGrid($("grid"), entry.images, BLOCK, DATA.images, zoom, DATA.max_upscale,
+    widgets.imageGrid($("grid"), entry.images, BLOCK, DATA.images, openViewer, DATA.max_upscale,
                       function (counts) { imagesState(pos, counts); });
     if (pos + 1 < state.order.length) {
       widgets.preload(state.order[pos + 1].images.map(function (t) { return DATA.images[t]; }));
@@ -434,12 +435,19 @@
     drain();
   }
 
-  function zoom(src, alt) {
-    var dialog = $("zoom");
-    $("zoom-img").src = src;
-    $("zoom-img").alt = alt + ", enlarged";
-    if (dialog.showModal) dialog.showModal(); else dialog.setAttribute("open", "");
-    $("zoom-close").focus();
+  // ---------------------------------------------------------------- the viewer (js/viewer.js)
+  var viewer = GlidemedViewer($("viewer"), function (tool) {
+    if (!state || state.pos >= state.order.length) return;
+    var tools = state.tools || (state.tools = {}), used = tools[String(state.pos)] || (tools[String(state.pos)] = {});
+    used[tool] = (used[tool] || 0) + 1;
+    save();
+  });
+  function openViewer(i, items) {
+    var entry = state.order[state.pos];
+    viewer.open(items || entry.images.map(function (t, k) {
+      return {src: DATA.images[t], alt: BLOCK.image_labels[k] ? BLOCK.image_labels[k] + " image"
+                                                               : "Image " + (k + 1) + " of " + entry.images.length};
+    }), i, DATA.panels[entry.p].text);
   }
 
   function start() {
@@ -503,8 +511,10 @@
   }
 
   function onKey(e) {
-    if (!state || $("panel-screen").hidden || $("zoom").open) return;
+    if (!state || $("panel-screen").hidden) return;
     if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if (viewer.isOpen() && (viewer.key(e) || !/^[0-9]$/.test(e.key))) return;  // digits still rate
+    if (e.key === "v" && !viewer.isOpen()) { e.preventDefault(); whenReady(function () { openViewer(0); }); return; }
     var t = e.target, tag = t && t.tagName;
     var typing = tag === "TEXTAREA" || tag === "SELECT" || (tag === "INPUT" && t.type === "text");
     if (typing) return;
@@ -590,8 +600,6 @@
     Array.prototype.forEach.call(document.querySelectorAll(".switch-rater"), function (b) {
       b.addEventListener("click", switchRater);
     });
-    $("zoom-close").addEventListener("click", function () { $("zoom").close(); });
-    $("zoom").addEventListener("click", function (e) { if (e.target === $("zoom")) $("zoom").close(); });
     document.addEventListener("keydown", onKey, true);
     window.addEventListener("pagehide", function () { if (state) save(); });
     document.addEventListener("visibilitychange", function () { if (state) save(); });

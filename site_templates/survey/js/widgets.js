@@ -78,13 +78,13 @@
 
   /** A panel's images, in the rater's order: labelled by the block (e.g. Left, Right, side
       by side) or numbered in a near-square grid. sources maps image tokens to src;
-      onZoom(src, alt) enlarges one; maxUpscale caps the shown size at that many times the
+      onOpen(i, items) opens image i of items [{src, alt}] in the viewer; maxUpscale caps the shown size at that many times the
       image's own pixels; onState({loaded, failed, total}) is told as each image loads or
       fails to. */
-  function imageGrid(grid, tokens, block, sources, onZoom, maxUpscale, onState) {
+  function imageGrid(grid, tokens, block, sources, onOpen, maxUpscale, onState) {
     var n = tokens.length, labelled = block.image_labels.length > 0;
     var cols = labelled ? n : Math.ceil(Math.sqrt(n)), rows = Math.ceil(n / cols);
-    var counts = {loaded: 0, failed: 0, total: n};
+    var counts = {loaded: 0, failed: 0, total: n}, items = [];
     grid.textContent = "";
     grid.className = "grid" + (labelled ? " labelled" : "");
     grid.style.setProperty("--cols", String(cols));
@@ -92,8 +92,9 @@
     tokens.forEach(function (token, i) {
       var name = block.image_labels[i] || "Image " + (i + 1);
       var alt = labelled ? name + " image" : name + " of " + n;
+      items.push({src: sources[token], alt: alt});
       var figure = el("figure", {"class": "thumb-box"});
-      var button = el("button", {type: "button", "class": "thumb", "aria-label": "Enlarge " + alt.toLowerCase()});
+      var button = el("button", {type: "button", "class": "thumb", "aria-label": "Open " + alt.toLowerCase() + " in the viewer"});
       var img = el("img", {alt: alt});
       img.addEventListener("load", function () {
         var done = function () {
@@ -111,7 +112,7 @@
       });
       img.src = sources[token];
       button.appendChild(img);
-      button.addEventListener("click", function () { onZoom(sources[token], alt); });
+      button.addEventListener("click", function () { onOpen(i, items); });
       figure.appendChild(button);
       if (labelled) figure.appendChild(el("figcaption", {"class": "side-label"}, name));
       grid.appendChild(figure);
