@@ -46,15 +46,17 @@ reproduce: env
 	$(BIN)/glidemed analyze kather2022 --ratings $(PAPER_RATINGS) --nonsensical paper
 	$(BIN)/python surveys/kather2022/compare_with_paper.py build/kather2022/analysis
 
-# axe-core checks the survey page's accessibility in the browser tests.
-AXE_VERSION ?= 4.14.1
-AXE := build/node/node_modules/axe-core/axe.min.js
+# From the npm registry for the browser tests: axe-core checks the survey page's
+# accessibility; puppeteer-core drives Firefox (firefox-esr) over WebDriver BiDi.
+NODE_TOOLS := axe-core@4.14.1 puppeteer-core@25.16.0
+NODE_STAMP := build/node/.installed-$(subst @,-,$(subst $() ,_,$(NODE_TOOLS)))
 
-$(AXE):
-	@command -v npm >/dev/null || { echo "make test needs Node.js and npm (the survey page's core and accessibility tests)"; exit 1; }
-	npm install --silent --no-audit --no-fund --prefix build/node axe-core@$(AXE_VERSION)
+$(NODE_STAMP):
+	@command -v npm >/dev/null || { echo "make test needs Node.js and npm (the survey page's browser tests)"; exit 1; }
+	npm install --silent --no-audit --no-fund --prefix build/node $(NODE_TOOLS)
+	touch $@
 
-test: env $(AXE)
+test: env $(NODE_STAMP)
 	$(BIN)/python -m pytest -q
 
 # The documentation site into build/site/, with fresh screenshots of the demo survey and report.

@@ -17,7 +17,7 @@ import pytest
 from conftest import ROOT
 from PIL import Image
 from playwright.sync_api import sync_playwright
-from survey_factory import ARGS, CHROMIUM, generated, require_chromium
+from survey_factory import ARGS, CHROMIUM, generated, require_chromium, settled
 
 from glidemed.analysis.pipeline import run_analysis
 from glidemed.paths import key_dir, survey_dir
@@ -27,7 +27,7 @@ from glidemed.survey.build import build_survey
 from glidemed.survey.key import load_key
 
 VIEWPORT = {"width": 1280, "height": 800}
-SCREENSHOTS = ("survey-panel", "survey-enlarged", "report")
+SCREENSHOTS = ("survey-panel", "survey-panel-dark", "survey-enlarged", "report")
 
 
 def test_site_builds_strictly(tmp_path):
@@ -71,7 +71,11 @@ def test_screenshots_of_the_demo_survey_and_report(tmp_path, monkeypatch):
         page.get_by_label("I agree").check()
         page.get_by_role("button", name="Start").click()
         page.locator("#panel-screen").wait_for(state="visible")
+        settled(page)
         page.screenshot(path=shots / "survey-panel.png")
+        page.get_by_role("button", name="Dark display").click()
+        page.screenshot(path=shots / "survey-panel-dark.png")
+        page.get_by_role("button", name="Dark display").click()
         page.get_by_role("button", name="Open image 1 of 4 in the viewer").click()
         page.locator("#viewer .viewer-img").wait_for(state="visible")
         page.screenshot(path=shots / "survey-enlarged.png")
