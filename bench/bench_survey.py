@@ -1,8 +1,10 @@
 """Survey benchmark: build the paper-size survey, then time the page in headless Chromium.
 
 A temporary study with the design of surveys/kather2022 (272 prompts x 8 images,
-256 px) but the placeholder generator and one condition. Targets: build < 15 s on
-2 cores; first interactive panel < 2 s; next panel < 100 ms. Also prints the
+256 px) but the placeholder generator, and two conditions: 544 panels. Targets: build
+< 15 s on 2 cores; in Chromium (Performance API, in the page): the first panel fully
+decoded <= 1 s after Start, Next to a fully decoded panel <= 100 ms (the next panel
+preloaded), the viewer open with its image decoded <= 100 ms. Also prints the
 single-file size, and projections for photo-like images (placeholders compress
 differently from real ones).
 """
@@ -32,12 +34,13 @@ def q(text: str) -> str:
 
 
 def paper_study(folder: Path) -> Path:
-    """kather2022's styles and topics, one placeholder condition at 256 px."""
+    """kather2022's styles and topics, two placeholder conditions at 256 px."""
     paper = load_study(ROOT / "surveys" / "kather2022" / "study.toml")
     lines = [f"id = {q('paperbench')}", f"title = {q(paper.title)}",
              f"instructions = {q(paper.instructions)}", f"seed = {paper.seed}",
              "images_per_prompt = 8", "images_per_panel = 4",
-             "[[conditions]]", 'name = "only"', 'generator = "placeholder"', "params = { size = 256 }"]
+             "[[conditions]]", 'name = "first"', 'generator = "placeholder"', "params = { size = 256 }",
+             "[[conditions]]", 'name = "second"', 'generator = "placeholder"', "params = { size = 256 }"]
     for s in paper.styles:
         lines += ["[[styles]]", f"key = {q(s.key)}", f"label = {q(s.label)}",
                   f"template = {q(s.template)}", f"group = {q(s.group)}"]
@@ -85,29 +88,50 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+READY = """() => new Promise(done => { const wait = () =>
+    document.querySelector('#grid[aria-busy=false]') ? done() : requestAnimationFrame(wait); wait(); })"""
+
+
 def browser_figures(index: Path) -> dict:
+    """Times measured in the page with performance.now(), each until every image shown
+    is decoded."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        page = browser.new_page()
-        started = time.perf_counter()
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.goto(index.as_uri() + "?rater=bench")
+        page.evaluate("window.benchStart = performance.now()")
         page.get_by_role("button", name="Start").click()
-        page.locator("#panel-screen").wait_for(state="visible")
-        page.evaluate("Promise.all([...document.querySelectorAll('#grid img')].map(i => i.decode()))")
-        first = time.perf_counter() - started
+        page.evaluate(READY)
+        first = page.evaluate("performance.now() - window.benchStart") / 1000
         latencies = page.evaluate("""async () => {
-            const out = [];
+            const ready = %s, out = [];
             for (let i = 0; i < 50; i++) {
+                document.getElementById('rate-0-1').click();
+                document.getElementById('rate-1-2').click();
                 const t = performance.now();
                 document.getElementById('next').click();
+                await ready();
                 await Promise.all([...document.querySelectorAll('#grid img')].map(im => im.decode()));
                 out.push(performance.now() - t);
             }
-            return out; }""")
+            return out; }""" % READY)
+        viewer = page.evaluate("""async () => {
+            const out = [];
+            for (let i = 0; i < 20; i++) {
+                const t = performance.now();
+                document.querySelectorAll('#grid button')[i %% 4].click();
+                await document.querySelector('.viewer-img').decode();
+                await new Promise(r => requestAnimationFrame(r));
+                out.push(performance.now() - t);
+                document.getElementById('viewer').close();
+            }
+            return out; }""".replace("%%", "%"))
+        panels = page.evaluate("document.getElementById('progress-text').textContent")
         browser.close()
-    return {"first": first, "next_median": statistics.median(latencies), "next_max": max(latencies)}
+    return {"first": first, "next_median": statistics.median(latencies), "next_max": max(latencies),
+            "viewer_median": statistics.median(viewer), "viewer_max": max(viewer), "panels": panels}
 
 
 def main() -> None:
@@ -136,9 +160,12 @@ def main() -> None:
                     print(f"projected single file, {kind}, {fmt} q{quality}: {mb:.1f} MB")
         if Path("/usr/bin/chromium").exists():
             figures = browser_figures(report.survey_dir / "index.html")
-            print(f"first interactive panel: {figures['first']:.2f} s (target < 2 s)")
-            print(f"next panel: median {figures['next_median']:.1f} ms, max "
-                  f"{figures['next_max']:.1f} ms (target < 100 ms)")
+            print(f"rater's plan: {figures['panels']}")
+            print(f"first panel decoded after Start: {figures['first']:.2f} s (target <= 1 s)")
+            print(f"Next to a decoded panel: median {figures['next_median']:.1f} ms, max "
+                  f"{figures['next_max']:.1f} ms (target <= 100 ms)")
+            print(f"viewer open and decoded: median {figures['viewer_median']:.1f} ms, max "
+                  f"{figures['viewer_max']:.1f} ms (target <= 100 ms)")
         else:
             print("chromium not found at /usr/bin/chromium: browser figures skipped")
 

@@ -96,6 +96,7 @@
     if (field === "comment") answers.comment = value;
     else if (field.indexOf("rating:") === 0) answers.ratings[field.slice(7)] = value;
     else answers.flags[field.slice(5)] = value;
+    transport.changed();
     save();
     updateProgress();
   }

@@ -17,7 +17,7 @@
   function GlidemedTransport(options) {
     var server = options.server || null;
     var url = server ? server.api : options.postUrl;
-    var send = {busy: false, again: false, timer: null, retries: 0, lastAt: 0};
+    var send = {busy: false, again: false, timer: null, retries: 0, lastAt: 0, storedAt: ""};
     var params = new URLSearchParams(window.location.search);
 
     (function rememberToken() {
@@ -86,8 +86,8 @@
           if (result.ok) {
             send.retries = 0;
             options.sent(rater, sentHead);
-            var when = new Date().toLocaleTimeString();
-            status(server ? "Your responses were sent and stored by the server (" + when + ")."
+            send.storedAt = new Date().toLocaleTimeString();
+            status(server ? "Your responses were sent and stored by the server (" + send.storedAt + ")."
                    : "Your responses were sent. Please also download the file.");
           } else {
             var reason = result.reply && result.reply.error ? ": " + result.reply.error : "";
@@ -111,7 +111,15 @@
     window.addEventListener("online", function () {
       if (send.timer && !send.busy) { clearTimeout(send.timer); send.timer = null; sendNow(); }
     });
-    return {schedule: schedule, sendNow: sendNow};
+    /** New answers since the server last stored them: say so at once, so that "stored"
+        never stands for answers the server does not have. */
+    function changed() {
+      if (!server || send.retries) return;  // a failure message stays until a send works
+      status("Saved in this browser; sending to the server shortly" +
+             (send.storedAt ? " (last stored " + send.storedAt + ")." : "."));
+    }
+
+    return {schedule: schedule, sendNow: sendNow, changed: changed};
   }
 
   root.GlidemedTransport = GlidemedTransport;
