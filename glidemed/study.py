@@ -153,6 +153,7 @@ class SurveySettings:
     require_answers: bool = False  # Next waits for every scale; else it asks once
     seconds_per_panel: int = 20  # the time estimate shown before the start
     break_every: int = 100  # suggest a short break every so many panels; 0: never
+    language: str = "en"  # of glidemed's own texts on the page (buttons, messages): en, de
     profile: list[ProfileField] = field(default_factory=list)
     examples: list[ExampleImage] = field(default_factory=list)
     task: str = "ratings"  # the one-block form: a task of glidemed.tasks, its settings in [survey.<task>]
@@ -456,6 +457,11 @@ def _check_study(study: Study, errors: list[str]) -> None:
             errors.append(f"survey.{key}: expected one of {', '.join(allowed)}, got "
                           f"{getattr(settings, key)!r}{did_you_mean(getattr(settings, key), allowed)}")
     check_range(settings.max_upscale, 1, MAX_UPSCALE, "survey.max_upscale", errors)
+    from glidemed.survey.texts import languages
+
+    if settings.language not in languages():
+        errors.append(f"survey.language: expected one of {', '.join(languages())}, got "
+                      f"{settings.language!r}{did_you_mean(settings.language, languages())}")
     check_range(settings.seconds_per_panel, 1, 3600, "survey.seconds_per_panel", errors)
     check_range(settings.break_every, 0, 10000, "survey.break_every", errors, "0: never")
     if len(settings.contact) > 300:

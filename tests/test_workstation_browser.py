@@ -271,3 +271,41 @@ def test_the_viewer_zooms_pans_levels_steps_and_keeps_the_rating_keys(browser, d
     assert first["viewer"]["window"] == 2
     assert first["ratings"] == {"style": 3, "content": 4}
     context.close()
+
+
+def test_the_page_in_german(browser, tmp_path_factory):
+    _, report = built_demo(tmp_path_factory, "german", 'language = "de"\n')
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto((report.survey_dir / "index.html").as_uri())
+    assert page.evaluate("document.documentElement.lang") == "de"
+    assert page.locator("#effort").text_content().startswith("36 Tafeln; etwa 12 Minuten")
+    page.get_by_role("button", name="Starten").click()
+    assert page.locator("#start-error").text_content().startswith("Geben Sie Ihre Bewerter-ID ein.")
+    page.get_by_label("Bewerter-ID").fill("de-1")
+    page.get_by_label("Specialty").select_option("radiology")
+    page.get_by_label("Ich stimme zu").check()
+    page.get_by_role("button", name="Starten").click()
+    page.locator("#panel-screen").wait_for(state="visible")
+    settled(page)
+    assert page.locator("#progress-text").text_content().startswith("Tafel 1 von 36, 0 vollständig bewertet")
+    assert page.get_by_role("button", name="Weiter").is_visible()
+    page.get_by_role("button", name="Weiter").click()
+    expect(page.locator("#missing-note")).to_contain_text("Style und Content nicht bewertet")
+    page.get_by_role("button", name="Bild 1 von 4 im Betrachter öffnen").click()
+    expect(page.get_by_role("button", name="Schließen")).to_be_visible()
+    context.close()
+
+
+def test_every_language_has_every_text_with_its_fields():
+    import re
+
+    from glidemed.survey.texts import languages, page_texts
+
+    english = page_texts("en")
+    assert "de" in languages()
+    for code in languages():
+        table = page_texts(code)
+        assert set(table) == set(english), code
+        for key, text in table.items():
+            assert set(re.findall(r"\{(\w+)\}", text)) == set(re.findall(r"\{(\w+)\}", english[key])), (code, key)

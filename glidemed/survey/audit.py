@@ -244,9 +244,12 @@ def header_text(header: bytes) -> str:
 def _own_text() -> str:
     """glidemed's own page text and file names: a condition name found in them is too
     common to tell a leak from a coincidence."""
+    from glidemed.survey.texts import languages, page_texts
+
     return "\n".join([(template_dir() / TEMPLATE).read_text(encoding="utf-8"),
                       *(asset_text(a) for a in ASSETS), PAGE_SCHEMA, "index.html",
-                      *(f"assets/{a}" for a in ASSETS)]).lower()
+                      *(f"assets/{a}" for a in ASSETS),
+                      *(text for code in languages() for text in page_texts(code).values())]).lower()
 
 
 def _structural(study: Study) -> dict:

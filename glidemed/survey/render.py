@@ -16,6 +16,7 @@ from markupsafe import Markup
 
 from glidemed.errors import SurveyError
 from glidemed.study import Study
+from glidemed.survey.texts import DEFAULT_LANGUAGE, page_texts
 
 PAGE_SCHEMA = "glidemed-survey/1"
 TEMPLATE = "index.html.j2"
@@ -77,7 +78,8 @@ def reading_settings(study: Study) -> dict:
     return {"repeat_panels": settings.repeat_panels, "post_url": settings.post_url,
             "theme": settings.theme, "scaling": settings.scaling,
             "max_upscale": settings.max_upscale, "require_answers": settings.require_answers,
-            "seconds_per_panel": settings.seconds_per_panel, "break_every": settings.break_every}
+            "seconds_per_panel": settings.seconds_per_panel, "break_every": settings.break_every,
+            "language": settings.language, "ui": page_texts(settings.language)}
 
 
 def page_block(view, panels: int, groups: list[int], per_prompt: int) -> dict:
@@ -151,6 +153,7 @@ def survey_context(data: dict, *, single_file: bool, connect_src: str | None = N
       level (the hint; the page updates it in each block).
     """
     first = data["blocks"][0]
+    language = data.get("language", DEFAULT_LANGUAGE)
     data_json = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     data_json = (data_json.replace("<", "\\u003c").replace(">", "\\u003e")
                  .replace("&", "\\u0026").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
@@ -161,6 +164,8 @@ def survey_context(data: dict, *, single_file: bool, connect_src: str | None = N
         "js_href": "assets/survey.js",
         "css_href": "assets/survey.css",
         "csp": _csp(data.get("post_url", ""), connect_src),
+        "language": language,
+        "t": data.get("ui") or page_texts(language),
         "first_key": first["first_value"],
         "top_key": min(9, first["first_value"] + max(len(a["levels"]) for a in first["aspects"]) - 1),
     }

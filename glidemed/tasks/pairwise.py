@@ -22,7 +22,6 @@ from glidemed.study import Aspect, Study, SurveyBlock, check_range
 from glidemed.tasks.base import BlockView, SurveyTask
 
 PAIRWISE_LEVELS = ["left is better", "both equal", "right is better"]
-SIDES = ["Left", "Right"]
 ANSWER_COLUMNS = ["rater", "prompt_id", "style", "aspect", "left", "right", "choice", "winner",
                   "style_group", "panel", "repeat", "exclusion", "seconds", "comment"]
 
@@ -81,11 +80,13 @@ class PairwiseTask(SurveyTask):
         return problems
 
     def view(self, study: Study, block: SurveyBlock) -> BlockView:
-        settings = block.settings
-        aspects = [Aspect(a.key, a.label, f"{a.label}: which image is better?", list(settings.levels))
-                   for a in study.aspects]
+        from glidemed.survey.texts import page_texts
+
+        settings, texts = block.settings, page_texts(study.survey.language)
+        aspects = [Aspect(a.key, a.label, texts["which_is_better_aspect"].replace("{aspect}", a.label),
+                          list(settings.levels)) for a in study.aspects]
         return BlockView(self.name, aspects, list(study.flags), 2, settings.first_value,
-                         "Which image is better?", block.instructions, list(SIDES))
+                         texts["which_is_better"], block.instructions, [texts["left"], texts["right"]])
 
     def plan(self, study, block, records, old_panels, leave_out_missing=False):
         from glidemed.survey.panels import PanelPlan, PlannedImage, PlannedPanel, TokenMaker, check_found

@@ -67,10 +67,12 @@ class TuringTask(SurveyTask):
         return problems
 
     def view(self, study: Study, block: SurveyBlock) -> BlockView:
-        turing = block.settings
-        aspect = Aspect(ASPECT_KEY, "Real or generated?", turing.question, list(turing.levels))
+        from glidemed.survey.texts import page_texts
+
+        turing, heading = block.settings, page_texts(study.survey.language)["real_or_generated"]
+        aspect = Aspect(ASPECT_KEY, heading, turing.question, list(turing.levels))
         return BlockView(self.name, [aspect], [Flag(FLAG_KEY, turing.flag)], 1, turing.first_value,
-                         "Real or generated?", block.instructions)
+                         heading, block.instructions)
 
     def panel_text(self, study, block, panel) -> str:
         return block.settings.question  # never the prompt

@@ -166,7 +166,14 @@
     return plan;
   }
 
-  return {sha256hex: sha256hex, canonicalEvent: canonicalEvent, canonicalJson: canonicalJson,
+  /** A page text with its {name} fields filled in from values. */
+  function format(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (all, name) {
+      return Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : all;
+    });
+  }
+
+  return {format: format, sha256hex: sha256hex, canonicalEvent: canonicalEvent, canonicalJson: canonicalJson,
           chainStep: chainStep, chainStart: chainStart, wellFormed: wellFormed,
           normaliseId: normaliseId, raterPlan: raterPlan, blocksPlan: blocksPlan};
 }));

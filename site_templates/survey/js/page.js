@@ -36,12 +36,14 @@
   }
   function blockAt(pos) { return BLOCK_OF_PANEL[state.order[pos].p]; }
 
+  /** glidemed's own text of key in the survey's language, {fields} filled from values. */
+  function text(key, values) { return core.format(DATA.ui[key], values || {}); }
+  var WHO = DATA.contact || text("the_investigator");
+
   // ---------------------------------------------------------------- storage (js/storage.js)
   var storage = GlidemedStorage("glidemed:" + DATA.build_hash + ":", function (ok) {
     var box = document.getElementById("storage-warning");
-    box.textContent = ok ? "" : "Your answers could not be saved in this browser (storage is " +
-      "full or switched off). Download your responses now and keep the file; " +
-      "a reload or a closed tab would lose unsaved answers.";
+    box.textContent = ok ? "" : text("storage_failed");
     box.hidden = ok;
   });
 
@@ -172,7 +174,7 @@
     return state.events.some(function (ev) { return ev.field.indexOf("rating:") === 0; });
   }
   var transport = GlidemedTransport({
-    server: DATA.server, postUrl: DATA.post_url, storage: storage,
+    server: DATA.server, postUrl: DATA.post_url, storage: storage, text: text, who: WHO,
     current: function () {
       return state && {rater: state.rater, head: heads.head, postedHead: state.postedHead,
                        hasRating: hasRating(), atEnd: state.pos >= state.order.length};
@@ -183,6 +185,7 @@
 
   // ---------------------------------------------------------------- page building (js/widgets.js)
   var widgets = GlidemedWidgets, el = widgets.el;
+  widgets.useTexts(text);
   function $(id) { return document.getElementById(id); }
 
   function buildStart() {
@@ -191,22 +194,21 @@
     $("instructions").textContent = [DATA.instructions, BLOCKS[0].instructions].filter(Boolean).join("\n\n");
     widgets.scales($("scales"), BLOCKS[0]);
     var panels = raterPlan("").length, minutes = Math.max(1, Math.round(panels * DATA.seconds_per_panel / 60));
-    $("effort").textContent = panels + " panels; about " + minutes + " minutes at " +
-      DATA.seconds_per_panel + " seconds a panel. Your answers are kept in this browser as you " +
-      "go: you can stop and come back with the same rater ID.";
+    $("effort").textContent = text("effort", {panels: panels, minutes: minutes,
+                                              seconds: DATA.seconds_per_panel});
     if (DATA.contact) {
       $("start-contact").hidden = false;
-      $("start-contact").textContent = "Questions about this survey: " + DATA.contact + ".";
+      $("start-contact").textContent = text("contact", {contact: DATA.contact});
     }
     if (DATA.examples.length) {
       var examples = $("examples");
-      examples.appendChild(el("h3", {}, "Examples"));
+      examples.appendChild(el("h3", {}, text("examples")));
       var row = el("div", {"class": "examples"});
       DATA.examples.forEach(function (ex) {
         var aspect = ASPECTS.filter(function (a) { return a.key === ex.aspect; })[0];
         var figure = el("figure");
         var label = aspect.label + " " + ex.level + (ex.caption ? ": " + ex.caption : "");
-        figure.appendChild(el("img", {src: DATA.images[ex.image], alt: "Example: " + label}));
+        figure.appendChild(el("img", {src: DATA.images[ex.image], alt: text("example", {label: label})}));
         figure.appendChild(el("figcaption", {}, label));
         row.appendChild(figure);
       });
@@ -220,11 +222,11 @@
     DATA.profile.forEach(function (field, i) {
       var box = el("div", {"class": "field"});
       var id = "profile-" + i;
-      box.appendChild(el("label", {"for": id}, field.label + (field.required ? " (required)" : "")));
+      box.appendChild(el("label", {"for": id}, field.required ? text("required", {label: field.label}) : field.label));
       var input;
       if (field.choices.length) {
         input = el("select", {id: id});
-        input.appendChild(el("option", {value: ""}, "Choose..."));
+        input.appendChild(el("option", {value: ""}, text("choose")));
         field.choices.forEach(function (c) { input.appendChild(el("option", {value: c}, c)); });
       } else {
         input = el("input", {id: id, type: "text", maxlength: "200", autocomplete: "off"});
@@ -246,7 +248,7 @@
     FIRST = BLOCK.first_value;
     widgets.answerForm($("aspects"), $("flags"), BLOCK, record);
     $("flags-box").hidden = !FLAGS.length;
-    $("panel-heading").textContent = BLOCK.heading || "Target text";
+    $("panel-heading").textContent = BLOCK.heading || text("target_text");
     var top = Math.min(9, FIRST + Math.max.apply(null, ASPECTS.map(function (a) { return a.levels.length; })) - 1);
     $("key-range").textContent = FIRST + "\u2013" + top;
   }
@@ -262,12 +264,11 @@
     bar.max = total;
     bar.value = answered;
     if (state.pos < total) {
-      $("progress-text").textContent = "Panel " + (state.pos + 1) + " of " + total + ", " +
-        answered + " fully rated, " + timeLeft(total - answered);
+      $("progress-text").textContent = text("progress_text", {pos: state.pos + 1, total: total,
+                                                              answered: answered, left: timeLeft(total - answered)});
       var every = DATA.break_every, note = $("break-note");
       note.hidden = !(every > 0 && state.pos > 0 && state.pos % every === 0);
-      note.textContent = note.hidden ? "" : "You have done " + state.pos + " panels: time for a " +
-        "short break? Your answers are saved.";
+      note.textContent = note.hidden ? "" : text("break", {count: state.pos});
     }
   }
 
@@ -277,7 +278,7 @@
     Object.keys(state.seconds).forEach(function (k) { if (positionComplete(Number(k))) { done++; spent += state.seconds[k]; } });
     var pace = done >= 3 ? spent / done : DATA.seconds_per_panel;
     var minutes = Math.round(remaining * pace / 60);
-    return minutes < 1 ? "under a minute left" : "about " + minutes + " min left";
+    return minutes < 1 ? text("under_a_minute") : text("minutes_left", {minutes: minutes});
   }
 
   // ---------------------------------------------------------------- images of the panel
@@ -318,9 +319,7 @@
     setRatable(images.ready);
     $("image-status").hidden = $("image-actions").hidden = !counts.failed;
     if (firstFailure) dropQueue();
-    $("image-status").textContent = counts.failed ? counts.failed + " of " + counts.total +
-      " images of this panel did not load, so it cannot be rated now. Load them again, or " +
-      "skip the panel and come back to it later." : "";
+    $("image-status").textContent = counts.failed ? text("images_failed", counts) : "";
     drain();
   }
 
@@ -367,7 +366,7 @@
   /** The instructions screen of block b (> 0), before its first panel. */
   function showBlockIntro(b) {
     var block = BLOCKS[b];
-    $("block-heading").textContent = "Part " + (b + 1) + " of " + BLOCKS.length;
+    $("block-heading").textContent = text("part", {part: b + 1, parts: BLOCKS.length});
     $("block-instructions").textContent = block.instructions;
     widgets.scales($("block-scales"), block);
     showScreen("block-screen");
@@ -389,9 +388,8 @@
     showScreen("done-screen");
     var total = state.order.length, answered = answeredCount();
     $("progress").value = answered;
-    $("done-text").textContent = answered === total
-      ? "You have rated all " + total + " panels."
-      : "You have fully rated " + answered + " of " + total + " panels; you can go back to the others.";
+    $("done-text").textContent = text(answered === total ? "all_rated" : "some_rated",
+                                      {answered: answered, total: total});
     $("first-unanswered").hidden = answered === total;
     save();
     transport.sendNow();
@@ -409,9 +407,8 @@
     var note = $("missing-note");
     if (missing.length && (DATA.require_answers || note.hidden)) {
       note.hidden = false;
-      note.textContent = missing.join(" and ") + (DATA.require_answers
-        ? " not rated: rate every scale to go on."
-        : " not rated. Press Next again to go on; you can come back to this panel later.");
+      note.textContent = text(DATA.require_answers ? "not_rated_wait" : "not_rated_ask",
+                              {scales: missing.join(text("and"))});
       return;
     }
     showPanel(Math.min(state.pos + 1, state.order.length));
@@ -442,26 +439,26 @@
     var tools = state.tools || (state.tools = {}), used = tools[String(state.pos)] || (tools[String(state.pos)] = {});
     used[tool] = (used[tool] || 0) + 1;
     save();
-  });
+  }, text);
   function openViewer(i, items) {
     var entry = state.order[state.pos];
     viewer.open(items || entry.images.map(function (t, k) {
-      return {src: DATA.images[t], alt: BLOCK.image_labels[k] ? BLOCK.image_labels[k] + " image"
-                                                               : "Image " + (k + 1) + " of " + entry.images.length};
+      return {src: DATA.images[t], alt: BLOCK.image_labels[k] ? text("side_image", {side: BLOCK.image_labels[k]})
+                                                               : text("image_of", {number: k + 1, total: entry.images.length})};
     }), i, DATA.panels[entry.p].text);
   }
 
   function start() {
     var error = $("start-error"), rater = normaliseId($("rater-id").value);
     var problems = [];
-    if (!rater) problems.push("Enter your rater ID.");
+    if (!rater) problems.push(text("enter_rater_id"));
     var profile = {};
     DATA.profile.forEach(function (field, i) {
       var value = wellFormed($("profile-" + i).value.trim());
-      if (field.required && !value) problems.push("Answer: " + field.label + ".");
+      if (field.required && !value) problems.push(text("answer_field", {label: field.label}));
       profile[field.key] = value || null;
     });
-    if (DATA.consent && !$("consent").checked) problems.push("Tick the consent box to take part.");
+    if (DATA.consent && !$("consent").checked) problems.push(text("tick_consent"));
     var invalid = [[$("rater-id"), !rater], [$("consent"), DATA.consent && !$("consent").checked]];
     DATA.profile.forEach(function (field, i) {
       invalid.push([$("profile-" + i), field.required && !profile[field.key]]);
@@ -554,16 +551,7 @@
 
   /** What the end page asks, in the way this survey returns answers. */
   function sendRequest() {
-    var who = DATA.contact || "the investigator who sent you this survey";
-    if (DATA.server) {
-      return "Your answers are stored by the server as you go (see the top of the page). " +
-        "You can also download a copy; if the server cannot be reached, send that file to " + who + ".";
-    }
-    if (DATA.post_url) {
-      return "Your answers are sent to the study when you finish. Please also download the file " +
-        "and keep it, and send it to " + who + " if sending fails.";
-    }
-    return "Please download your responses and send the file to " + who + ".";
+    return text(DATA.server ? "send_served" : DATA.post_url ? "send_post" : "send_file", {who: WHO});
   }
 
   // ---------------------------------------------------------------- wiring

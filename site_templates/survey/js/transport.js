@@ -11,7 +11,8 @@
   var RETRY_MS = [1000, 2000, 4000, 8000, 15000, 30000];
 
   /** options: server (DATA.server or null), postUrl, storage (GlidemedStorage: tokens), and
-      the page's callbacks: current() gives {rater, head, postedHead, hasRating, atEnd} (null
+      text(key, values) the page's texts, who the contact to name, and the page's
+      callbacks: current() gives {rater, head, postedHead, hasRating, atEnd} (null
       before a rater starts), response() the response object, sent(rater, head) is told
       once the server has stored the answers up to that chain head. */
   function GlidemedTransport(options) {
@@ -49,8 +50,7 @@
     function retryLater(why) {
       var wait = RETRY_MS[Math.min(send.retries, RETRY_MS.length - 1)];
       send.retries++;
-      status(why + " Your answers are kept in this browser and will be sent again in " +
-             Math.round(wait / 1000) + " s; you can also download the file.");
+      status(options.text("retry_in", {why: why, seconds: Math.round(wait / 1000)}));
       send.timer = setTimeout(function () { send.timer = null; sendNow(); }, wait);
     }
 
@@ -71,7 +71,7 @@
         var token = tokenFor(rater);
         if (token) headers["X-Glidemed-Token"] = token;
       }
-      if (!server || now.atEnd) status("Sending your responses...");
+      if (!server || now.atEnd) status(options.text("sending"));
       fetch(url, {method: "POST", headers: headers, body: JSON.stringify(options.response()),
                   cache: "no-store"})
         .then(function (r) {
@@ -87,16 +87,14 @@
             send.retries = 0;
             options.sent(rater, sentHead);
             send.storedAt = new Date().toLocaleTimeString();
-            status(server ? "Your responses were sent and stored by the server (" + send.storedAt + ")."
-                   : "Your responses were sent. Please also download the file.");
+            status(server ? options.text("stored", {time: send.storedAt}) : options.text("sent"));
           } else {
             var reason = result.reply && result.reply.error ? ": " + result.reply.error : "";
             if (result.status === 429 || result.status === 408 || result.status >= 500) {
-              retryLater("The server could not store your answers yet (" + result.status + reason + ").");
+              retryLater(options.text("not_stored_yet", {reason: result.status + reason}));
               return;
             }
-            status("Sending failed (" + result.status + reason + "). " +
-                   "Please download the file and e-mail it.");
+            status(options.text("send_failed", {reason: result.status + reason, who: options.who}));
             return;  // refused: sent again only once the answers change
           }
           if (send.again) { send.again = false; sendNow(); } else schedule();
@@ -104,7 +102,7 @@
         .catch(function () {
           send.busy = false;
           send.again = false;
-          retryLater("The server cannot be reached.");
+          retryLater(options.text("unreachable"));
         });
     }
 
@@ -115,8 +113,8 @@
         never stands for answers the server does not have. */
     function changed() {
       if (!server || send.retries) return;  // a failure message stays until a send works
-      status("Saved in this browser; sending to the server shortly" +
-             (send.storedAt ? " (last stored " + send.storedAt + ")." : "."));
+      status(send.storedAt ? options.text("saved_locally_since", {time: send.storedAt})
+                           : options.text("saved_locally"));
     }
 
     return {schedule: schedule, sendNow: sendNow, changed: changed};

@@ -11,8 +11,8 @@
   var MAX_ZOOM = 16, STEP = 1.25, LEVEL_STEP = 0.1;
 
   /** dialog: the viewer's <dialog>; onUse(tool) counts a tool used ("zoom", "window",
-      "one_to_one"). */
-  function GlidemedViewer(dialog, onUse) {
+      "one_to_one"); text(key, values) gives the page's texts. */
+  function GlidemedViewer(dialog, onUse, text) {
     var stage = dialog.querySelector(".viewer-stage"), img = dialog.querySelector(".viewer-img");
     var caption = dialog.querySelector(".viewer-caption"), prompt = dialog.querySelector(".viewer-prompt");
     var view = {scale: 1, x: 0, y: 0, brightness: 1, contrast: 1};
@@ -58,7 +58,7 @@
       index = (i + images.length) % images.length;
       var item = images[index];
       caption.textContent = item.alt;
-      img.alt = item.alt + ", in the viewer";
+      img.alt = text("in_viewer", {image: item.alt});
       img.onload = function () { view.brightness = view.contrast = 1; fit(); };
       img.src = item.src;
       if (img.complete && img.naturalWidth) img.onload();

@@ -4,6 +4,8 @@
 (function (root) {
   "use strict";
 
+  var text = function (key) { return key; };  // the page's texts (useTexts)
+
   /** An element with attributes and text content (never HTML). */
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -90,11 +92,11 @@
     grid.style.setProperty("--cols", String(cols));
     grid.style.setProperty("--rows", String(rows));
     tokens.forEach(function (token, i) {
-      var name = block.image_labels[i] || "Image " + (i + 1);
-      var alt = labelled ? name + " image" : name + " of " + n;
+      var name = block.image_labels[i] || text("image_name", {number: i + 1});
+      var alt = labelled ? text("side_image", {side: name}) : text("image_of", {number: i + 1, total: n});
       items.push({src: sources[token], alt: alt});
       var figure = el("figure", {"class": "thumb-box"});
-      var button = el("button", {type: "button", "class": "thumb", "aria-label": "Open " + alt.toLowerCase() + " in the viewer"});
+      var button = el("button", {type: "button", "class": "thumb", "aria-label": text("open_in_viewer", {image: alt})});
       var img = el("img", {alt: alt});
       img.addEventListener("load", function () {
         var done = function () {
@@ -128,6 +130,6 @@
     });
   }
 
-  root.GlidemedWidgets = {el: el, scales: scales, answerForm: answerForm,
+  root.GlidemedWidgets = {useTexts: function (fn) { text = fn; }, el: el, scales: scales, answerForm: answerForm,
                           showAnswers: showAnswers, imageGrid: imageGrid, preload: preload};
 }(typeof self !== "undefined" ? self : this));
