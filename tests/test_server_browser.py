@@ -66,7 +66,8 @@ def test_answers_given_while_the_server_is_down_arrive_after_it_is_back(tmp_path
             assert "stored by the server" in status.text_content() or \
                 status.text_content().startswith("Saved in this browser; sending to the server shortly")
 
-            server.stop()
+            server.stop()  # the header says so within 5 s, before any answer is sent
+            status.filter(has_text="cannot be reached").wait_for(timeout=5000)
             for pos in range(5, 16):
                 page.keyboard.press(str(pos % 5))
                 page.keyboard.press("1")

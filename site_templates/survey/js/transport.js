@@ -8,6 +8,7 @@
   "use strict";
 
   var PARTIAL_EVERY_MS = 30000;
+  var PROBE_EVERY_MS = 4000;  // served pages check that the server is there: a loss shows within 5 s
   var RETRY_MS = [1000, 2000, 4000, 8000, 15000, 30000];
 
   /** options: server (DATA.server or null), postUrl, storage (GlidemedStorage: tokens), and
@@ -18,7 +19,8 @@
   function GlidemedTransport(options) {
     var server = options.server || null;
     var url = server ? server.api : options.postUrl;
-    var send = {busy: false, again: false, timer: null, retries: 0, lastAt: 0, storedAt: ""};
+    var send = {busy: false, again: false, timer: null, retries: 0, lastAt: 0, storedAt: "",
+                unreachable: false};
     var params = new URLSearchParams(window.location.search);
 
     (function rememberToken() {
@@ -112,10 +114,29 @@
     /** New answers since the server last stored them: say so at once, so that "stored"
         never stands for answers the server does not have. */
     function changed() {
-      if (!server || send.retries) return;  // a failure message stays until a send works
+      if (!server || send.retries || send.unreachable) return;  // a failure stays until it is over
       status(send.storedAt ? options.text("saved_locally_since", {time: send.storedAt})
                            : options.text("saved_locally"));
     }
+
+    /** Is the server there? Served pages ask the page's own address (HEAD) every few
+        seconds, so that a server gone away is shown at once, not at the next save. */
+    function probe() {
+      if (!options.current() || send.busy) return;
+      fetch(window.location.pathname, {method: "HEAD", cache: "no-store"}).then(function (r) {
+        if (!r.ok) throw new Error(String(r.status));
+        if (send.unreachable) {
+          send.unreachable = false;
+          status(options.text("saved_locally"));
+          schedule();
+        }
+      }).catch(function () {
+        if (send.unreachable || send.retries) return;
+        send.unreachable = true;
+        status(options.text("unreachable_kept"));
+      });
+    }
+    if (server && window.fetch) setInterval(probe, PROBE_EVERY_MS);
 
     return {schedule: schedule, sendNow: sendNow, changed: changed};
   }
