@@ -192,7 +192,7 @@ def write_sections_analysis(study: Study, run: AnalysisRun, sections: list[Repor
     versions = (run.provenance or {}).get("versions") or software_versions()
     counts = {"files": {str(k): int(v) for k, v in run.ledger["status"].value_counts().items()},
               "raters": len(run.answers.used)}
-    methods = [_methods(run.options | {"model": "", "nonsensical": "exclude"})[0]]
+    methods = [_response_methods(run.options["flagged"])]
     with analysis_folder(run.out) as tmp:
         write_tables(tmp, {"ledger": run.ledger, "profiles": run.profiles})
         write_sections(tmp, sections)
@@ -313,17 +313,23 @@ def _counts(df: pd.DataFrame, ledger: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def _response_methods(flagged: str) -> str:
+    """The methods paragraph on how the response files were checked and chosen."""
+    return (
+        "Response files were validated against the response JSON Schema and the survey build "
+        "(build hash, panel and image tokens, aspects, flags, score range) and unblinded with the "
+        "build's key; the hash chain of every file was verified, and files whose chain does not "
+        f"verify were {'included' if flagged == 'include' else 'excluded'} "
+        "(--flagged). Of several files from one rater, the one whose chain verifies, then the "
+        "one with most ratings, then the latest update is used (see the file table).")
+
+
 def _methods(options: dict) -> list[str]:
     zero = {"exclude": "excluded", "zero": "counted as score 0",
             "paper": "counted as score 0 for every rater once any rater flagged the prompt, "
                      "as in the seed study's analysis"}[options["nonsensical"]]
     return [
-        "Response files were validated against the response JSON Schema and the survey build "
-        "(build hash, panel and image tokens, aspects, flags, score range) and unblinded with the "
-        "build's key; the hash chain of every file was verified, and files whose chain does not "
-        f"verify were {'included' if options['flagged'] == 'include' else 'excluded'} "
-        "(--flagged). Of several files from one rater, the one whose chain verifies, then the "
-        "one with most ratings, then the latest update is used (see the file table).",
+        _response_methods(options["flagged"]),
         f"Ratings of panels marked nonsensical were {zero}; missing ratings are excluded. "
         "Quality-control repeats are left out of every analysis except intra-rater consistency.",
         "Nonparametric tests (scipy, scikit-posthocs) run at two units: the per-prompt median "

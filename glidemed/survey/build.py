@@ -118,7 +118,7 @@ def build_survey(study: Study, *, single_file: bool = True, image_format: str | 
     data = page_data(study, build_hash, blocks, panels, sources, examples)
     html = render_page(survey_context(data, single_file=single_file))
 
-    key = _key(study, plans, build_hash)
+    key = _key(study, plans, blocks, build_hash)
     problems = key_problems(key)
     if problems:  # a bug, not a user mistake; never write a bad key
         raise SurveyError(f"{key_path}: internal error, invalid key: {'; '.join(problems)}")
@@ -152,7 +152,8 @@ def build_survey(study: Study, *, single_file: bool = True, image_format: str | 
     return report
 
 
-def _key(study: Study, plans: list, build_hash: str) -> dict:
+def _key(study: Study, plans: list, blocks: list[dict], build_hash: str) -> dict:
+    """The key of the build: ``plans`` (block, task, plan) and the page's ``blocks``."""
     panels = {}
     for i, (_block, _task, plan) in enumerate(plans):
         for p in plan.panels:
@@ -170,9 +171,9 @@ def _key(study: Study, plans: list, build_hash: str) -> dict:
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "study_sha256": sha256_file(study.path) if study.path.is_file() else "",
         "conditions": list(dict.fromkeys(c for _b, _t, plan in plans for c in plan.conditions)),
-        "blocks": [{"task": task.name, "images_per_panel": task.view(study, block).images_per_panel,
-                    "repeat_panels": study.survey.repeat_panels,
-                    "per_prompt": task.panels_per_prompt(block)} for block, task, _plan in plans],
+        "blocks": [{"task": b["task"], "images_per_panel": b["images_per_panel"],
+                    "repeat_panels": study.survey.repeat_panels, "per_prompt": b["per_prompt"]}
+                   for b in blocks],
         "panels": panels,
         "left_out": [x for _b, _t, plan in plans for x in plan.left_out],
     }
