@@ -1,18 +1,20 @@
 """Survey benchmark: build the paper-size survey, then time the page in headless Chromium.
 
 A temporary study with the design of surveys/kather2022 (272 prompts x 8 images,
-256 px) but the placeholder generator, and two conditions: 544 panels. Targets: build
-< 15 s on 2 cores; in Chromium (Performance API, in the page): the first panel fully
-decoded <= 1 s after Start, Next to a fully decoded panel <= 100 ms (the next panel
-preloaded), the viewer open with its image decoded <= 100 ms. Also prints the
-single-file size, and projections for photo-like images (placeholders compress
-differently from real ones).
+256 px, two conditions: 544 panels) whose images are like GLIDE's: crops of natural
+photographs shrunk to 64 px and enlarged again to 256 px (GLIDE's base model draws
+64 px, its upsampler enlarges), imported with the folder generator. Targets: build
+< 15 s on 2 cores; the single file under 20 MB; in Chromium (Performance API, in the
+page): the first panel fully decoded <= 1 s after Start, Next to a fully decoded panel
+<= 100 ms (the next panel preloaded), the viewer open with its image decoded <= 100 ms.
+Also prints a projection for sharp photographs, a pessimistic case.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import statistics
 import tempfile
 import time
@@ -24,6 +26,7 @@ from glidemed.study import load_study
 from glidemed.survey.build import build_survey
 
 ROOT = Path(__file__).resolve().parent.parent
+CONDITIONS = ("first", "second")
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -34,13 +37,14 @@ def q(text: str) -> str:
 
 
 def paper_study(folder: Path) -> Path:
-    """kather2022's styles and topics, two placeholder conditions at 256 px."""
+    """kather2022's styles and topics, two conditions of GLIDE-like images at 256 px."""
     paper = load_study(ROOT / "surveys" / "kather2022" / "study.toml")
     lines = [f"id = {q('paperbench')}", f"title = {q(paper.title)}",
              f"instructions = {q(paper.instructions)}", f"seed = {paper.seed}",
-             "images_per_prompt = 8", "images_per_panel = 4",
-             "[[conditions]]", 'name = "first"', 'generator = "placeholder"', "params = { size = 256 }",
-             "[[conditions]]", 'name = "second"', 'generator = "placeholder"', "params = { size = 256 }"]
+             "images_per_prompt = 8", "images_per_panel = 4"]
+    for name in CONDITIONS:
+        lines += ["[[conditions]]", f"name = {q(name)}", 'generator = "folder"',
+                  'params = { folder = "images" }']
     for s in paper.styles:
         lines += ["[[styles]]", f"key = {q(s.key)}", f"label = {q(s.label)}",
                   f"template = {q(s.template)}", f"group = {q(s.group)}"]
@@ -49,34 +53,50 @@ def paper_study(folder: Path) -> Path:
                   f"detailed = {q(t.detailed)}", f"block = {q(t.block)}"]
     path = folder / "study.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    glide_like_images(folder / "images", [p.id for p in load_study(path).prompts()], 8)
     return path
 
 
-def photo_projection(fmt: str, quality: int, n_images: int, upsampled: bool) -> float | None:
-    """Single-file MB if the images were 256 px crops of natural photos.
-
-    Sharp crops are a pessimistic case; crops shrunk to 64 px and enlarged again
-    resemble GLIDE's output (a 64 px base image enlarged by its upsampler).
-    """
-    try:
-        from sklearn.datasets import load_sample_images
-    except ImportError:
-        return None
+def photo_crops(rng: random.Random, count: int, upsampled: bool):
+    """``count`` 256 px crops of scikit-learn's two sample photographs at random places,
+    flipped and turned at random; ``upsampled``: shrunk to 64 px and enlarged again."""
     from PIL import Image
+    from sklearn.datasets import load_sample_images
 
-    from glidemed.survey.images import Encoding, encode_image
+    photos = [Image.fromarray(a) for a in load_sample_images().images]
+    for _ in range(count):
+        photo = rng.choice(photos)
+        x, y = rng.randrange(photo.width - 256), rng.randrange(photo.height - 256)
+        crop = photo.crop((x, y, x + 256, y + 256)).rotate(90 * rng.randrange(4))
+        if rng.random() < 0.5:
+            crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        if upsampled:
+            crop = crop.resize((64, 64), Image.LANCZOS).resize((256, 256), Image.BICUBIC)
+        yield crop
+
+
+def glide_like_images(folder: Path, prompt_ids: list[str], per_prompt: int) -> None:
+    """The folder generator's images and mapping: every prompt, condition and index."""
+    folder.mkdir(parents=True)
+    rows, rng = ["file,prompt_id,condition,index"], random.Random(0)
+    jobs = [(p, c, i) for c in CONDITIONS for p in prompt_ids for i in range(per_prompt)]
+    for (prompt_id, condition, index), image in zip(jobs, photo_crops(rng, len(jobs), True)):
+        name = f"{condition}-{len(rows)}.png"
+        image.save(folder / name, compress_level=1)
+        rows.append(f"{name},{prompt_id},{condition},{index}")
+    (folder / "images.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+def sharp_projection(encoding, n_images: int) -> float:
+    """Single-file MB if the images were sharp 256 px photographs (a pessimistic case)."""
+    from glidemed.survey.images import encode_image
+
     sizes = []
     with tempfile.TemporaryDirectory() as tmp:
-        for n, array in enumerate(load_sample_images().images):
-            image = Image.fromarray(array)
-            for x in range(0, image.width - 256, 128):
-                for y in range(0, image.height - 256, 128):
-                    crop = image.crop((x, y, x + 256, y + 256))
-                    if upsampled:
-                        crop = crop.resize((64, 64), Image.LANCZOS).resize((256, 256), Image.BICUBIC)
-                    path = Path(tmp) / f"{n}-{x}-{y}.png"
-                    crop.save(path)
-                    sizes.append(len(encode_image(path, Encoding(fmt, quality, 256))))
+        for n, crop in enumerate(photo_crops(random.Random(1), 64, False)):
+            path = Path(tmp) / f"{n}.png"
+            crop.save(path)
+            sizes.append(len(encode_image(path, encoding)))
     return statistics.mean(sizes) * n_images * 4 / 3 / 1e6
 
 
@@ -142,7 +162,8 @@ def main() -> None:
         study = load_study(paper_study(tmp / "study"))
         started = time.perf_counter()
         run_generation(study, images_dir(study), progress=False)
-        print(f"generate (placeholder, not a target): {time.perf_counter() - started:.1f} s")
+        print(f"import of {study.images_per_prompt * len(study.prompts()) * 2} GLIDE-like images "
+              f"(folder generator, not a target): {time.perf_counter() - started:.1f} s")
         cpu_before = cpu_seconds()
         started = time.perf_counter()
         report = build_survey(study)
@@ -152,12 +173,11 @@ def main() -> None:
         print(f"build: {report.panels} panels x 8 = {report.images} images, {enc.format} "
               f"q{enc.quality} {enc.size} px: {seconds:.1f} s on {os.cpu_count()} core(s) "
               f"(target < 15 s); CPU time {cpu:.1f} s; load average {os.getloadavg()[0]:.1f}")
-        print(f"single file: {report.size_bytes / 1e6:.1f} MB (placeholder images; limit 20 MB)")
-        for fmt, quality in [(enc.format, enc.quality), ("jpeg", 75)]:
-            for upsampled, kind in [(False, "sharp photo crops"), (True, "photos enlarged from 64 px")]:
-                mb = photo_projection(fmt, quality, report.images, upsampled)
-                if mb is not None:
-                    print(f"projected single file, {kind}, {fmt} q{quality}: {mb:.1f} MB")
+        for warning in report.warnings:
+            print(f"  build said: {warning}")
+        print(f"single file, GLIDE-like images: {report.size_bytes / 1e6:.1f} MB (limit 20 MB)")
+        print(f"projected single file, sharp photographs, {enc.format} q{enc.quality}: "
+              f"{sharp_projection(enc, report.images):.1f} MB")
         if Path("/usr/bin/chromium").exists():
             figures = browser_figures(report.survey_dir / "index.html")
             print(f"rater's plan: {figures['panels']}")

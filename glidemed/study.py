@@ -140,7 +140,8 @@ class SurveySettings:
     """Options of `glidemed build`; the study decides, the defaults are blind and small."""
 
     image_format: str = "webp"  # jpeg, png or webp; identical for every condition
-    image_quality: int = 75  # webp q75: the paper's 272 x 8 images at 256 px stay under 20 MB
+    image_quality: int = 75  # the highest quality; lowered (for every image alike) to fit max_file_mb
+    max_file_mb: float = 20  # the single file's budget (what mail servers accept); 0: no budget
     image_size: int = 0  # pixels; 0 keeps the generated size
     conditions: list[str] = field(default_factory=list)  # empty: all conditions
     repeat_panels: int = 0  # panels shown again later to measure intra-rater consistency
@@ -445,6 +446,7 @@ def _check_study(study: Study, errors: list[str]) -> None:
         errors.append(f"survey.image_format: expected jpeg, png or webp, "
                       f"got {settings.image_format!r}")
     check_range(settings.image_quality, 1, 100, "survey.image_quality", errors)
+    check_range(settings.max_file_mb, 0, 2000, "survey.max_file_mb", errors, "MB, or 0 for no budget")
     if settings.image_size != 0:
         check_range(settings.image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE, "survey.image_size",
                      errors, "pixels, or 0 to keep the generated size")

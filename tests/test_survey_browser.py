@@ -83,7 +83,7 @@ def survey(tmp_path_factory):
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(accept_downloads=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
     page = context.new_page()
     page.errors = []
     page.on("pageerror", lambda e: page.errors.append(str(e)))
@@ -141,6 +141,13 @@ def check_plan(survey, response) -> None:
             assert all(a != b for a, b in zip(first["images"], panel["images"]))
 
 
+def whole_panel_in_view(page) -> bool:
+    """The panel opens at its top, its prompt and Next inside the 1280 x 800 window."""
+    return page.evaluate("""() => scrollY === 0 && ['prompt', 'next'].every(id => {
+        const box = document.getElementById(id).getBoundingClientRect();
+        return box.top >= 0 && box.bottom <= innerHeight; })""")
+
+
 def test_keyboard_rates_every_panel(page, survey):
     open_survey(page, survey["index"], "kb-rater")
     start(page)
@@ -148,7 +155,7 @@ def test_keyboard_rates_every_panel(page, survey):
     assert total == 26
     for pos in range(total):
         assert position(page) == pos
-        assert page.locator("#grid img").count() == 4
+        assert page.locator("#grid img").count() == 4 and whole_panel_in_view(page)
         page.keyboard.press(str(pos % 5))
         page.keyboard.press(str((pos + 2) % 5))
         page.keyboard.press("Enter")
@@ -185,6 +192,7 @@ def test_mouse_rates_every_panel(page, survey):
     start(page, "radiology")
     total = 26
     for pos in range(total):
+        assert whole_panel_in_view(page)
         page.get_by_role("radio", name=f"Style {(pos * 3) % 5}", exact=True).click()
         page.get_by_role("radio", name=f"Content {pos % 5}", exact=True).click()
         if pos == 3:

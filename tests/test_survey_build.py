@@ -180,15 +180,46 @@ def test_controls_and_examples(make_study, tmp_path, monkeypatch):
     assert data["examples"][0]["image"] in data["images"]
 
 
+def image_part(study) -> int:
+    """Bytes of the page's embedded images (their data: addresses)."""
+    return sum(len(uri) for uri in page(study)[1]["images"].values())
+
+
 def test_size_warning(make_study, tmp_path, monkeypatch):
+    path = make_study(extra="[survey]\nmax_file_mb = 0\n")
     monkeypatch.setattr(build_module, "SIZE_WARNING_BYTES", 1000)
-    _, report = built(make_study(), tmp_path / "b", monkeypatch)
-    page = report.survey_dir / "index.html"
-    assert report.warnings == [
-        f"{page} is {page.stat().st_size / 1e6:.1f} MB, more than most mail servers accept "
-        "(0 MB): lower --image-quality, use --image-format webp, or host the survey with --folder"]
-    monkeypatch.setattr(build_module, "SIZE_WARNING_BYTES", page.stat().st_size)
-    assert built(make_study(), tmp_path / "b", monkeypatch)[1].warnings == []
+    _, report = built(path, tmp_path / "b", monkeypatch)
+    page_file = report.survey_dir / "index.html"
+    assert report.encoding.quality == 75 and report.warnings == [
+        f"{page_file} is {page_file.stat().st_size / 1e6:.1f} MB, more than [survey] max_file_mb "
+        "(0.001 MB) even at image quality 75: use --image-format webp, a smaller --image-size, "
+        "or host the survey with --folder"]
+    monkeypatch.setattr(build_module, "SIZE_WARNING_BYTES", page_file.stat().st_size)
+    assert built(path, tmp_path / "b", monkeypatch)[1].warnings == []
+
+
+def test_quality_lowered_to_fit_the_budget(make_study, tmp_path, monkeypatch):
+    study, report = built(make_study(), tmp_path / "b", monkeypatch)
+    at_75 = image_part(study)
+    assert report.encoding.quality == 75 and report.warnings == []
+    size = (report.survey_dir / "index.html").stat().st_size
+    budget_mb = (size - 0.08 * at_75) / 1e6
+    path = make_study(extra=f"[survey]\nmax_file_mb = {budget_mb!r}\n")
+    study, report = built(path, tmp_path / "b", monkeypatch)
+    quality = report.encoding.quality
+    assert 50 <= quality < 75 and quality % 5 == 0
+    assert report.size_bytes == (report.survey_dir / "index.html").stat().st_size <= budget_mb * 1e6
+    assert report.warnings[0] == (
+        f"image quality lowered from 75 to {quality} for every image alike, to keep the single "
+        f"file under {budget_mb:g} MB ([survey] max_file_mb); host the survey with --folder "
+        "to keep 75")
+    build_record = json.loads((key_dir(study) / "build.json").read_text())
+    assert build_record["options"]["image_quality"] == quality
+    # a folder has no budget; a budget nothing fits keeps the study's quality
+    assert built(path, tmp_path / "b", monkeypatch, single_file=False)[1].encoding.quality == 75
+    tiny = make_study(extra="[survey]\nmax_file_mb = 0.001\n")
+    _, report = built(tiny, tmp_path / "b", monkeypatch)
+    assert report.encoding.quality == 75 and "even at image quality 75" in report.warnings[0]
 
 
 def test_cli_build_and_audit(make_study, tmp_path, monkeypatch):

@@ -30,7 +30,8 @@ from glidemed.survey.randomize import prompt_groups
 from glidemed.survey.render import ASSETS, asset_text, page_block, page_data, render_page, survey_context
 from glidemed.tasks import get_task
 
-SIZE_WARNING_BYTES = 20_000_000  # what most mail servers accept
+SIZE_WARNING_BYTES = 20_000_000  # what most mail servers accept; the warning without a budget
+MIN_QUALITY = 50  # max_file_mb never lowers the image quality below this
 BUILD_FILENAME = "build.json"
 
 
@@ -89,34 +90,21 @@ def build_survey(study: Study, *, single_file: bool = True, image_format: str | 
     used = [im.record for panel in plan.panels for im in panel.images]
     encoding = Encoding(fmt, quality, common_size(used, image_size or settings.image_size))
     files = list(dict.fromkeys(record["file"] for record in used))
-    encoded = dict(zip(files, encode_all([images_root / f for f in files], encoding, workers)))
-    image_bytes = {im.token: encoded[im.record["file"]] for p in plan.panels for im in p.images}
-    examples = []
-    for example in settings.examples:
-        data = encode_image(study.folder / example.file, encoding)
-        token = "x" + sha256_bytes(data)[:15]
-        image_bytes[token] = data
-        examples.append({"aspect": example.aspect, "level": example.level,
-                         "caption": example.caption, "image": token})
-
-    panels, blocks = [], []
-    for block, task, block_plan in plans:
-        view = task.view(study, block)
-        panels += [{"token": p.token, "text": task.panel_text(study, block, p),
-                    "images": [im.token for im in p.images]} for p in block_plan.panels]
-        blocks.append(page_block(view, len(block_plan.panels),
-                                 prompt_groups([p.prompt.id for p in block_plan.panels]),
-                                 task.panels_per_prompt(block)))
-    hashed = page_data(study, "", blocks, panels, {t: sha256_bytes(b) for t, b in image_bytes.items()},
-                       examples)
-    build_hash = sha256_bytes(json.dumps(hashed, sort_keys=True, ensure_ascii=False).encode())
-    if single_file:
-        sources = {t: f"data:{MIME[fmt]};base64,{base64.b64encode(b).decode('ascii')}"
-                   for t, b in image_bytes.items()}
-    else:
-        sources = {t: f"assets/{t}.{EXTENSION[fmt]}" for t in image_bytes}
-    data = page_data(study, build_hash, blocks, panels, sources, examples)
-    html = render_page(survey_context(data, single_file=single_file))
+    sources = [images_root / f for f in files]
+    encoded = encode_all(sources, encoding, workers)
+    page = _page(study, plans, dict(zip(files, encoded)), encoding, single_file)
+    budget = int(settings.max_file_mb * 1e6) if single_file else 0
+    if budget and page.size > budget and fmt != "png":
+        for lower in range(quality - 5, MIN_QUALITY - 1, -5):
+            smaller = Encoding(fmt, lower, encoding.size)
+            if not _may_fit(sources, encoded, smaller, budget, page, workers):
+                continue
+            fitted = _page(study, plans, dict(zip(files, encode_all(sources, smaller, workers))),
+                           smaller, single_file)
+            if fitted.size <= budget:
+                page, encoding = fitted, smaller
+                break
+    html, build_hash, blocks, image_bytes = page.html, page.build_hash, page.blocks, page.images
 
     key = _key(study, plans, blocks, build_hash)
     problems = key_problems(key)
@@ -135,6 +123,11 @@ def build_survey(study: Study, *, single_file: bool = True, image_format: str | 
             _swap(tmp, out_dir)
         report = BuildReport(out_dir, key_path, build_hash, len(plan.panels), len(image_bytes),
                              size, single_file, encoding, plan.left_out, audit=audit)
+        if encoding.quality != quality:
+            report.warnings.append(
+                f"image quality lowered from {quality} to {encoding.quality} for every image "
+                f"alike, to keep the single file under {settings.max_file_mb:g} MB "
+                f"([survey] max_file_mb); host the survey with --folder to keep {quality}")
         if kept:
             report.warnings.append(f"the previous build's key was kept as {kept}: responses "
                                    "to that build need it")
@@ -144,12 +137,68 @@ def build_survey(study: Study, *, single_file: bool = True, image_format: str | 
         raise describe_os_error(exc, out_dir, "the survey") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if single_file and size > SIZE_WARNING_BYTES:
+    limit = budget or SIZE_WARNING_BYTES
+    if single_file and size > limit:
         report.warnings.append(
-            f"{out_dir / 'index.html'} is {size / 1e6:.1f} MB, more than most mail servers accept "
-            f"({SIZE_WARNING_BYTES / 1e6:.0f} MB): lower --image-quality, use --image-format webp, "
-            "or host the survey with --folder")
+            f"{out_dir / 'index.html'} is {size / 1e6:.1f} MB, more than [survey] max_file_mb "
+            f"({limit / 1e6:g} MB) even at image quality {encoding.quality}: use --image-format "
+            "webp, a smaller --image-size, or host the survey with --folder")
     return report
+
+
+@dataclass
+class _Page:
+    html: str
+    build_hash: str
+    blocks: list[dict]
+    images: dict[str, bytes]  # by token, the examples' too
+    size: int  # bytes of index.html
+    image_part: int  # of which the images' addresses
+
+
+def _page(study: Study, plans: list, encoded: dict[str, bytes], encoding: Encoding,
+          single_file: bool) -> _Page:
+    """The survey page of ``plans`` with the images ``encoded`` (by file)."""
+    image_bytes = {im.token: encoded[im.record["file"]]
+                   for _b, _t, plan in plans for p in plan.panels for im in p.images}
+    examples = []
+    for example in study.survey.examples:
+        data = encode_image(study.folder / example.file, encoding)
+        token = "x" + sha256_bytes(data)[:15]
+        image_bytes[token] = data
+        examples.append({"aspect": example.aspect, "level": example.level,
+                         "caption": example.caption, "image": token})
+    panels, blocks = [], []
+    for block, task, block_plan in plans:
+        view = task.view(study, block)
+        panels += [{"token": p.token, "text": task.panel_text(study, block, p),
+                    "images": [im.token for im in p.images]} for p in block_plan.panels]
+        blocks.append(page_block(view, len(block_plan.panels),
+                                 prompt_groups([p.prompt.id for p in block_plan.panels]),
+                                 task.panels_per_prompt(block)))
+    hashed = page_data(study, "", blocks, panels, {t: sha256_bytes(b) for t, b in image_bytes.items()},
+                       examples)
+    build_hash = sha256_bytes(json.dumps(hashed, sort_keys=True, ensure_ascii=False).encode())
+    fmt = encoding.format
+    if single_file:
+        sources = {t: f"data:{MIME[fmt]};base64,{base64.b64encode(b).decode('ascii')}"
+                   for t, b in image_bytes.items()}
+    else:
+        sources = {t: f"assets/{t}.{EXTENSION[fmt]}" for t in image_bytes}
+    data = page_data(study, build_hash, blocks, panels, sources, examples)
+    html = render_page(survey_context(data, single_file=single_file))
+    return _Page(html, build_hash, blocks, image_bytes, len(html.encode("utf-8")),
+                 sum(map(len, sources.values())) if single_file else 0)
+
+
+def _may_fit(paths: list[Path], encoded: list[bytes], smaller: Encoding,
+             budget: int, page: _Page, workers: int | None) -> bool:
+    """Whether ``page`` may fit ``budget`` with its images in ``smaller``: the images' part
+    is scaled by the ratio of sizes on an even sample of 64 images (checked after)."""
+    step = max(1, len(paths) // 64)
+    ratio = (sum(map(len, encode_all(paths[::step], smaller, workers)))
+             / max(1, sum(map(len, encoded[::step]))))
+    return page.size - page.image_part + page.image_part * ratio <= budget * 1.01
 
 
 def _key(study: Study, plans: list, blocks: list[dict], build_hash: str) -> dict:
