@@ -15,6 +15,7 @@ from glidemed.analysis import models
 from glidemed.analysis.descriptives import prompt_medians
 from glidemed.analysis.figures import medians_figure
 from glidemed.analysis.ingest import ingest_responses
+from glidemed.analysis.labels import Labels
 from glidemed.analysis.pipeline import run_analysis
 from glidemed.cli import main
 from glidemed.errors import AnalysisError
@@ -47,11 +48,15 @@ def test_condition_without_content_ratings_is_drawn(ratings, tmp_path):
     gone = (df["condition"] == df["condition"].iloc[0]) & (df["aspect"] == "content")
     df.loc[gone, "score"] = pd.NA
     df.loc[gone, "exclusion"] = "missing"
-    figure = medians_figure(prompt_medians(df))  # raised KeyError: 0.5
+    labels = Labels.of(STUDY)
+    figure, shown = medians_figure(prompt_medians(df), labels=labels)  # raised KeyError: 0.5
     drawn = {ax.get_title(): [c.get_label() for c in ax.containers] for ax in figure.axes}
     conditions = sorted(df["condition"].unique())
-    assert drawn["style"] == [f"{c} (IQR)" for c in conditions]
-    assert drawn["content"] == [f"{c} (IQR)" for c in conditions if c != df["condition"].iloc[0]]
+    assert drawn["Style"] == [labels.of_key("condition", c) for c in conditions]
+    assert drawn["Content"] == [labels.of_key("condition", c) for c in conditions
+                                if c != df["condition"].iloc[0]]
+    assert set(shown.loc[shown["aspect"] == "content", "condition"]) == set(conditions) - {
+        df["condition"].iloc[0]}
     summary = run_analysis(STUDY, ratings=df, out_dir=tmp_path / "out", n_boot=0)
     assert summary["counts"]["usable_ratings"] > 0
     assert (tmp_path / "out" / "figures" / "style_medians.svg").stat().st_size > 0

@@ -222,11 +222,13 @@ def test_written_files(tmp_path):
     table = pairwise_power(["a", "b"], {"a": 0.4}, [2, 4], [5, 10], n_sim=10)
     paths = write_pairwise_power(table, tmp_path / "power")
     assert [p.name for p in paths] == ["power_pairwise.csv", "power_pairwise.json",
-                                       "power_pairwise.png", "power_pairwise.svg"]
+                                       "power_pairwise.png", "power_pairwise.svg",
+                                       "power_pairwise.pdf"]
     pd.testing.assert_frame_equal(pd.read_csv(paths[0]), table, check_dtype=False)
     settings = json.loads(paths[1].read_text())
     assert settings["compare"] == ["a", "b"] and settings["n_sim"] == 10 and settings["tie_share"] == 0.1
     assert paths[2].read_bytes().startswith(b"\x89PNG") and b"<svg" in paths[3].read_bytes()
+    assert paths[4].read_bytes().startswith(b"%PDF")
 
 
 def test_unwritable_folder_is_one_line(tmp_path):

@@ -104,7 +104,7 @@ def test_mixed_model_is_primary_with_three_raters(report):
     assert {("primary", "mixed", "style"), ("sensitivity", "fixed", "style"),
             ("primary", "mixed", "content"), ("sensitivity", "fixed", "content")} <= roles
     headings = [h.get_text() for h in soup.find_all("h3")]
-    assert "primary: mixed model, style" in headings
+    assert "primary: mixed model, Style" in headings
 
 
 def test_tables_match_csv(report):
@@ -115,7 +115,14 @@ def test_tables_match_csv(report):
     rows = soup.find(id="table-tests").find("tbody").find_all("tr")
     assert len(rows) == min(len(tests), 500)
     first = [td.get_text() for td in rows[0].find_all("td")]
-    assert first[:4] == [str(v) for v in tests.iloc[0, :4]]
+    row = tests.iloc[0]
+    # the CSV's machine names in words: unit, aspect and condition by the study's labels
+    assert row["unit"] == "prompt_median" and first[0] == "per-prompt median"
+    assert first[1] == next(a.label for a in STUDY.aspects if a.key == row["aspect"])
+    assert first[2] == next(c.label for c in STUDY.conditions if c.name == row["condition"])
+    assert (row["test"], first[3]) == ("kruskal", "Kruskal-Wallis")
+    headings = [th.get_text() for th in soup.find(id="table-tests").find_all("th")]
+    assert headings[:4] == ["Unit", "Aspect", "Condition", "Test"]
 
 
 @pytest.mark.browser

@@ -142,6 +142,20 @@ def test_analysis_outputs_and_summary(demo):
 
     soup = BeautifulSoup((out / "report.html").read_text(), "html.parser")
     assert soup.find(id="table-turing-auc") is not None and soup.find(id="fig-roc").img["src"].startswith("data:image/png")
+    # the title once, and simulated responses named as such
+    title = demo["study"].title
+    assert soup.find("h1").get_text() == f"{title} (simulated responses)"
+    assert soup.find(id="simulated-banner") is not None and summary["simulated_files"] == 6
+    # the answer first: per condition, could readers tell? (AUC with CI against 0.5)
+    findings = [li.get_text() for li in soup.find(id="key-results").find_all("li")]
+    labels = {c.name: c.label or c.name for c in demo["study"].conditions}
+    assert findings[0].startswith(f"{labels['model-a']}: readers could tell its images from real ones: "
+                                  f"AUC {rrrc['model-a']['auc']:.2f} (95% CI {rrrc['model-a']['ci_low']:.2f}")
+    assert [k["text"] for k in summary["key_results"]] == findings
+    methods = (out / "methods.md").read_text()
+    assert "Obuchowski NA, Rockette HE" in methods and findings[0] in methods
+    assert (out / "figures" / "roc.pdf").read_bytes().startswith(b"%PDF")
+    assert list(pd.read_csv(out / "figures" / "roc.csv").columns) == ["condition", "fpr", "tpr"]
     # one condition's rows of the MRMC table give `glidemed mrmc` the same analysis
     table = orh.read_table(out / "turing_mrmc.csv")
     again = orh.mrmc(table[table["treatment"] == "model-b"], incomplete="drop-readers")

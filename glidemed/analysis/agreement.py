@@ -17,7 +17,6 @@ prompt and condition. Then, per metric and aspect, per style and over all styles
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -292,44 +291,36 @@ def recommendation_table(agreement: pd.DataFrame) -> pd.DataFrame:
 MAX_FIGURE_ROWS = 8
 
 
-def agreement_figure_png(table: pd.DataFrame, metrics: list[str]) -> tuple[bytes, bytes]:
+def agreement_figure(table: pd.DataFrame, metrics: list[str], labels):
     """Score against rating, one panel per style (columns) and metric x aspect (rows): every
-    rating as a jittered point and the mean score per rating level. (PNG, SVG) bytes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from glidemed.analysis.figures import _RC
+    rating as a jittered point and the mean score per rating level. (figure, its numbers)"""
+    from glidemed.analysis.figures import DOUBLE, MIN_POINTS, colours, new_figure
 
     styles = [str(s) for s in pd.unique(table["style"].dropna())]
     pairs = [(m, a) for m in metrics for a in pd.unique(table["aspect"].dropna())][:MAX_FIGURE_ROWS]
     rng = np.random.default_rng(0)
-    with plt.rc_context(_RC):
-        fig, axes = plt.subplots(len(pairs), len(styles), squeeze=False, layout="constrained",
-                                 figsize=(2.2 * len(styles) + 0.8, 1.9 * len(pairs) + 0.6))
-        for i, (metric, aspect) in enumerate(pairs):
-            for j, style in enumerate(styles):
-                ax = axes[i][j]
-                part = table[(table["aspect"] == aspect) & (table["style"].astype(str) == style)]
-                part = part[part[metric].notna()]
-                ax.scatter(part["score"] + rng.uniform(-0.15, 0.15, len(part)), part[metric],
-                           s=4, alpha=0.4, color="#2166ac")
-                means = part.groupby("score")[metric].mean()
-                ax.plot(means.index, means.to_numpy(), color="#b2182b", marker="o", ms=3)
-                if i == 0:
-                    ax.set_title(style)
-                if j == 0:
-                    ax.set_ylabel(f"{metric}\n({aspect})", fontsize=7)
-                if i == len(pairs) - 1:
-                    ax.set_xlabel("expert rating")
-        out = []
-        for fmt in ("png", "svg"):
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
-            out.append(buffer.getvalue())
-        plt.close(fig)
-    return out[0], out[1]
+    point, mean = colours(2)
+    fig, axes = new_figure(len(styles), 1.5 * len(pairs) + 0.8, width=DOUBLE, rows=len(pairs))
+    shown = []
+    for i, (metric, aspect) in enumerate(pairs):
+        for j, style in enumerate(styles):
+            ax = axes[i][j]
+            part = table[(table["aspect"] == aspect) & (table["style"].astype(str) == style)]
+            part = part[part[metric].notna()]
+            ax.scatter(part["score"] + rng.uniform(-0.15, 0.15, len(part)), part[metric],
+                       s=3, alpha=0.4, color=point)
+            means = part.groupby("score")[metric].mean()
+            ax.plot(means.index, means.to_numpy(), color=mean, marker="o", ms=3)
+            shown += [{"metric": metric, "aspect": aspect, "style": style, "score": level,
+                       "mean": value, "n": int((part["score"] == level).sum())}
+                      for level, value in means.items()]
+            if i == 0:
+                ax.set_title(labels.of_key("style", style), fontsize=MIN_POINTS)
+            if j == 0:
+                ax.set_ylabel(f"{metric}\n({labels.of_key('aspect', aspect)})")
+            if i == len(pairs) - 1:
+                ax.set_xlabel("expert rating")
+    return fig, pd.DataFrame(shown)
 
 
 # --- the analysis step ------------------------------------------------------------------------
@@ -343,8 +334,7 @@ class AgreementResult:
     notes: list[str] = field(default_factory=list)
     scores_file: str = ""
     scores_meta: dict = field(default_factory=dict)
-    figure_png: bytes = b""
-    figure_svg: bytes = b""
+    figure: object = None  # FigureFiles
 
 
 def agreement_analysis(study: Study, ratings: pd.DataFrame, scores_path: Path,
@@ -361,9 +351,16 @@ def agreement_analysis(study: Study, ratings: pd.DataFrame, scores_path: Path,
     models, model_notes = model_table(table, metrics)
     set_path = Path(scores_path).with_name("set_scores.csv")
     sets = read_set_scores(study, set_path)
-    png, svg = agreement_figure_png(table, metrics)
+    from glidemed.analysis.figures import _RC, plt, render
+    from glidemed.analysis.labels import Labels
+
+    with plt.rc_context(_RC):
+        fig, shown = agreement_figure(table, metrics, Labels.of(study))
+        figure = render(fig, "Automated score (mean over the images seen) against the expert "
+                        "rating, per style; points: ratings, line: mean score per rating level.",
+                        shown)
     return AgreementResult(agreement, models, recommendation_table(agreement), sets,
-                           notes + model_notes, str(scores_path), scores.meta, png, svg)
+                           notes + model_notes, str(scores_path), scores.meta, figure)
 
 
 def agreement_section(study: Study, ratings: pd.DataFrame, scores: str | Path | None,
@@ -426,9 +423,7 @@ def _section(result: AgreementResult, n_boot: int, seed: int, section_class):
               "agreement_models": result.models}
     if len(result.set_scores):
         tables["set_scores"] = result.set_scores
-    figures = {"agreement": (result.figure_png, result.figure_svg,
-                             "Automated score (mean over the images seen) against the expert "
-                             "rating, per style; red: mean score per rating level.")}
+    figures = {"agreement": result.figure}
     summary = {"scores_file": result.scores_file,
                "models": result.scores_meta.get("models", []),
                "agreement": result.agreement.to_dict(orient="records"),

@@ -20,14 +20,18 @@ import pandas as pd
 from glidemed.analysis.descriptives import describe_ratings, first_ratings, prompt_medians
 from glidemed.analysis.formula import DEFAULT_FORMULA, Formula, parse_formula
 from glidemed.analysis.ingest import FLAGGED_MODES, LEDGER_COLUMNS, Answers, ingest
+from glidemed.analysis.key_results import ratings_findings
+from glidemed.analysis.labels import Labels
+from glidemed.analysis.methods import (design_paragraph, design_record, methods_markdown,
+                                       ratings_methods, references_for)
 from glidemed.analysis.nonparametric import UNITS, run_tests
 from glidemed.analysis.reliability import reliability_table
 from glidemed.analysis.report import MAIN_DESCRIPTIVES, AnalysisResults, ReportSection, render_report
 from glidemed.analysis.results import TABLE_COLUMNS, ModelResult
 from glidemed.analysis.tidy import apply_nonsensical, usable
 from glidemed.analysis.writer import (analysis_folder, check_out_dir, software_versions,
-                                      write_ledger_only, write_sections, write_summary,
-                                      write_tables)
+                                      study_columns, write_ledger_only, write_sections,
+                                      write_summary, write_tables)
 from glidemed.errors import AnalysisError
 from glidemed.paths import analysis_dir, key_dir, responses_dir
 from glidemed.study import Study
@@ -186,24 +190,37 @@ def _read_table(study: Study, ratings, nonsensical: str
 def write_sections_analysis(study: Study, run: AnalysisRun, sections: list[ReportSection]) -> dict:
     """The analysis of a survey whose blocks all report as sections: their tables and
     figures, the ledger, a report of the sections and summary.json."""
-    from glidemed.analysis.report import render_sections_report
+    from glidemed.analysis.report import frame_context, render_sections_report
 
     created = (run.provenance or {}).get("created") or datetime.now(timezone.utc).isoformat(timespec="seconds")
     versions = (run.provenance or {}).get("versions") or software_versions()
     counts = {"files": {str(k): int(v) for k, v in run.ledger["status"].value_counts().items()},
               "raters": len(run.answers.used)}
-    methods = [_response_methods(run.options["flagged"])]
+    simulated = simulated_files(run.ledger)
+    design = design_record(study)
+    labels = Labels.of(study)
+    summary = {
+        "schema": SUMMARY_SCHEMA, "study_id": study.id, "created": created,
+        "source": run.source, "simulated_files": simulated, "options": run.options,
+        "versions": versions, "design": design, "counts": counts,
+        "key_results": [{"section": s.name, "text": text} for s in sections for text in s.findings],
+        "blocks": [b.task for b in study.survey.blocks],
+        **{section.name: section.summary for section in sections}, "inputs": run.inputs}
+    methods = [design_paragraph(design, run.source, True),
+               f"{counts['raters']} raters' response files were analysed: " + ", ".join(
+                   f"{n} {status}" for status, n in counts["files"].items()) + ".",
+               _response_methods(run.options["flagged"]),
+               *[p for s in sections for p in s.paragraphs]]
+    references = references_for(design["tasks"], False)
     with analysis_folder(run.out) as tmp:
         write_tables(tmp, {"ledger": run.ledger, "profiles": run.profiles})
-        write_sections(tmp, sections)
+        write_sections(tmp, sections, labels)
+        write_methods(tmp, study.title, methods, versions, references, simulated)
         (tmp / "report.html").write_text(render_sections_report(
-            study.title, study.id, created, run.source, versions, counts, sections, methods,
-            run.ledger), encoding="utf-8")
-        return write_summary(tmp, {
-            "schema": SUMMARY_SCHEMA, "study_id": study.id, "created": created,
-            "source": run.source, "options": run.options, "versions": versions, "counts": counts,
-            "blocks": [b.task for b in study.survey.blocks],
-            **{section.name: section.summary for section in sections}, "inputs": run.inputs})
+            study.id, created, versions, counts, sections, methods, references, run.ledger,
+            frame_context(study.title, simulated, run.source), labels, simulated),
+            encoding="utf-8")
+        return write_summary(tmp, summary, study_columns(labels))
 
 
 def analyse(study: Study, df: pd.DataFrame, ledger: pd.DataFrame, profiles: pd.DataFrame,
@@ -222,14 +239,39 @@ def analyse(study: Study, df: pd.DataFrame, ledger: pd.DataFrame, profiles: pd.D
     counts = _counts(df, ledger)
     options = {"model": str(formula), "nonsensical": nonsensical, "flagged": flagged,
                "bootstrap": n_boot, "seed": seed}
+    labels = Labels.of(study)
+    references = reference_levels(df)
     return AnalysisResults(
         study_id=study.id, title=study.title, source=source,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"), options=options,
         ratings=df, ledger=ledger, profiles=profiles, descriptives=descriptives,
         medians=medians, tests=tests, pairwise=pairwise, models=models,
         reliability=reliability, median_cis=median_cis, counts=counts,
-        versions=software_versions(), methods=_methods(options),
-        model_text=model_text, notes=_notes(counts, ledger) + notes)
+        versions=software_versions(), methods=_methods(options, from_files=len(ledger) > 0),
+        model_text=model_text, notes=_notes(counts, ledger) + notes, labels=labels,
+        references=references,
+        findings=ratings_findings(tests, medians, models, labels, references),
+        design=design_record(study, [str(c) for c in pd.unique(df["condition"].dropna())]),
+        simulated=simulated_files(ledger),
+        method_references=references_for([b.task for b in study.survey.blocks], True))
+
+
+def reference_levels(df: pd.DataFrame) -> dict[str, str]:
+    """Each factor's reference level in the models: its first level in the usable ratings."""
+    from glidemed.analysis.design import term_levels
+
+    use = usable(first_ratings(df))
+    return {factor: term_levels(use[factor])[0] for factor in ("style", "style_group", "condition",
+                                                               "detail", "topic")
+            if factor in use and len(term_levels(use[factor]))}
+
+
+def simulated_files(ledger: pd.DataFrame) -> int:
+    """Response files analysed (not rejected or superseded) that glidemed simulate made."""
+    if ledger.empty or "simulated" not in ledger:
+        return 0
+    analysed = ~ledger["status"].isin(["rejected", "duplicate"])
+    return int(ledger.loc[analysed, "simulated"].fillna(False).astype(bool).sum())
 
 
 def median_bootstrap(df: pd.DataFrame, n_boot: int, seed: int) -> tuple[pd.DataFrame, list[str]]:
@@ -324,12 +366,12 @@ def _response_methods(flagged: str) -> str:
         "one with most ratings, then the latest update is used (see the file table).")
 
 
-def _methods(options: dict) -> list[str]:
+def _methods(options: dict, from_files: bool = True) -> list[str]:
     zero = {"exclude": "excluded", "zero": "counted as score 0",
             "paper": "counted as score 0 for every rater once any rater flagged the prompt, "
                      "as in the seed study's analysis"}[options["nonsensical"]]
     return [
-        _response_methods(options["flagged"]),
+        *[_response_methods(options["flagged"])] * from_files,
         f"Ratings of panels marked nonsensical were {zero}; missing ratings are excluded. "
         "Quality-control repeats are left out of every analysis except intra-rater consistency.",
         "Nonparametric tests (scipy, scikit-posthocs) run at two units: the per-prompt median "
@@ -367,7 +409,7 @@ def _notes(counts: dict, ledger: pd.DataFrame) -> list[str]:
 
 def write_outputs(results: AnalysisResults, out: Path) -> dict:
     """Write every table, figure, the report and summary.json; replace ``out`` atomically."""
-    from glidemed.analysis.figures import write_figures
+    from glidemed.analysis.figures import ratings_figures, write_figure
 
     with analysis_folder(out) as tmp:
         descriptives = results.descriptives
@@ -383,14 +425,21 @@ def write_outputs(results: AnalysisResults, out: Path) -> dict:
                                ("ordinal", _model_table(results.models)),
                                ("reliability", results.reliability),
                                ("bootstrap_medians", results.median_cis))}},
-                     latex=LATEX_TABLES, csv=False)
+                     latex=LATEX_TABLES, csv=False, labels=results.labels,
+                     references=results.references)
         cis = results.median_cis
         cis = cis[cis["kind"] == "median"].rename(columns={"term": "style"})
-        results.figures = write_figures(tmp / "figures", results.ratings, results.medians,
-                                        results.pairwise, cis)
-        write_sections(tmp, results.sections)
+        results.figures = ratings_figures(results.ratings, results.medians, results.pairwise,
+                                          cis, results.tests, results.labels)
+        for name, figure in results.figures.items():
+            write_figure(tmp / "figures", name, figure)
+        write_sections(tmp, results.sections, results.labels)
+        summary = summary_of(results)
+        results.methods = ratings_methods(summary, results.methods)
+        write_methods(tmp, results.title, results.methods, results.versions,
+                      results.method_references, results.simulated)
         (tmp / "report.html").write_text(render_report(results), encoding="utf-8")
-        return write_summary(tmp, summary_of(results))
+        return write_summary(tmp, summary, study_columns(results.labels))
 
 
 def summary_of(results: AnalysisResults) -> dict:
@@ -401,9 +450,12 @@ def summary_of(results: AnalysisResults) -> dict:
         "study_id": results.study_id,
         "created": results.created,
         "source": results.source,
+        "simulated_files": results.simulated,
         "options": results.options,
         "versions": results.versions,
+        "design": results.design,
         "counts": results.counts,
+        "key_results": [f.record() for f in results.findings],
         "tests": results.tests.to_dict(orient="records"),
         "pairwise": results.pairwise.to_dict(orient="records"),
         "models": [{"role": role, **m.summary()} for role, m in results.models],
@@ -412,6 +464,13 @@ def summary_of(results: AnalysisResults) -> dict:
         **{section.name: section.summary for section in results.sections},
         "inputs": results.inputs,
     }
+
+
+def write_methods(folder: Path, title: str, paragraphs: list[str], versions: dict,
+                  references: tuple[str, ...], simulated: int) -> None:
+    """``methods.md``: the methods paragraph to paste, with the references to cite."""
+    (folder / "methods.md").write_text(
+        methods_markdown(title, paragraphs, versions, references, bool(simulated)), encoding="utf-8")
 
 
 def _model_table(models: list[tuple[str, ModelResult]]) -> pd.DataFrame:

@@ -16,16 +16,12 @@ from typing import Any
 import jinja2
 import pandas as pd
 
+from glidemed.analysis.columns import readable
+from glidemed.analysis.key_results import Finding, medians_table
+from glidemed.analysis.labels import Labels
+from glidemed.analysis.methods import REFERENCES
 from glidemed.analysis.results import ModelResult
 
-FIGURE_CAPTIONS = {
-    "distribution": "Share of each score per style (all first ratings), one panel per aspect.",
-    "pairwise_p": "Pairwise Mann-Whitney p-values between styles (Holm-adjusted), per-prompt "
-                  "median unit; -log10 scale, darker is less significant.",
-    "style_medians": "Median of the per-prompt medians per style, with the interquartile range "
-                     "and, where computed, the crossed-bootstrap 95% CI of the median.",
-    "rater_agreement": "Quadratic-weighted Cohen's kappa between each pair of raters.",
-}
 MAX_ROWS = 500  # per table in the page; the CSV files hold every row
 # Descriptives shown in the page and in descriptives.tex; descriptives.csv has every 'by'.
 MAIN_DESCRIPTIVES = ["all", "style", "style_group", "condition", "detail"]
@@ -41,8 +37,9 @@ class ReportSection:
     title: str
     paragraphs: list[str] = field(default_factory=list)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    figures: dict[str, tuple[bytes, bytes, str]] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)  # FigureFiles by name
     summary: dict[str, Any] = field(default_factory=dict)
+    findings: list[str] = field(default_factory=list)  # the section's key results, in words
 
 
 @dataclass
@@ -69,9 +66,15 @@ class AnalysisResults:
     methods: list[str] = field(default_factory=list)
     model_text: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    figures: dict[str, bytes] = field(default_factory=dict)  # PNG bytes by name
+    figures: dict[str, Any] = field(default_factory=dict)  # FigureFiles by name
     sections: list[ReportSection] = field(default_factory=list)
     inputs: dict[str, Any] = field(default_factory=dict)  # where the responses were read
+    labels: Labels = field(default_factory=Labels)
+    references: dict[str, str] = field(default_factory=dict)  # factor: its reference level
+    findings: list[Finding] = field(default_factory=list)  # the key results
+    design: dict[str, Any] = field(default_factory=dict)  # methods.design_record
+    simulated: int = 0  # response files analysed that glidemed simulate made
+    method_references: tuple[str, ...] = ()
 
 
 def render_report(results: AnalysisResults) -> str:
@@ -82,6 +85,7 @@ def render_report(results: AnalysisResults) -> str:
 def report_context(results: AnalysisResults) -> dict[str, Any]:
     """The template's whole context; values are plain text (escaped by the template)."""
     counts = results.counts
+    labels, references = results.labels, results.references
     count_rows = [
         ("response files", _by_status(counts.get("files", {})) or "none (a ratings table was analysed)"),
         ("raters", counts["raters"]),
@@ -96,55 +100,92 @@ def report_context(results: AnalysisResults) -> dict[str, Any]:
     comments = comments[comments["comment"].fillna("") != ""]
     comments = comments.drop_duplicates(["rater", "panel", "repeat"])[
         ["rater", "prompt_id", "condition", "comment"]]
-    models = [{"role": role, "model": m.model, "aspect": m.aspect, "formula": m.formula,
-               "n": m.n, "loglik": _fmt(m.loglik), "converged": m.converged, "notes": m.notes,
-               "table": _table(m.table, "ordinal.csv")} for role, m in results.models]
+    models = [{"role": role, "model": m.model, "aspect": labels.of_key("aspect", m.aspect),
+               "formula": m.formula, "n": m.n, "loglik": _fmt(m.loglik), "converged": m.converged,
+               "notes": m.notes, "table": _table(readable(m.table, labels, references, "ordinal"),
+                                                 "ordinal.csv")}
+              for role, m in results.models]
+    figures = [figure_context(name, f, results.simulated) for name, f in results.figures.items()]
+
+    def shown(table: pd.DataFrame, name: str) -> dict[str, Any]:
+        return _table(readable(table, labels, references, name), f"{name}.csv")
+
     return {
-        "title": results.title,
+        **frame_context(results.title, results.simulated, results.source),
         "study_id": results.study_id,
         "created": results.created,
-        "source": results.source,
         "versions": results.versions,
+        "findings": [f.text for f in results.findings] + [
+            text for section in results.sections for text in section.findings],
+        "medians": _table(medians_table(results.medians, results.median_cis, labels), ""),
         "counts": count_rows,
         "notes": results.notes,
         "methods": results.methods,
+        "references": [REFERENCES[k] for k in results.method_references],
         "model_text": results.model_text,
         "models": models,
-        "figures": [{"name": name, "caption": FIGURE_CAPTIONS.get(name, name),
-                     "base64": base64.b64encode(png).decode("ascii")}
-                    for name, png in results.figures.items()],
+        "main_figure": figures[0] if figures else None,
+        "figures": figures[1:],
         "tables": {
-            "descriptives": _table(main, "descriptives.csv"),
-            "tests": _table(results.tests, "tests.csv"),
-            "pairwise": _table(results.pairwise, "pairwise.csv"),
-            "reliability": _table(results.reliability, "reliability.csv"),
-            "median_cis": _table(results.median_cis, "bootstrap_medians.csv"),
-            "ledger": _table(results.ledger.drop(columns=["sha256"], errors="ignore"), "ledger.csv"),
-            "comments": _table(comments, "ratings.csv"),
+            "descriptives": shown(main, "descriptives"),
+            "tests": shown(results.tests, "tests"),
+            "pairwise": shown(results.pairwise, "pairwise"),
+            "reliability": shown(results.reliability, "reliability"),
+            "median_cis": shown(results.median_cis, "bootstrap_medians"),
+            "ledger": _table(results.ledger.drop(columns=["sha256"], errors="ignore")
+                             .rename(columns=_headings), "ledger.csv"),
+            "comments": _table(readable(comments, labels), "ratings.csv"),
         },
-        "sections": [section_context(s) for s in results.sections],
+        "sections": [section_context(s, results.simulated, labels) for s in results.sections],
     }
 
 
-def section_context(s: ReportSection) -> dict[str, Any]:
+def _headings(column: str) -> str:
+    from glidemed.analysis.columns import heading
+
+    return heading(column)
+
+
+def frame_context(title: str, simulated: int, source: str) -> dict[str, Any]:
+    """What every report shows first: its title, and whether the data are simulated."""
+    return {"title": title + (" (simulated responses)" if simulated else ""),
+            "source": source,
+            "simulated": (f"Simulated data: {simulated} of the analysed response files were made "
+                          "by glidemed simulate, not by raters. These results describe no "
+                          "real rater.") if simulated else ""}
+
+
+def figure_context(name: str, figure, simulated: int) -> dict[str, Any]:
+    caption = ("Simulated data. " if simulated else "") + figure.caption
+    return {"name": name, "caption": caption,
+            "base64": base64.b64encode(figure.files["png"]).decode("ascii")}
+
+
+def section_context(s: ReportSection, simulated: int = 0, labels: Labels | None = None
+                    ) -> dict[str, Any]:
     """A report section as the templates' ``section`` macro shows it."""
+    labels = labels or Labels()
     return {"name": s.name, "title": s.title, "paragraphs": s.paragraphs,
-            "tables": [{"name": n, **_table(t, f"{n}.csv")} for n, t in s.tables.items()],
-            "figures": [{"name": n, "caption": caption,
-                         "base64": base64.b64encode(png).decode("ascii")}
-                        for n, (png, _, caption) in s.figures.items()]}
+            "tables": [{"name": n, "title": n.replace("_", " ").capitalize(),
+                        **_table(readable(t, labels, None, n), f"{n}.csv")}
+                       for n, t in s.tables.items()],
+            "figures": [figure_context(n, f, simulated) for n, f in s.figures.items()]}
 
 
-def render_sections_report(title: str, study_id: str, created: str, source: str,
-                           versions: dict, counts: dict, sections: list[ReportSection],
-                           methods: list[str], ledger: pd.DataFrame) -> str:
+def render_sections_report(study_id: str, created: str, versions: dict, counts: dict,
+                           sections: list[ReportSection], methods: list[str],
+                           references: tuple[str, ...], ledger: pd.DataFrame, frame: dict,
+                           labels: Labels, simulated: int) -> str:
     """The report of a survey whose blocks all report as sections (e.g. pairwise)."""
     count_rows = [(k.replace("_", " "), _by_status(v) or "none" if isinstance(v, dict) else v)
                   for k, v in counts.items()]
     return _environment().get_template("sections.html.j2").render(
-        title=title, study_id=study_id, created=created, source=source, versions=versions,
-        counts=count_rows, sections=[section_context(s) for s in sections], methods=methods,
-        tables={"ledger": _table(ledger.drop(columns=["sha256"], errors="ignore"), "ledger.csv")})
+        **frame, study_id=study_id, created=created, versions=versions, counts=count_rows,
+        findings=[text for s in sections for text in s.findings],
+        sections=[section_context(s, simulated, labels) for s in sections], methods=methods,
+        references=[REFERENCES[k] for k in references],
+        tables={"ledger": _table(ledger.drop(columns=["sha256"], errors="ignore")
+                                 .rename(columns=_headings), "ledger.csv")})
 
 
 def _environment() -> jinja2.Environment:

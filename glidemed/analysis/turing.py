@@ -37,6 +37,9 @@ import pandas as pd
 from scipy import stats
 
 from glidemed.analysis import mrmc as orh
+from glidemed.analysis.key_results import p_value
+from glidemed.analysis.labels import Labels
+from glidemed.analysis.methods import design_record
 from glidemed.analysis.tidy import usable
 from glidemed.errors import AnalysisError, GlidemedError
 from glidemed.study import Study
@@ -244,6 +247,8 @@ class TuringResults:
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     versions: dict | None = None  # None: this run's (verify passes the archived ones)
     inputs: dict = field(default_factory=dict)
+    labels: Labels = field(default_factory=Labels)
+    design: dict = field(default_factory=dict)  # methods.design_record
 
 
 def analyse_turing(study: Study, turing, ratings: pd.DataFrame, key, ledger: pd.DataFrame,
@@ -285,36 +290,41 @@ def analyse_turing(study: Study, turing, ratings: pd.DataFrame, key, ledger: pd.
     options = {"bootstrap": n_boot, "seed": seed, "midpoint": midpoint, "scale": [turing.first_value,
                turing.first_value + len(turing.levels) - 1], "levels": list(turing.levels)}
     return TuringResults(study.id, study.title, source, table, results, not_done, aucs, reader_aucs,
-                         accuracy, comparisons, counts, ledger, options)
+                         accuracy, comparisons, counts, ledger, options, labels=Labels.of(study),
+                         design=design_record(study))
 
 
 def roc_figure(results: TuringResults):
-    """Empirical ROC curves per reader (thin) and pooled over readers (thick), per condition."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Empirical ROC curves per reader (thin) and pooled over readers (thick), per condition.
+    (figure, the pooled curves' points)"""
+    from glidemed.analysis.figures import DOUBLE, SINGLE, colours, new_figure
 
     n = max(1, len(results.conditions))
-    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.6), layout="constrained", squeeze=False)
+    width = min(SINGLE * n, DOUBLE)
+    fig, axes = new_figure(n, width / n + 0.5, width=width)
     if not results.conditions:
         axes[0, 0].text(0.5, 0.5, "no usable answers", ha="center", va="center")
         axes[0, 0].set_axis_off()
+    rows = []
+    pooled_colour = colours(1)[0]
     for ax, c in zip(axes[0], results.conditions):
         rd = c.readings
         for j, reader in enumerate(rd.readers):
             fpr, tpr = roc_points(rd.ratings[0, j], rd.truth)
-            ax.plot(fpr, tpr, color="grey", linewidth=0.8, alpha=0.7)
+            ax.plot(fpr, tpr, color="grey", linewidth=0.8, alpha=0.7,
+                    label="each reader" if j == 0 else None)
         fpr, tpr = roc_points(rd.ratings[0].reshape(-1), np.tile(rd.truth, len(rd.readers)))
+        rows += [{"condition": c.condition, "fpr": x, "tpr": y} for x, y in zip(fpr, tpr)]
         mean = float(c.reader_aucs["auc"].mean())
-        ax.plot(fpr, tpr, color="C0", linewidth=2.2, label=f"pooled; mean AUC {mean:.2f}")
-        ax.plot([0, 1], [0, 1], color="black", linestyle=":", linewidth=0.8)
-        ax.set_title(f"{c.condition} vs real", fontsize=9)
-        ax.set_xlabel("1 - specificity (real called generated)")
-        ax.set_ylabel("sensitivity (generated called generated)")
-        ax.legend(fontsize=7, loc="lower right")
+        ax.plot(fpr, tpr, color=pooled_colour, linewidth=2.2,
+                label=f"pooled (mean AUC {mean:.2f})")
+        ax.plot([0, 1], [0, 1], color="black", linestyle=":", linewidth=0.8, label="chance")
+        ax.set_title(f"{results.labels.of_key('condition', c.condition)} vs real")
+        ax.set_xlabel("1 - specificity")
+        ax.set_ylabel("sensitivity")
+        ax.legend(loc="lower right")
         ax.set_aspect("equal")
-    return fig
+    return fig, pd.DataFrame(rows, columns=["condition", "fpr", "tpr"])
 
 
 def roc_points(ratings: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -333,16 +343,17 @@ def turing_tables(results: TuringResults) -> dict[str, pd.DataFrame]:
                                         for c in results.conditions], ignore_index=True)}
 
 
-def roc_bytes(results: TuringResults) -> dict[str, bytes]:
-    import matplotlib.pyplot as plt
+ROC_CAPTION = ("Empirical ROC curves per reader (grey) and pooled over readers (blue); "
+               "dotted: chance. Sensitivity: generated images called generated; "
+               "1 - specificity: real images called generated.")
 
-    from glidemed.analysis.figures import figure_bytes
 
-    fig = roc_figure(results)
-    try:
-        return figure_bytes(fig, dpi=150)
-    finally:
-        plt.close(fig)
+def roc_figure_files(results: TuringResults):
+    from glidemed.analysis.figures import _RC, plt, render
+
+    with plt.rc_context(_RC):
+        fig, points = roc_figure(results)
+        return render(fig, ROC_CAPTION, points)
 
 
 def turing_summary(results: TuringResults) -> dict:
@@ -353,41 +364,75 @@ def turing_summary(results: TuringResults) -> dict:
             "analyses_not_done": results.not_done}
 
 
-def write_turing(results: TuringResults, out: Path) -> dict:
-    """Tables, the ROC figure, report.html and summary.json, replacing ``out`` atomically."""
-    from glidemed.analysis.writer import analysis_folder, software_versions, write_summary, write_tables
+def turing_findings(results: TuringResults) -> list[str]:
+    """Per condition, whether readers could tell its images from real ones (RRRC AUC)."""
+    found = []
+    for r in results.aucs[results.aucs["analysis"] == "rrrc"].itertuples():
+        name = results.labels.of_key("condition", r.condition)
+        if not np.isfinite(r.ci_low):
+            found.append(f"{name}: mean AUC {r.auc:.2f} over {r.readers} reader(s); no CI "
+                         "(too few readers or images).")
+            continue
+        told = r.ci_low > 0.5 or r.ci_high < 0.5
+        verdict = ("readers could tell its images from real ones" if told
+                   else "readers could not tell its images from real ones")
+        found.append(f"{name}: {verdict}: AUC {r.auc:.2f} (95% CI {r.ci_low:.2f} to "
+                     f"{r.ci_high:.2f}), {p_value(r.p_vs_half)} against 0.5, {r.readers} readers, "
+                     f"{r.generated_images} generated and {r.real_images} real images.")
+    for r in results.comparisons.itertuples():
+        found.append(f"{results.labels.of_key('condition', r.first)} vs "
+                     f"{results.labels.of_key('condition', r.second)}: AUC difference "
+                     f"{r.difference:.2f} (95% CI {r.ci_low:.2f} to {r.ci_high:.2f}), {p_value(r.p)}.")
+    return found
 
+
+def write_turing(results: TuringResults, out: Path) -> dict:
+    """Tables, the ROC figure, report.html, methods.md and summary.json, replacing ``out``
+    atomically."""
+    from glidemed.analysis.figures import write_figure
+    from glidemed.analysis.methods import design_paragraph, references_for
+    from glidemed.analysis.pipeline import simulated_files, write_methods
+    from glidemed.analysis.writer import (analysis_folder, software_versions, study_columns,
+                                          write_summary, write_tables)
+
+    simulated = simulated_files(results.ledger)
+    findings = turing_findings(results)
+    methods = [design_paragraph(results.design, results.source, True), *METHODS_TEXT,
+               *(f"Not done: {why}" for why in results.not_done)]
+    if findings:
+        methods.append("Results: " + " ".join(findings))
+    references = references_for(["turing"], False)
     with analysis_folder(out) as tmp:
         tables = turing_tables(results)
-        write_tables(tmp, {**tables, "ledger": results.ledger}, latex=tuple(tables))
-        (tmp / "figures").mkdir()
-        roc = roc_bytes(results)
-        for fmt, data in roc.items():
-            (tmp / "figures" / f"roc.{fmt}").write_bytes(data)
+        write_tables(tmp, {**tables, "ledger": results.ledger}, latex=tuple(tables),
+                     labels=results.labels)
+        roc = roc_figure_files(results)
+        write_figure(tmp / "figures", "roc", roc)
         versions = results.versions or software_versions()
-        (tmp / "report.html").write_text(render_turing_report(results, roc["png"], versions),
-                                         encoding="utf-8")
+        write_methods(tmp, results.title, methods, versions, references, simulated)
+        (tmp / "report.html").write_text(
+            render_turing_report(results, roc, versions, findings, methods, references, simulated),
+            encoding="utf-8")
         return write_summary(tmp, {
             "schema": SUMMARY_SCHEMA, "task": "turing", "study_id": results.study_id,
-            "created": results.created, "source": results.source, "options": results.options,
-            "versions": versions, "counts": results.counts, "inputs": results.inputs,
-            **turing_summary(results)})
+            "created": results.created, "source": results.source, "simulated_files": simulated,
+            "options": results.options, "versions": versions, "design": results.design,
+            "counts": results.counts, "key_results": [{"text": t} for t in findings],
+            "inputs": results.inputs, **turing_summary(results)}, study_columns(results.labels))
 
 
 def turing_section(results: TuringResults):
     """The results as a report section (a survey of several blocks)."""
     from glidemed.analysis.report import ReportSection
 
-    roc = roc_bytes(results)
     rrrc = results.aucs[results.aucs["analysis"] == "rrrc"]
     return ReportSection(
         "turing", "Real or generated? (visual Turing test)",
         [*METHODS_TEXT, *(f"Not done: {why}" for why in results.not_done)],
         turing_tables(results),
-        {"turing_roc": (roc["png"], roc["svg"], "Empirical ROC curves per reader (grey) and "
-                        "pooled over readers (blue); dotted: chance.")},
+        {"turing_roc": roc_figure_files(results)},
         {"counts": results.counts, **turing_summary(results),
-         "auc_rrrc": rrrc.to_dict(orient="records")})
+         "auc_rrrc": rrrc.to_dict(orient="records")}, turing_findings(results))
 
 
 METHODS_TEXT = [
@@ -410,22 +455,30 @@ METHODS_TEXT = [
 ]
 
 
-def render_turing_report(results: TuringResults, roc_png: bytes, versions: dict) -> str:
+def render_turing_report(results: TuringResults, roc, versions: dict, findings: list[str],
+                         methods: list[str], references: tuple[str, ...], simulated: int) -> str:
     """The self-contained report page (Jinja2, autoescape)."""
-    import base64
+    from glidemed.analysis.columns import readable
+    from glidemed.analysis.methods import REFERENCES
+    from glidemed.analysis.report import _environment, _table, figure_context, frame_context
 
-    from glidemed.analysis.report import _environment, _table
-
+    labels = results.labels
     rrrc = results.aucs[results.aucs["analysis"] == "rrrc"]
-    left_out = [(r["condition"], r["left_out_readers"]) for _, r in rrrc.iterrows() if r["left_out_readers"]]
+    left_out = [(labels.of_key("condition", r["condition"]), r["left_out_readers"])
+                for _, r in rrrc.iterrows() if r["left_out_readers"]]
+
+    def shown(table: pd.DataFrame, file: str) -> dict:
+        return _table(readable(table, labels), file)
+
     return _environment().get_template("turing.html.j2").render(
-        title=results.title, study_id=results.study_id, created=results.created, source=results.source,
+        **frame_context(results.title, simulated, results.source),
+        study_id=results.study_id, created=results.created,
         counts=[(k.replace("_", " "), v if not isinstance(v, dict) else
                  ", ".join(f"{n} {s}" for s, n in v.items()) or "none") for k, v in results.counts.items()]
         + [("analyses not done", "; ".join(results.not_done))] * bool(results.not_done),
-        methods=METHODS_TEXT, versions=versions, left_out=left_out,
-        roc_base64=base64.b64encode(roc_png).decode("ascii"),
-        tables={"auc": _table(rrrc.drop(columns=["analysis", "left_out_readers"]), "turing_auc.csv"),
-                "readers": _table(results.reader_aucs, "turing_reader_auc.csv"),
-                "accuracy": _table(results.accuracy, "turing_accuracy.csv"),
-                "comparisons": _table(results.comparisons, "turing_comparisons.csv")})
+        findings=findings, methods=methods, references=[REFERENCES[k] for k in references],
+        versions=versions, left_out=left_out, roc=figure_context("roc", roc, simulated),
+        tables={"auc": shown(rrrc.drop(columns=["analysis", "left_out_readers"]), "turing_auc.csv"),
+                "readers": shown(results.reader_aucs, "turing_reader_auc.csv"),
+                "accuracy": shown(results.accuracy, "turing_accuracy.csv"),
+                "comparisons": shown(results.comparisons, "turing_comparisons.csv")})

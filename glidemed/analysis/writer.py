@@ -171,38 +171,70 @@ def _version(name: str) -> str:
 
 
 def write_tables(folder: Path, tables: dict[str, pd.DataFrame], latex: tuple[str, ...] = (),
-                 csv: bool = True) -> None:
+                 csv: bool = True, labels=None, references: dict[str, str] | None = None) -> None:
     """``<name>.csv`` for every table (the ledger and profiles spreadsheet-safe; not with
-    ``csv`` False) and ``<name>.tex`` for those named in ``latex``."""
+    ``csv`` False) and ``<name>.tex`` for those named in ``latex``: for people, with the
+    study's ``labels`` and headings in words (see columns.readable)."""
+    from glidemed.analysis.columns import readable
+    from glidemed.analysis.labels import Labels
+
     for name, table in tables.items():
         if name in SPREADSHEET_SAFE:
             table = spreadsheet_safe(table)
         if csv:
             (folder / f"{name}.csv").write_text(table.to_csv(index=False), encoding="utf-8")
         if name in latex:
-            (folder / f"{name}.tex").write_text(latex_table(name, table), encoding="utf-8")
+            shown = readable(table, labels or Labels(), references, name)
+            (folder / f"{name}.tex").write_text(latex_table(name, shown), encoding="utf-8")
 
 
 def latex_table(name: str, table: pd.DataFrame) -> str:
     return table.to_latex(index=False, escape=True, na_rep="", float_format="%.4g",
-                          longtable=len(table) > 40, caption=name.replace("_", " "),
+                          longtable=len(table) > 40, caption=name.replace("_", " ").capitalize(),
                           label=f"tab:{name}")
 
 
-def write_sections(folder: Path, sections: list) -> None:
-    """The tables (CSV and LaTeX) and figures (PNG and SVG) of report sections."""
+def write_sections(folder: Path, sections: list, labels=None) -> None:
+    """The tables (CSV and LaTeX) and figures (PNG, SVG, PDF and their numbers) of report
+    sections."""
+    from glidemed.analysis.figures import write_figure
+
     (folder / "figures").mkdir(exist_ok=True)
     for section in sections:
-        write_tables(folder, section.tables, tuple(section.tables))
-        for name, (png, svg, _) in section.figures.items():
-            (folder / "figures" / f"{name}.png").write_bytes(png)
-            (folder / "figures" / f"{name}.svg").write_bytes(svg)
+        write_tables(folder, section.tables, tuple(section.tables), labels=labels)
+        for name, figure in section.figures.items():
+            write_figure(folder / "figures", name, figure)
 
 
-def write_summary(folder: Path, summary: dict) -> dict:
-    """summary.json, written last: ``summary`` plus the SHA-256 of every other file."""
+def study_columns(labels) -> dict[str, tuple[str, str]]:
+    """The data dictionary's entries for a study's own columns: its flags and profile fields."""
+    flags = {k: (v, f"the rater marked the panel: {v}") for k, v in labels.by_factor.get("flag", {}).items()}
+    fields = {k: (v, f"the rater's answer to the profile question {v!r}")
+              for k, v in labels.by_factor.get("profile", {}).items()}
+    return {**flags, **fields}
+
+
+def write_columns(folder: Path, extra: dict[str, tuple[str, str]] | None = None) -> None:
+    """columns.csv: every column of every CSV in ``folder`` with its heading and meaning."""
+    from glidemed.analysis.columns import COLUMNS, dictionary
+
+    tables = {}
+    for path in sorted(folder.rglob("*.csv")):
+        if path.name != "columns.csv":
+            header = pd.read_csv(path, nrows=0).columns
+            tables[path.relative_to(folder).as_posix()] = [str(c) for c in header]
+    merged = {**(extra or {}), **COLUMNS}
+    table = dictionary(tables, merged)
+    table.to_csv(folder / "columns.csv", index=False)
+
+
+def write_summary(folder: Path, summary: dict,
+                  columns: dict[str, tuple[str, str]] | None = None) -> dict:
+    """summary.json, written last: ``summary`` plus the SHA-256 of every other file, after
+    the data dictionary columns.csv (the study's own ``columns`` added)."""
     from glidemed.fileio import sha256_file
 
+    write_columns(folder, columns)
     outputs = {p.relative_to(folder).as_posix(): sha256_file(p)
                for p in sorted(folder.rglob("*")) if p.is_file()}
     summary = json_ready({**summary, "outputs": outputs})

@@ -68,14 +68,21 @@ def pairwise_section(study, block, table: pd.DataFrame, options: dict) -> Report
         model_table = model_table[["aspect", *[c for c in model_table.columns if c != "aspect"]]]
     rates = win_rates(use, conditions, n_levels, groups="group", n_boot=options["bootstrap"],
                       seed=options["seed"]) if len(use) else pd.DataFrame()
-    figures = {
-        "pairwise_leaderboard": (*_bytes(leaderboard_figure(bt_table)),
-                                 "Bradley-Terry abilities (log-odds against "
-                                 f"{conditions[0]}) with 95% Wald CIs, per aspect and style group."),
-        "pairwise_win_rates": (*_bytes(win_rate_figure(rates)),
-                               "Share of comparisons the row condition won against the column "
-                               "condition (ties half), all answers."),
-    }
+    from glidemed.analysis.figures import _RC, plt, render
+    from glidemed.analysis.labels import Labels
+
+    labels = Labels.of(study)
+    with plt.rc_context(_RC):
+        figures = {
+            "pairwise_leaderboard": render(
+                leaderboard_figure(bt_table, labels), "Bradley-Terry abilities (log-odds against "
+                f"{labels.of_key('condition', conditions[0])}) with 95% Wald CIs, per aspect and "
+                "style group.", bt_table),
+            "pairwise_win_rates": render(
+                win_rate_figure(rates, labels), "Share of comparisons the row condition won "
+                "against the column condition (ties half), all answers.",
+                rates[rates["group"] == ALL] if len(rates) else rates),
+        }
     bias = (model_table[model_table["kind"] == "position_bias"] if len(model_table)
             else pd.DataFrame())
     paragraphs = [
@@ -103,75 +110,78 @@ def pairwise_section(study, block, table: pd.DataFrame, options: dict) -> Report
     return ReportSection("pairwise", "Side-by-side comparison (pairwise)", paragraphs,
                          {"pairwise_answers": table, "pairwise_bt": bt_table,
                           "pairwise_model": model_table, "pairwise_win_rates": rates},
-                         figures, summary)
+                         figures, summary, pairwise_findings(bt_table, conditions[0], labels))
 
 
-def _bytes(fig) -> tuple[bytes, bytes]:
-    import matplotlib.pyplot as plt
+def pairwise_findings(bt: pd.DataFrame, reference: str, labels) -> list[str]:
+    """Per aspect, the Bradley-Terry ranking of all answers and each condition against the
+    reference, in words."""
+    found = []
+    for aspect, part in bt[bt["group"] == ALL].groupby("aspect", sort=False):
+        ranked = part.sort_values("ability", ascending=False)
+        order = " > ".join(labels.of_key("condition", c) for c in ranked["condition"])
+        against = "; ".join(
+            f"{labels.of_key('condition', r.condition)} {r.ability:+.2f} (95% CI {r.ci_low:.2f} "
+            f"to {r.ci_high:.2f})" for r in ranked.itertuples() if r.condition != reference)
+        found.append(f"Side by side, {labels.of_key('aspect', aspect).lower()}: {order}. "
+                     f"Bradley-Terry log-odds of winning against "
+                     f"{labels.of_key('condition', reference)}: {against}.")
+    return found
 
-    from glidemed.analysis.figures import figure_bytes
 
-    try:
-        data = figure_bytes(fig)
-    finally:
-        plt.close(fig)
-    return data["png"], data["svg"]
-
-
-def leaderboard_figure(bt: pd.DataFrame):
+def leaderboard_figure(bt: pd.DataFrame, labels):
     """Abilities with CIs: one panel per aspect, one row per condition, a marker per group."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from glidemed.analysis.figures import SINGLE, colours, new_figure
 
     aspects = list(pd.unique(bt["aspect"])) or ["(none)"]
-    fig, axes = plt.subplots(1, len(aspects), figsize=(4.2 * len(aspects), 3.2),
-                             layout="constrained", squeeze=False)
+    conditions_n = max(1, bt["condition"].nunique()) if len(bt) else 1
+    fig, axes = new_figure(len(aspects), 0.35 * conditions_n + 1.6,
+                           width=SINGLE * min(len(aspects), 2))
     for ax, aspect in zip(axes[0], aspects):
         part = bt[bt["aspect"] == aspect]
         conditions = list(pd.unique(part["condition"]))
         groups = list(pd.unique(part["group"]))
-        for g, group in enumerate(groups):
+        for g, (group, colour) in enumerate(zip(groups, colours(len(groups)))):
             rows = part[part["group"] == group].set_index("condition").reindex(conditions)
             y = np.arange(len(conditions)) + (g - (len(groups) - 1) / 2) * 0.18
             ax.errorbar(rows["ability"], y, xerr=[rows["ability"] - rows["ci_low"],
                                                   rows["ci_high"] - rows["ability"]],
-                        fmt="o", capsize=2, label=group, markersize=4)
+                        fmt="o", capsize=2, label=labels.of_key("style_group", group),
+                        markersize=4, color=colour)
         ax.axvline(0, color="grey", linewidth=0.8, linestyle=":")
-        ax.set_yticks(range(len(conditions)), conditions)
+        ax.set_yticks(range(len(conditions)), [labels.of_key("condition", c) for c in conditions])
         ax.invert_yaxis()
         ax.set_xlabel("ability (log-odds)")
-        ax.set_title(str(aspect), fontsize=9)
+        ax.set_title(labels.of_key("aspect", aspect))
         if groups:
-            ax.legend(fontsize=7, loc="best")
+            ax.legend(loc="best", title="answers")
     return fig
 
 
-def win_rate_figure(rates: pd.DataFrame):
+def win_rate_figure(rates: pd.DataFrame, labels):
     """Heatmap of win rates (row beat column), all answers, one panel per aspect."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from glidemed.analysis.figures import SINGLE, new_figure
 
     part = rates[rates["group"] == ALL] if len(rates) else rates
     aspects = list(pd.unique(part["aspect"])) if len(part) else ["(none)"]
-    fig, axes = plt.subplots(1, len(aspects), figsize=(3.8 * len(aspects), 3.4),
-                             layout="constrained", squeeze=False)
+    fig, axes = new_figure(len(aspects), SINGLE * 0.9, width=SINGLE * min(len(aspects), 2))
+    image = None
     for ax, aspect in zip(axes[0], aspects):
         mine = part[part["aspect"] == aspect] if len(part) else part
         conditions = list(dict.fromkeys([*mine.get("condition", []), *mine.get("opponent", [])]))
         grid = np.full((len(conditions), len(conditions)), np.nan)
         for r in mine.itertuples():
             grid[conditions.index(r.condition), conditions.index(r.opponent)] = r.win_rate
-        ax.imshow(grid, vmin=0, vmax=1, cmap="RdBu")
+        image = ax.imshow(grid, vmin=0, vmax=1, cmap="RdBu")
         for i in range(len(conditions)):
             for j in range(len(conditions)):
                 if np.isfinite(grid[i, j]):
-                    ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=8)
-        ax.set_xticks(range(len(conditions)), conditions, rotation=30)
-        ax.set_yticks(range(len(conditions)), conditions)
+                    ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center")
+        names = [labels.of_key("condition", c) for c in conditions]
+        ax.set_xticks(range(len(conditions)), names, rotation=30, ha="right")
+        ax.set_yticks(range(len(conditions)), names)
         ax.set_xlabel("against")
-        ax.set_title(str(aspect), fontsize=9)
+        ax.set_title(labels.of_key("aspect", aspect))
+    if image is not None:
+        fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="win rate of the row")
     return fig
