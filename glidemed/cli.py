@@ -13,10 +13,15 @@ from glidemed.study import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, load_study
 from glidemed.tasks import TASKS, get_task
 
 STUDY = click.argument("study", metavar="STUDY")
+CHECKPOINT_DIR = click.option(
+    "--checkpoint-dir", type=click.Path(path_type=Path),
+    help="Model checkpoint folder [$GLIDEMED_CHECKPOINT_DIR or the user cache].")
+BOOTSTRAP_SEED = click.option("--seed", type=int, default=0, show_default=True,
+                              help="Random seed of the bootstrap.")
 
 # The commands in the order a study uses them, in the sections that `--help` shows.
 PIPELINE: dict[str, list[str]] = {
-    "Design and generate": ["prompts", "generate", "checkpoints", "sheets", "score"],
+    "Design and generate": ["prompts", "prescreen", "generate", "checkpoints", "sheets", "score"],
     "Survey and collect": ["build", "audit-blinding", "invite", "serve"],
     "Analyse": ["analyze", "import-ratings", "mrmc"],
     "Plan": ["simulate", "power"],
@@ -60,11 +65,16 @@ def main() -> None:
 @STUDY
 def prompts(study: str) -> None:
     """Print the study's expanded prompts as CSV."""
+    from glidemed.study import has_variants
+
     loaded = load_study(study)
+    variants = has_variants(loaded)  # a study of one template per style prints as it always has
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(["id", "style", "style_group", "topic", "detail", "text"])
+    writer.writerow(["id", "style", "style_group", "topic", "detail", "text"]
+                    + ["variant", "negative"] * variants)
     for p in loaded.prompts():
-        writer.writerow([p.id, p.style, p.style_group, p.topic, p.detail, p.text])
+        writer.writerow([p.id, p.style, p.style_group, p.topic, p.detail, p.text]
+                        + [p.variant, p.negative] * variants)
 
 
 @main.command()
@@ -76,8 +86,7 @@ def prompts(study: str) -> None:
 @click.option("--out", type=click.Path(path_type=Path), help="Images folder [build/<study>/images].")
 @click.option("--device", help="Torch device for model generators, e.g. cuda, cuda:1, cpu.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Images per forward pass.")
-@click.option("--checkpoint-dir", type=click.Path(path_type=Path),
-              help="Model checkpoint folder [$GLIDEMED_CHECKPOINT_DIR or the user cache].")
+@CHECKPOINT_DIR
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar with ETA.")
 def generate(study, conditions, only, limit, shard, out, device, batch_size, checkpoint_dir,
              progress) -> None:
@@ -104,10 +113,49 @@ def generate(study, conditions, only, limit, shard, out, device, batch_size, che
                f"{report.planned} planned -> {report.out_dir}")
 
 
+@main.command()
+@STUDY
+@click.option("--clip", "clips", multiple=True, required=True,
+              help="CLIP model to score with, NAME=SPEC (a local folder; repeatable).")
+@click.option("--images", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Images per prompt variant.")
+@click.option("--keep", type=int, default=1, show_default=True,
+              help="Best variants kept per style, besides the first template (the control).")
+@click.option("--metric", help="Metric that chooses the variants [style_zeroshot of the first --clip].")
+@click.option("--condition", help="Condition that renders [the study's first generated one].")
+@click.option("--shard", default="1/1", show_default=True,
+              help="Render shard I of N; a run without --shard then scores and ranks.")
+@click.option("--device", help="Torch device, e.g. cuda, cpu.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Images per forward pass.")
+@CHECKPOINT_DIR
+@click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Resamples of the crossed bootstrap over topics and images.")
+@BOOTSTRAP_SEED
+@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+def prescreen(study, clips, images, keep, metric, condition, shard, device, batch_size,
+              checkpoint_dir, n_boot, seed, progress) -> None:
+    """Rank each style's prompt variants by CLIP scores; write a study of the best ones."""
+    from glidemed.generate.runner import Shard
+    from glidemed.prescreen import run_prescreen
+
+    report = run_prescreen(load_study(study), list(clips), images=images, keep=keep, metric=metric,
+                           condition=condition, device=device, batch_size=batch_size,
+                           checkpoint_dir=checkpoint_dir, n_boot=n_boot, seed=seed,
+                           shard=Shard.parse(shard), progress=progress)
+    if not report.ranked:
+        click.echo(f"{report.made} image(s) made for this shard -> {report.folder / 'images'}; "
+                   "run again without --shard to score and rank")
+        return
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
+    kept = "; ".join(f"{style}: {', '.join(v)}" for style, v in report.kept.items())
+    click.echo(f"{report.made} image(s) made; ranked by {report.metric}; kept {kept}")
+    click.echo(f"-> {report.folder / 'ranking.csv'} and {report.study_path}")
+
+
 @main.command("checkpoints")
 @click.argument("names", nargs=-1)
-@click.option("--checkpoint-dir", type=click.Path(path_type=Path),
-              help="Model checkpoint folder [$GLIDEMED_CHECKPOINT_DIR or the user cache].")
+@CHECKPOINT_DIR
 @click.option("--download", is_flag=True, help="Download the missing files (checked, atomic).")
 @click.option("--no-hash", is_flag=True, help="Skip the SHA-256 of present files.")
 def checkpoints_command(names, checkpoint_dir, download, no_hash) -> None:
@@ -241,7 +289,7 @@ def import_ratings(study, spreadsheet, nonsensical, out) -> None:
               show_default=True, help="Flagged files (chain or plan does not verify): use or leave out.")
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Bootstrap resamples for confidence intervals.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the bootstrap.")
+@BOOTSTRAP_SEED
 @click.option("--scores", type=click.Path(path_type=Path),
               help="Automated scores to compare with the ratings [build/<study>/scores/scores.csv "
                    "when present].")
@@ -499,7 +547,7 @@ def invite(study, raters_file, count, base_url, local) -> None:
               help="Images per forward pass.")
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=200, show_default=True,
               help="Bootstrap resamples of the set metrics' intervals.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the bootstrap.")
+@BOOTSTRAP_SEED
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 def score(study, clips, reference, fid, inception_weights, images, out, device, batch_size,
           n_boot, seed, progress) -> None:

@@ -45,6 +45,7 @@ MAX_SEED = 2**63 - 1  # the largest TOML integer
 THEMES = ("auto", "light", "dark")
 SCALINGS = ("smooth", "pixelated")
 MAX_UPSCALE = 16
+MAX_VARIANTS = 26  # templates per style
 MAX_IMAGES_PER_PROMPT = 64
 MAX_IMAGES_PER_PANEL = MAX_IMAGES_PER_PROMPT
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 4096  # pixels, when survey.image_size is not 0
@@ -79,8 +80,15 @@ class Flag:
 class Style:
     key: str
     label: str
-    template: str
+    template: str = field(default="", metadata={"or": "templates = [...], one per prompt variant"})
     group: str = ""
+    templates: list[str] = field(default_factory=list)  # prompt variants v1, v2, ...
+    negative: str = ""  # what to avoid, for generators that take a negative prompt
+
+    @property
+    def variants(self) -> list[str]:
+        """The templates, one per prompt variant (v1 first)."""
+        return list(self.templates) if self.templates else [self.template]
 
     @property
     def style_group(self) -> str:
@@ -234,6 +242,9 @@ class Prompt:
     topic: str
     detail: str
     text: str
+    variant: str = "v1"  # which of the style's templates
+    negative: str = ""  # the style's negative prompt
+    seed_id: str = ""  # seeds come from this id: every variant of a prompt gets the same noise
 
 
 # Fields that are not read from the file.
@@ -316,6 +327,11 @@ def _build(cls: type, table: dict, where: str, errors: list[str]) -> Any:
                 complete = False
         elif required:
             errors.append(f"{where}.{name}: missing; expected {_type_name(hints[name])}")
+            complete = False
+        elif "or" in f.metadata and f.metadata["or"].split()[0] not in table:
+            # required unless its alternative is given (a style's template or templates)
+            errors.append(f"{where}.{name}: missing; expected {_type_name(hints[name])} "
+                          f"(or {f.metadata['or']})")
             complete = False
     # Build what can be built, so that later checks still report their problems too.
     return cls(**kwargs) if complete else None
@@ -408,14 +424,7 @@ def _check_study(study: Study, errors: list[str]) -> None:
     if not KEY_PATTERN.match(study.id):
         errors.append(f"id: {study.id!r} must be lower-case letters, digits, '-' or '_'")
     for i, style in enumerate(study.styles):
-        fields = TEMPLATE_FIELD.findall(style.template)
-        for name in dict.fromkeys(f for f in fields if f != "description"):
-            errors.append(f"styles[{i}].template: unknown field {{{name}}}"
-                          f"{did_you_mean(name, ['description'], braces=True)} "
-                          "(a template has one field, {description})")
-        if "{description}" not in style.template and fields == []:
-            errors.append(f"styles[{i}].template: must contain '{{description}}', "
-                          f"got {style.template!r}")
+        _check_templates(style, f"styles[{i}]", errors)
     for i, aspect in enumerate(study.aspects):
         if len(aspect.levels) < 2:
             errors.append(f"aspects[{i}].levels: expected at least two levels")
@@ -628,23 +637,64 @@ def load_study(ref: str | Path, surveys_dir: Path = SURVEYS_DIR) -> Study:
     return parse_study(text, path)
 
 
+def _check_templates(style: Style, where: str, errors: list[str]) -> None:
+    """``template`` or ``templates`` (not both, not empty, at most MAX_VARIANTS), each with
+    the one field {description}."""
+    if style.template and style.templates:
+        errors.append(f"{where}: give template or templates (the prompt variants), not both")
+        return
+    if not style.template and not style.templates:
+        errors.append(f"{where}.templates: empty; expected at least one template")
+        return
+    if len(style.templates) > MAX_VARIANTS:
+        errors.append(f"{where}.templates: {len(style.templates)} variants; at most {MAX_VARIANTS}")
+    named = ([(f"{where}.template", style.template)] if style.template else
+             [(f"{where}.templates[{j}]", t) for j, t in enumerate(style.templates)])
+    for name, template in named:
+        fields = TEMPLATE_FIELD.findall(template)
+        for field_name in dict.fromkeys(f for f in fields if f != "description"):
+            errors.append(f"{name}: unknown field {{{field_name}}}"
+                          f"{did_you_mean(field_name, ['description'], braces=True)} "
+                          "(a template has one field, {description})")
+        if "{description}" not in template and fields == []:
+            errors.append(f"{name}: must contain '{{description}}', got {template!r}")
+    if len(set(style.variants)) < len(style.variants):
+        errors.append(f"{where}.templates: the same template twice")
+
+
+def variant_name(index: int) -> str:
+    """The name of the ``index``-th template of a style: v1, v2, ..."""
+    return f"v{index + 1}"
+
+
+def has_variants(study: Study) -> bool:
+    """Whether any style gives several templates (prompt ids then name their variant)."""
+    return any(len(s.variants) > 1 for s in study.styles)
+
+
 def expand_prompts(study: Study) -> list[Prompt]:
     """All prompts in study order: style, then topic block, then detail, then topic."""
     blocks: dict[str, list[Topic]] = {}
     for topic in study.topics:
         blocks.setdefault(topic.block or f"\0{topic.key}", []).append(topic)
     prompts = []
+    named = has_variants(study)
     for style in study.styles:
-        for topics in blocks.values():
-            for detail in DETAIL_LEVELS:
-                for topic in topics:
-                    description = getattr(topic, detail)
-                    prompts.append(Prompt(
-                        id=f"{style.key}.{topic.key}.{detail}",
-                        style=style.key,
-                        style_group=style.style_group,
-                        topic=topic.key,
-                        detail=detail,
-                        text=style.template.replace("{description}", description),
-                    ))
+        for v, template in enumerate(style.variants):
+            for topics in blocks.values():
+                for detail in DETAIL_LEVELS:
+                    for topic in topics:
+                        description = getattr(topic, detail)
+                        base = f"{style.key}.{topic.key}.{detail}"
+                        prompts.append(Prompt(
+                            id=f"{base}.{variant_name(v)}" if named else base,
+                            style=style.key,
+                            style_group=style.style_group,
+                            topic=topic.key,
+                            detail=detail,
+                            text=template.replace("{description}", description),
+                            variant=variant_name(v),
+                            negative=style.negative,
+                            seed_id=base,
+                        ))
     return prompts

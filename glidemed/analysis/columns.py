@@ -20,6 +20,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "style_group": ("Style group", "the style's group (a style without one is its own group)"),
     "topic": ("Topic", "the medical topic of the prompt"),
     "detail": ("Prompt detail", "short or detailed description of the topic"),
+    "variant": ("Prompt variant", "which of the style's templates the prompt used: v1, v2, ..."),
+    "style_variant": ("Style and variant", "style:variant"),
     "condition": ("Condition", "how the images were made: generator and settings (study name)"),
     "aspect": ("Aspect", "the rating scale, e.g. style or content"),
     "score": ("Score", "the rating on the aspect's scale"),
@@ -53,7 +55,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "unit": ("Unit", "prompt_median: the per-prompt median across raters (the paper's unit); "
              "rating: every rating (descriptive: one rater's ratings are not independent)"),
     "test": ("Test", "kruskal: Kruskal-Wallis; mannwhitney_group: Mann-Whitney U of a style group "
-             "against the rest; wilcoxon_detail, wilcoxon_condition: paired Wilcoxon signed-rank"),
+             "against the rest; wilcoxon_detail, wilcoxon_condition, wilcoxon_variant: paired Wilcoxon "
+             "signed-rank"),
     "comparison": ("Comparison", "what the test compares"),
     "statistic": ("Statistic", "the test statistic (H, U or W)"),
     "p": ("p", "two-sided p-value"),
@@ -153,6 +156,14 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "kappa": ("Kappa", "quadratic-weighted Cohen's kappa of the pair"),
     "fpr": ("1 - specificity", "share of real images rated at or above the threshold"),
     "tpr": ("Sensitivity", "share of generated images rated at or above the threshold"),
+    # prompt pre-screen
+    "template": ("Template", "the style's prompt template of the variant"),
+    "automated": ("Automated mean", "the variant's mean of the pre-screen's metric"),
+    "expert_mean": ("Expert mean", "the variant's mean expert score"),
+    "tau_b": ("Kendall's tau-b", "between the automated means and the expert means, within styles"),
+    "n_variants": ("Variants", "prompt variants compared"),
+    "n_styles": ("Styles", "styles with compared variants"),
+    "rank": ("Rank", "the variant's rank within its style by the metric (1: best)"),
     # agreement with automated scores
     "metric": ("Metric", "the automated score"),
     "family": ("Family", "the kind of automated score"),
@@ -210,11 +221,12 @@ FACTOR_COLUMNS = {"style": "style", "a": "style", "b": "style", "style_group": "
                   "condition": "condition", "left": "condition", "right": "condition",
                   "winner": "condition", "opponent": "condition", "first": "condition",
                   "second": "condition", "treatment": "condition", "aspect": "aspect",
-                  "detail": "detail", "group": "style_group"}
+                  "detail": "detail", "group": "style_group", "variant": "variant"}
 WORDS = {
     "test": {"kruskal": "Kruskal-Wallis", "mannwhitney_group": "Mann-Whitney U, group vs rest",
              "wilcoxon_detail": "Wilcoxon signed-rank, detailed vs short",
-             "wilcoxon_condition": "Wilcoxon signed-rank, conditions"},
+             "wilcoxon_condition": "Wilcoxon signed-rank, conditions",
+             "wilcoxon_variant": "Wilcoxon signed-rank, variant vs v1"},
     "effect_measure": {"epsilon_squared": "ε²", "cliffs_delta": "Cliff's δ",
                        "rank_biserial": "rank-biserial r"},
     "unit": {"prompt_median": "per-prompt median", "rating": "rating"},

@@ -14,7 +14,7 @@ from glidemed.analysis.tidy import usable
 from glidemed.errors import AnalysisError
 
 # Grouping variables of describe_ratings, in output order ('all' is the whole table).
-FACTORS = ("style", "style_group", "condition", "detail", "rater")
+FACTORS = ("style", "style_group", "condition", "detail", "variant", "style_variant", "rater")
 DESCRIPTIVE_COLUMNS = ["by", "level", "aspect", "n", "n_excluded", "median", "q1", "q3", "iqr",
                        "mean"]  # then n_0, n_1, ... one per score level
 PROMPT_KEYS = ["prompt_id", "style", "style_group", "topic", "detail", "condition", "aspect"]
@@ -35,14 +35,16 @@ def score_levels(df: pd.DataFrame) -> list[int]:
 
 def describe_ratings(df: pd.DataFrame, profiles: pd.DataFrame | None = None) -> pd.DataFrame:
     """n, excluded, median, quartiles, IQR, mean and the count of each score level, per aspect,
-    for the whole table ('all'), each level of style, style_group, condition, detail and
-    rater, and each answer of every profile field (``profiles``: a 'rater' column plus one
+    for the whole table ('all'), each level of style, style_group, condition, detail,
+    prompt variant (and style x variant, 'style_variant'; a study with variants) and rater, and each answer of every profile field (``profiles``: a 'rater' column plus one
     column per field; the 'by' value is 'profile:<field>').
 
     Columns: DESCRIPTIVE_COLUMNS + ['n_0', 'n_1', ...]. Unit: the single rating.
     """
     data = first_ratings(df).copy()
     data["all"] = "all"
+    if "variant" in data:  # prompt variants: each style's templates apart
+        data["style_variant"] = data["style"].astype(str) + ":" + data["variant"].astype(str)
     factors = ["all", *FACTORS]
     if profiles is not None and len(profiles):
         fields = [c for c in profiles.columns if c != "rater"]

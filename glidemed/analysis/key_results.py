@@ -46,8 +46,8 @@ def p_value(p: float) -> str:
 def ratings_findings(tests: pd.DataFrame, medians: pd.DataFrame,
                      models: list, labels: Labels, references: dict[str, str]) -> list[Finding]:
     """The study's answers: per aspect, the style group against the rest (or, without
-    groups, the Kruskal-Wallis test across styles), then the primary model's condition and
-    detail effects as odds ratios."""
+    groups, the Kruskal-Wallis test across styles), then the primary model's condition,
+    detail and prompt-variant effects as odds ratios."""
     findings = []
     main = tests[(tests["unit"] == "prompt_median") & (tests["status"] == "ok")] if len(tests) else tests
     for aspect in pd.unique(medians["aspect"].dropna()):
@@ -64,7 +64,7 @@ def ratings_findings(tests: pd.DataFrame, medians: pd.DataFrame,
             continue
         for row in model.table[model.table["kind"] == "effect"].itertuples():
             factor = row.term.split("[", 1)[0]
-            if factor in ("condition", "detail"):
+            if factor in ("condition", "detail", "variant"):
                 findings.append(_effect_finding(row, model, labels, references))
     return findings
 
@@ -96,11 +96,12 @@ def _styles_finding(row, medians: pd.DataFrame, labels: Labels, several: bool) -
     part = medians[(medians["aspect"] == row.aspect) & (medians["condition"] == row.condition)]
     by_style = part.groupby("style", sort=False)["score"].median()
     top, bottom = by_style.idxmax(), by_style.idxmin()
-    text = (f"Styles differed on {labels.of_key('aspect', row.aspect).lower()}"
+    spread = (f"highest median {labels.of_key('style', top)} ({number(by_style[top])}), lowest "
+              f"{labels.of_key('style', bottom)} ({number(by_style[bottom])})"
+              if by_style[top] > by_style[bottom] else f"every style's median {number(by_style[top])}")
+    text = (f"Styles compared on {labels.of_key('aspect', row.aspect).lower()}"
             f"{_where(labels, row, several)}: Kruskal-Wallis {p_value(row.p)}, ε² = "
-            f"{row.effect_size:.2f}; highest median {labels.of_key('style', top)} "
-            f"({number(by_style[top])}), lowest {labels.of_key('style', bottom)} "
-            f"({number(by_style[bottom])}).")
+            f"{row.effect_size:.2f}; {spread}.")
     return Finding(text, {"kind": "styles", "aspect": row.aspect, "condition": row.condition,
                           "p": row.p, "epsilon_squared": row.effect_size, "highest": str(top),
                           "lowest": str(bottom)})

@@ -16,7 +16,7 @@ from glidemed.study import Study
 
 DETAIL_LABELS = {"short": "Short", "detailed": "Detailed"}
 FACTOR_LABELS = {"style": "Style", "style_group": "Style group", "condition": "Condition",
-                 "detail": "Prompt detail", "aspect": "Aspect", "topic": "Topic", "rater": "Rater"}
+                 "detail": "Prompt detail", "variant": "Prompt variant", "aspect": "Aspect", "topic": "Topic", "rater": "Rater"}
 TERM = re.compile(r"^(?P<factor>[A-Za-z_][A-Za-z0-9_]*)\[T\.(?P<level>.*)\]$")
 THRESHOLD = re.compile(r"^(?P<low>-?\d+)\|(?P<high>-?\d+)$")
 

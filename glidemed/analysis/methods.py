@@ -64,6 +64,7 @@ def design_record(study: Study, conditions: list[str] | None = None) -> dict[str
         "images_per_panel": study.images_per_panel,
         "aspects": [{"label": a.label, "lowest": 0, "highest": len(a.levels) - 1}
                     for a in study.aspects],
+        "variants": {s.label: len(s.variants) for s in study.styles if len(s.variants) > 1},
         "tasks": [b.task for b in survey.blocks],
         "repeat_panels": survey.repeat_panels,
     }
@@ -84,6 +85,10 @@ def design_paragraph(design: dict, source: str, from_survey: bool) -> str:
             f"{len(design['conditions'])} condition(s) ({_list(design['conditions'])}){controls}; "
             f"{design['images_per_prompt']} images per prompt and condition, "
             f"{design['images_per_panel']} shown per panel.")
+    if design.get("variants"):
+        text += (" Prompt variants (templates) per style: " + ", ".join(
+            f"{style} {n}" for style, n in design["variants"].items()) + " (other styles one); "
+            "the variants of a prompt were rendered from the same seeds.")
     scales = _list([f"{a['label']} ({a['lowest']}-{a['highest']})" for a in design["aspects"]])
     if from_survey:
         text += (f" Raters scored {scales} in a self-contained survey page that carries no "

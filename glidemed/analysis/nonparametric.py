@@ -16,6 +16,8 @@ Tests, per aspect (style tests and the detail test also per condition):
   all other styles (Mann-Whitney U as above, Cliff's delta).
 - ``wilcoxon_condition``: paired Wilcoxon signed-rank test, each pair of conditions matched by
   prompt (unit 'rating': by rater and prompt); difference = second - first condition.
+- ``wilcoxon_variant`` (a study with prompt variants): each variant against v1, paired
+  signed-rank test matched by style, topic and detail; difference = variant - v1.
 - ``wilcoxon_detail``: paired signed-rank test, short against detailed prompts matched by
   topic and style (unit 'rating': also by rater); difference = detailed - short.
   Both signed-rank tests use ``zero_method`` 'pratt' by default (zero differences are ranked,
@@ -68,6 +70,8 @@ def run_tests(df: pd.DataFrame, unit: str = "prompt_median", zero_method: str = 
     if zero_method not in ZERO_METHODS:
         raise AnalysisError(f"zero_method must be one of {ZERO_METHODS}, got {zero_method!r}")
     data = _unit_table(df, unit, nonsensical_rule)
+    if "variant" in df and "variant" not in data:  # per-prompt medians: the id names the variant
+        data["variant"] = data["prompt_id"].map(dict(zip(df["prompt_id"], df["variant"])))
     styles = _levels(df, "style")
     conditions = _levels(df, "condition")
     styles_per_group = df.groupby("style_group", sort=False, observed=True)["style"].nunique()
@@ -82,6 +86,7 @@ def run_tests(df: pd.DataFrame, unit: str = "prompt_median", zero_method: str = 
             pairs.extend({**base, **row} for row in _pairwise(part, groups))
             tests.extend({**base, **row} for row in _group_tests(part, multi_style_groups))
             tests.append({**base, **_detail_test(part, unit, zero_method)})
+            tests.extend({**base, **row} for row in _variant_tests(part, unit, zero_method))
         tests.extend({"unit": unit, "aspect": aspect, "condition": "all", **row}
                      for row in _condition_tests(data[data["aspect"] == aspect], conditions,
                                                  unit, zero_method))
@@ -263,6 +268,18 @@ def _detail_test(part: pd.DataFrame, unit: str, zero_method: str) -> dict:
     keys = ["style", "topic"] + (["rater"] if unit == "rating" else [])
     d = _paired(part, keys, "detail", first, second)
     return {**base, "comparison": f"{second} - {first}", **signed_rank(d, zero_method)}
+
+
+def _variant_tests(part: pd.DataFrame, unit: str, zero_method: str) -> list[dict]:
+    """Each prompt variant against v1 (the first template), matched by style, topic and
+    detail (unit 'rating': also by rater); none without variants."""
+    if "variant" not in part:
+        return []
+    levels = sorted(_levels(part, "variant"), key=lambda v: int(str(v)[1:]))
+    keys = ["style", "topic", "detail"] + (["rater"] if unit == "rating" else [])
+    return [{"test": "wilcoxon_variant", "comparison": f"{v} - {levels[0]}",
+             **signed_rank(_paired(part, keys, "variant", levels[0], v), zero_method)}
+            for v in levels[1:]]
 
 
 def _condition_tests(data: pd.DataFrame, conditions: list[str], unit: str,

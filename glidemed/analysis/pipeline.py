@@ -88,7 +88,9 @@ def run_analysis(study: Study, responses: Iterable[str | os.PathLike] | None = N
         key = run.key
     else:
         df, ledger, profiles, source = _read_table(study, ratings, nonsensical)
-    df = apply_nonsensical(df, nonsensical)
+    df = with_variants(study, apply_nonsensical(df, nonsensical))
+    if model == DEFAULT_FORMULA and "variant" in df:
+        model = f"{DEFAULT_FORMULA} + variant"  # the prompt variants are a factor of the study
     formula = parse_formula(model, [str(c) for c in df.columns])
     if usable(df).empty:
         written = f"; every file's reason is in {write_ledger_only(ledger, out)}" if len(ledger) else ""
@@ -102,13 +104,27 @@ def run_analysis(study: Study, responses: Iterable[str | os.PathLike] | None = N
     # the rater plan needs the original rater ids: without them, all images of a panel
     section = agreement_section(study, df, scores, key if ratings is None else None,
                                 ratings is None and not pseudonymized, n_boot, seed, results.notes)
-    results.sections = sections + ([section] if section is not None else [])
+    from glidemed.analysis.prescreen_check import prescreen_section
+
+    checked = prescreen_section(study, df, n_boot, seed)
+    results.sections = sections + [s for s in (section, checked) if s is not None]
     if allow_simulated:
         results.options["allow_simulated"] = True
     results.inputs = _inputs(study, responses, ratings)
     if provenance:
         results.created, results.versions = provenance["created"], provenance["versions"]
     return write_outputs(results, out)
+
+
+def with_variants(study: Study, df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with a ``variant`` column (v1, v2, ...: which of its style's templates each
+    prompt used) when the study gives several templates for a style; else as it is."""
+    from glidemed.study import has_variants
+
+    if not has_variants(study) or "variant" in df:
+        return df
+    variants = {p.id: p.variant for p in study.prompts()}
+    return df.assign(variant=df["prompt_id"].map(variants).astype("string"))
 
 
 def _inputs(study: Study, responses, ratings) -> dict[str, list[str]]:
@@ -262,7 +278,7 @@ def reference_levels(df: pd.DataFrame) -> dict[str, str]:
 
     use = usable(first_ratings(df))
     return {factor: term_levels(use[factor])[0] for factor in ("style", "style_group", "condition",
-                                                               "detail", "topic")
+                                                               "detail", "variant", "topic")
             if factor in use and len(term_levels(use[factor]))}
 
 
@@ -455,7 +471,8 @@ def summary_of(results: AnalysisResults) -> dict:
         "versions": results.versions,
         "design": results.design,
         "counts": results.counts,
-        "key_results": [f.record() for f in results.findings],
+        "key_results": [f.record() for f in results.findings] + [
+            {"section": s.name, "text": text} for s in results.sections for text in s.findings],
         "tests": results.tests.to_dict(orient="records"),
         "pairwise": results.pairwise.to_dict(orient="records"),
         "models": [{"role": role, **m.summary()} for role, m in results.models],

@@ -24,7 +24,8 @@ from glidemed.analysis.results import ModelResult
 
 MAX_ROWS = 500  # per table in the page; the CSV files hold every row
 # Descriptives shown in the page and in descriptives.tex; descriptives.csv has every 'by'.
-MAIN_DESCRIPTIVES = ["all", "style", "style_group", "condition", "detail"]
+MAIN_DESCRIPTIVES = ["all", "style", "style_group", "condition", "detail", "variant",
+                     "style_variant"]
 
 
 @dataclass

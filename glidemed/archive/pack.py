@@ -25,12 +25,15 @@ from glidemed.archive.members import MemberProblem, outside_member, unsafe_name
 from glidemed.errors import GlidemedError
 from glidemed.fileio import atomic_path, sha256_bytes, sha256_file
 from glidemed.paths import analysis_dir, images_dir, key_dir, responses_dir, study_build_dir, survey_dir
+from glidemed.prescreen import PROVENANCE, RANKING
 from glidemed.study import Study
 
 SUMS = "SHA256SUMS"
 # Already-compressed files are stored; text is deflated.
 STORED_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".zip", ".gz"}
 PUBLIC_KEY_FILES = {"key/build.json"}  # key/ files that reveal nothing: kept when the key is sealed
+
+DERIVATION_RECORDS = (PROVENANCE, RANKING)  # beside a study glidemed prescreen derived
 
 
 def archive_path(study: Study) -> Path:
@@ -108,6 +111,9 @@ def _collect(study: Study, *, images: bool) -> dict[str, Path | bytes]:
     files: dict[str, Path | bytes] = {f"study/{study.path.name}": study.path}
     for example in study.survey.examples:
         files[f"study/{example.file}"] = study.folder / example.file
+    for record in DERIVATION_RECORDS:  # a study glidemed prescreen derived: where it came from
+        if (study.folder / record).is_file():
+            files[f"study/{record}"] = study.folder / record
     sources = {"images": images_dir(study), "survey": survey_dir(study), "key": key_dir(study),
                "analysis": analysis_dir(study)}
     missing = [name for name in ("key", "survey", "analysis") if not sources[name].is_dir()]

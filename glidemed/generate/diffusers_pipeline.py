@@ -402,10 +402,11 @@ class DiffusersGenerator:
             return
         try:
             guide_texts = clip_guidance.batch_texts(self.guide, self.study, jobs)
+            negatives = [job.prompt.negative or None for job in jobs]  # the style's, if any
             # The whole batch is made at once: each image's share of its time, for the manifest.
             results, share = sample_batch(
-                self.torch, jobs, lambda texts, seeds: self.sample(texts, seeds, guide_texts),
-                self.where)
+                self.torch, jobs,
+                lambda texts, seeds: self.sample(texts, seeds, guide_texts, negatives), self.where)
         except (ValueError, TypeError) as exc:
             raise GenerationError(f"{self.where}: {type(self.pipe).__name__} refused the "
                                   f"parameters: {_one_line(exc)}") from None
@@ -417,10 +418,11 @@ class DiffusersGenerator:
                     extra["blanked"] = "by the pipeline's safety checker: not a generated image"
             yield job, image, extra
 
-    def sample(self, texts: list[str], seeds: list[int],
-               guide_texts: list[str] | None = None) -> list[tuple[Any, bool | None]]:
+    def sample(self, texts: list[str], seeds: list[int], guide_texts: list[str] | None = None,
+               negatives: list[str | None] | None = None) -> list[tuple[Any, bool | None]]:
         """(PIL image, safety-checker flag or None) per text, image i seeded by ``seeds[i]``
-        (and, with ``clip_guidance``, steered towards ``guide_texts[i]``, default ``texts``)."""
+        (and, with ``clip_guidance``, steered towards ``guide_texts[i]``, default ``texts``;
+        ``negatives[i]``, a style's negative prompt, replaces the condition's)."""
         # CPU generators: the same starting noise on any device, as diffusers recommends.
         generators = [self.torch.Generator().manual_seed(seed) for seed in seeds]
         guided = contextlib.nullcontext()
@@ -429,14 +431,15 @@ class DiffusersGenerator:
                 self.scheduler, clip_guidance.BatchGuidance(self.guide, guide_texts or texts, seeds),
                 clip_guidance.diffusers_decoder(self.pipe))
         with guided:
-            output = self.call_pipeline(self.call_arguments(texts, generators))
+            output = self.call_pipeline(self.call_arguments(texts, generators, negatives))
         flags = getattr(output, "nsfw_content_detected", None)
         if flags is None or not self.p["safety_checker"]:
             flags = [None] * len(texts)
         return [(image, None if flag is None else bool(flag))
                 for image, flag in zip(output.images, flags)]
 
-    def call_arguments(self, texts: list[str], generators: list) -> dict:
+    def call_arguments(self, texts: list[str], generators: list,
+                       negatives: list[str | None] | None = None) -> dict:
         """The pipeline's __call__ arguments for one batch."""
         r = self.resolved
         kwargs: dict[str, Any] = {"prompt": list(texts), "generator": generators,
@@ -447,8 +450,9 @@ class DiffusersGenerator:
             kwargs["num_inference_steps"] = r["steps"]
         if r["guidance_scale"] is not None:
             kwargs["guidance_scale"] = float(r["guidance_scale"])
-        if r["negative_prompt"] is not None:
-            kwargs["negative_prompt"] = [r["negative_prompt"]] * len(texts)
+        negatives = [n if n is not None else r["negative_prompt"] for n in (negatives or [None] * len(texts))]
+        if any(n is not None for n in negatives):
+            kwargs["negative_prompt"] = [n or "" for n in negatives]
         for key in ("width", "height"):
             if r[key] is not None:
                 kwargs[key] = r[key]

@@ -78,7 +78,8 @@ def plan_jobs(study: Study, conditions: list[str] | None = None, only: list[str]
             if only and not any(fnmatch.fnmatchcase(prompt.id, pattern) for pattern in only):
                 continue
             for index in range(study.images_per_prompt):
-                seed = image_seed(study.seed, condition.name, prompt.id, index)
+                # the variants of a prompt share their seeds: they differ in their text only
+                seed = image_seed(study.seed, condition.name, prompt.seed_id or prompt.id, index)
                 jobs.append(ImageJob(prompt, condition, index, seed))
     return jobs
 
@@ -172,6 +173,7 @@ def _save(job: ImageJob, image, info: dict, out_dir: Path, writer: ManifestWrite
         record = {
             "prompt_id": job.prompt.id,
             "text": job.prompt.text,
+            **({"negative": job.prompt.negative} if job.prompt.negative else {}),
             "condition": job.condition.name,
             "index": job.index,
             "seed": job.seed,

@@ -2,10 +2,10 @@
 
 - ``clipscore``: 100 * max(cos(image, own prompt), 0), torchmetrics' CLIPScore per image;
 - ``style_zeroshot``: softmax over the study's styles of logit_scale * cos(image, the prompt's
-  topic and detail written in each style's template); the probability of the prompt's own
-  style. ``style_zeroshot_top1`` is 1 when that style has the highest probability, else 0;
+  topic and detail written in each style's (first) template); the probability of the
+  prompt's own style, so the prompt variants of a style are judged by the same classes. ``style_zeroshot_top1`` is 1 when that style has the highest probability, else 0;
 - ``retrieval``: rank (1 = best) of the image's own prompt among the study's prompts of the same
-  style by cosine; ties count against the own prompt (rank = 1 + prompts scoring at least as
+  style (and prompt variant) by cosine; ties count against the own prompt (rank = 1 + prompts scoring at least as
   high, other than itself).
 """
 
@@ -33,29 +33,34 @@ def clip_image_metrics(study: Study, image_prompts: list[str], image_emb: np.nda
     own_cos = cos[rows, own]
     out = {"clipscore": 100 * np.maximum(own_cos, 0)}
     style_order = [s.key for s in study.styles]
-    # zero-shot: the siblings of a prompt are the prompts of the same topic and detail
+    # zero-shot: the classes are the prompts of the same topic and detail in each style's
+    # first template (v1), whatever the variant of the image: every variant is judged alike
     siblings = {}
     for p in prompts:
-        siblings.setdefault((p.topic, p.detail), {})[p.style] = position[p.id]
+        if p.variant == "v1":
+            siblings.setdefault((p.topic, p.detail), {})[p.style] = position[p.id]
     if len(style_order) > 1:
         prob = np.full(len(own), np.nan)
         top1 = np.full(len(own), np.nan)
         for i, pid in enumerate(image_prompts):
             p = by_id[pid]
             group = siblings[(p.topic, p.detail)]
-            columns = [group[s] for s in style_order if s in group]
+            classes = [s for s in style_order if s in group]
+            columns = [group[s] for s in classes]
             logits = logit_scale * cos[i, columns]
             logits = logits - logits.max()
             weights = np.exp(logits)
-            mine = columns.index(position[pid])
+            mine = classes.index(p.style)
             prob[i] = weights[mine] / weights.sum()
             top1[i] = float(np.argmax(logits) == mine)
         out["style_zeroshot"] = prob
         out["style_zeroshot_top1"] = top1
-    same_style = {s: [position[p.id] for p in prompts if p.style == s] for s in style_order}
+    same_style = {}  # the prompts of the same style and variant
+    for p in prompts:
+        same_style.setdefault((p.style, p.variant), []).append(position[p.id])
     ranks = np.empty(len(own))
     for i, pid in enumerate(image_prompts):
-        candidates = same_style[by_id[pid].style]
+        candidates = same_style[(by_id[pid].style, by_id[pid].variant)]
         values = cos[i, candidates]
         ranks[i] = int((values >= own_cos[i]).sum())  # the own prompt counts once
     out["retrieval"] = ranks

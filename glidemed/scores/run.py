@@ -45,17 +45,19 @@ def run_scoring(study: Study, clip: list[str] | tuple[str, ...] = (), *,
                 reference: Path | None = None, fid: bool = False,
                 inception_weights: Path | None = None, inception_module: Any = None,
                 device: str | None = None, batch_size: int = 32, n_boot: int = 200,
-                seed: int = 0, progress: bool = True) -> ScoreReport:
+                seed: int = 0, progress: bool = True,
+                scorers: list[Scorer] | None = None) -> ScoreReport:
     """Score every verified image of the study with each CLIP model in ``clip`` (and, with a
     ``reference`` folder, CMMD per model and, with ``fid``, FID and KID) per condition and
-    style. ``inception_module`` replaces the Inception network (any module of the same
+    style. ``scorers``: CLIP scorers already loaded (make_scorers), instead of ``clip``.
+    ``inception_module`` replaces the Inception network (any module of the same
     shape of input and output). Returns counts and notes."""
     from glidemed.paths import images_dir as default_images, scores_dir
 
     images_dir = Path(images_dir) if images_dir is not None else default_images(study)
     out = Path(out_dir) if out_dir is not None else scores_dir(study)
     fid = fid or inception_weights is not None or inception_module is not None
-    if not clip and not fid:
+    if not clip and not fid and not scorers:
         raise ScoringError("nothing to score: give --clip MODEL (repeatable) and/or --fid with "
                            "--reference DIR")
     if fid and reference is None:
@@ -67,7 +69,9 @@ def run_scoring(study: Study, clip: list[str] | tuple[str, ...] = (), *,
     refs = reference_images(study, reference) if reference is not None else []
     # the cheap checks of the Inception weights come before loading any CLIP model
     requests = [("inception", {"weights": inception_weights, "module": inception_module})] if fid else []
-    scorers = make_scorers(requests + [("clip", {"spec": spec}) for spec in clip], device)
+    scorers = (make_scorers(requests, device) if requests else []) + (
+        scorers if scorers is not None
+        else make_scorers([("clip", {"spec": spec}) for spec in clip], device))
     report = ScoreReport(out, len(images), len(refs), notes=notes)
     try:
         caches = {s.cache_key: EmbeddingCache(out / "cache" / s.cache_key) for s in scorers}
