@@ -303,3 +303,58 @@ def test_analysis_of_a_prescreened_study_checks_the_prescreen(tmp_path, monkeypa
         assert row.expert_mean == pytest.approx(mine["score"].mean())
     texts = [k["text"] for k in summary["key_results"]]
     assert any(t.startswith("The pre-screen (style_zeroshot:tiny) against the experts") for t in texts)
+
+
+# --- style x variant interaction, against R ordinal --------------------------------------------
+
+def variants_reference():
+    from conftest import ROOT
+
+    data = pd.read_csv(ROOT / "tests" / "reference" / "variants_simulated.csv")
+    data = data.assign(aspect="style", exclusion="", repeat=False)
+    data["score"] = data["score"].astype("Int64")
+    reference = json.loads((ROOT / "tests" / "reference" / "variants_simulated.json").read_text())
+    return data, reference
+
+
+def r_name(term: str) -> str:
+    """'style[T.b]:variant[T.v2]' -> R's 'styleb:variantv2'."""
+    return ":".join(part.replace("[T.", "").rstrip("]") for part in term.split("]:"))
+
+
+@pytest.mark.parametrize("kind", ["fixed", "mixed"])
+def test_style_by_variant_interaction_equals_r(kind):
+    from glidemed.analysis.models import fit_model
+
+    data, reference = variants_reference()
+    want = reference[kind]
+    formula = "score ~ style * variant + detail" + (" + (1|rater) + (1|prompt_id)" if kind == "mixed" else "")
+    result = fit_model(data, formula, "style")
+    table = result.table.set_index("term")
+    effects = table[table["kind"] == "effect"]
+    assert sorted(r_name(t) for t in effects.index) == sorted(want["beta"])
+    assert result.loglik == pytest.approx(want["loglik"], abs=1e-3 if kind == "fixed" else 0.05)
+    for term, row in effects.iterrows():
+        assert row["estimate"] == pytest.approx(want["beta"][r_name(term)], abs=2e-3), term
+        assert row["se"] == pytest.approx(want["se"][r_name(term)], rel=0.01), term
+    # R's aliased interactions (style c has no v2, v3) are left out with a note each
+    for name in ("style[T.c]:variant[T.v2]", "style[T.c]:variant[T.v3]"):
+        assert any(note.startswith(f"coefficient {name} not estimable") for note in result.notes)
+    assert "style:variant" in result.formula
+
+
+def test_interaction_terms_in_words_and_bad_ones():
+    from glidemed.analysis.formula import parse_formula
+    from glidemed.analysis.labels import Labels
+    from glidemed.errors import AnalysisError
+
+    parsed = parse_formula("score ~ style * variant + detail", ["score", "style", "variant", "detail"])
+    assert parsed.fixed == ("style", "variant", "style:variant", "detail")
+    assert parse_formula("score ~ style:variant", ["score", "style", "variant"]).fixed == ("style:variant",)
+    with pytest.raises(AnalysisError, match="name no column"):
+        parse_formula("score ~ style * varaint", ["score", "style", "variant"])
+    with pytest.raises(AnalysisError, match="cannot read term"):
+        parse_formula("score ~ style * variant * detail", ["score", "style", "variant", "detail"])
+    study = parse_study(study_text())
+    assert Labels.of(study).term("style[T.xray]:variant[T.v2]", {"style": "histo", "variant": "v1"}) \
+        == "Style: X-ray vs Histopathology × Prompt variant: v2 vs v1"

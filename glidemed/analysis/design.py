@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 
@@ -24,11 +25,14 @@ def treatment_design(data: pd.DataFrame, terms: tuple[str, ...] | list[str],
     """Treatment-coded dummies named 'term[T.level]' as patsy does, without intercept.
 
     Terms with a single level are dropped with a note. A float column (``is_covariate``)
-    is one column named as the term, with no levels. Returns the kept terms, their
-    levels (reference first) and the dummy columns.
+    is one column named as the term, with no levels. An interaction 'a:b' of two
+    categorical terms adds the products of their dummies (see _interactions). Returns the
+    kept terms, their levels (reference first) and the dummy columns.
     """
     kept, levels, columns = [], {}, {}
     for term in terms:
+        if ":" in term:
+            continue  # interactions after the main effects, see _interactions
         if is_covariate(data[term]):
             kept.append(term)
             levels[term] = []
@@ -43,4 +47,52 @@ def treatment_design(data: pd.DataFrame, terms: tuple[str, ...] | list[str],
         values = data[term].astype(str).to_numpy()
         for level in found[1:]:
             columns[f"{term}[T.{level}]"] = (values == level).astype(float)
-    return kept, levels, pd.DataFrame(columns, index=data.index)
+    main = pd.DataFrame(columns, index=data.index)
+    pairs = [t for t in terms if ":" in t]
+    if not pairs:
+        return kept, levels, main
+    extra = _interactions(data, pairs, main, kept, levels, notes)
+    kept += [t for t in pairs if any(interaction_of(c) == t for c in extra.columns)]
+    return kept, levels, pd.concat([main, extra], axis=1)
+
+
+def interaction_of(column: str) -> str:
+    """'a[T.x]:b[T.y]' -> 'a:b' (the term of a product column); '' for other columns."""
+    parts = column.split("]:")
+    if len(parts) != 2:
+        return ""
+    return f"{parts[0].split('[T.')[0]}:{parts[1].split('[T.')[0]}"
+
+
+def _interactions(data: pd.DataFrame, pairs: list[str], main: pd.DataFrame, kept: list[str],
+                  levels: dict[str, list[str]], notes: list[str]) -> pd.DataFrame:
+    """Columns 'a[T.x]:b[T.y]' (products of the main effects' dummies, as patsy and R name
+    them) of the categorical pairs; a product that no rating has, or that the main effects
+    and earlier products already span (a level of b found with one level of a only), is
+    not estimable and left out with a note, as R's clm reports it aliased."""
+    from glidemed.errors import AnalysisError
+
+    columns = {}
+    for term in pairs:
+        a, b = term.split(":")
+        if a not in kept or b not in kept or not levels[a] or not levels[b]:
+            why = "covariates" if (is_covariate(data[a]) or is_covariate(data[b])) else "one level"
+            if why == "covariates":
+                raise AnalysisError(f"--model: interaction {term}: both terms must be categorical")
+            notes.append(f"interaction {term!r} dropped: a term of it has a single level")
+            continue
+        for x in levels[a][1:]:
+            for y in levels[b][1:]:
+                columns[f"{a}[T.{x}]:{b}[T.{y}]"] = (main[f"{a}[T.{x}]"] * main[f"{b}[T.{y}]"]).to_numpy()
+    basis = np.column_stack([np.ones(len(main)), main.to_numpy(float)])
+    rank = np.linalg.matrix_rank(basis)
+    kept_columns = {}
+    for name, column in columns.items():
+        trial = np.column_stack([basis, column])
+        if column.any() and np.linalg.matrix_rank(trial) > rank:
+            basis, rank = trial, rank + 1
+            kept_columns[name] = column
+        else:
+            notes.append(f"coefficient {name} not estimable (no ratings of that combination, or "
+                         "aliased with other terms): dropped")
+    return pd.DataFrame(kept_columns, index=main.index)

@@ -1,4 +1,7 @@
-"""Model formulas over the tidy columns, R style: ``score ~ style + detail + (1|rater)``."""
+"""Model formulas over the tidy columns, R style: ``score ~ style + detail + (1|rater)``.
+
+``a * b`` is ``a + b + a:b``; ``a:b`` is the interaction of two categorical columns.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 @dataclass(frozen=True)
 class Formula:
     response: str
-    fixed: tuple[str, ...]  # categorical fixed-effect terms, in order
+    fixed: tuple[str, ...]  # categorical fixed-effect terms, in order ('a:b': an interaction)
     random: tuple[str, ...]  # grouping factors of random intercepts
 
     @property
@@ -39,15 +42,21 @@ def parse_formula(text: str, columns: list[str] | None = None) -> Formula:
         if term in ("1", ""):
             continue
         match = _RANDOM.match(term)
+        factors = [f.strip() for f in re.split(r"[*:]", term)]
         if match:
             random.append(match.group(1))
         elif _NAME.match(term):
             fixed.append(term)
+        elif len(factors) == 2 and all(_NAME.match(f) for f in factors) and factors[0] != factors[1]:
+            a, b = factors
+            fixed += [a, b, f"{a}:{b}"] if "*" in term else [f"{a}:{b}"]
         else:
-            raise AnalysisError(f"--model {text!r}: cannot read term {term!r} "
-                                "(use column names and random intercepts like (1|rater))")
+            raise AnalysisError(f"--model {text!r}: cannot read term {term!r} (use column names, "
+                                "interactions of two like style * variant, and random "
+                                "intercepts like (1|rater))")
     if columns is not None:
-        unknown = [n for n in [lhs, *fixed, *random] if n not in columns]
+        names = [n for term in fixed for n in term.split(":")]
+        unknown = list(dict.fromkeys(n for n in [lhs, *names, *random] if n not in columns))
         if unknown:
             raise AnalysisError(f"--model {text!r}: term(s) {', '.join(unknown)} name no column "
                                 f"(columns: {', '.join(columns)})")

@@ -63,8 +63,8 @@ def ratings_findings(tests: pd.DataFrame, medians: pd.DataFrame,
         if role != "primary":
             continue
         for row in model.table[model.table["kind"] == "effect"].itertuples():
-            factor = row.term.split("[", 1)[0]
-            if factor in ("condition", "detail", "variant"):
+            factors = {part.split("[", 1)[0] for part in row.term.split("]:")}
+            if factors & {"condition", "detail", "variant"}:
                 findings.append(_effect_finding(row, model, labels, references))
     return findings
 

@@ -64,6 +64,9 @@ class Labels:
     def term(self, term: str, references: dict[str, str] | None = None) -> str:
         """A model term in words: ``style[T.xray]`` -> ``Style: X-ray vs Microscopy`` (the
         reference level from ``references``), ``0|1`` -> ``Threshold 0|1``."""
+        if "]:" in term:  # an interaction: style[T.x]:variant[T.v2]
+            first, second = term.split("]:", 1)
+            return f"{self.term(first + ']', references)} × {self.term(second, references)}"
         match = TERM.match(term)
         if match:
             factor, level = match["factor"], match["level"]

@@ -29,7 +29,7 @@ from scipy import linalg, optimize, sparse
 from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
-from glidemed.analysis.design import is_covariate, term_levels, treatment_design
+from glidemed.analysis.design import interaction_of, is_covariate, term_levels, treatment_design
 from glidemed.analysis.formula import Formula, parse_formula
 from glidemed.analysis.results import TABLE_COLUMNS, Z95, ModelResult, wald_row
 from glidemed.analysis.tidy import usable_first_ratings
@@ -71,7 +71,8 @@ def _prepare(df: pd.DataFrame, formula: Formula, aspect: str | None) -> _Design:
             raise AnalysisError(f"mixed model: no ratings of aspect {aspect!r}")
     # usable first ratings: quality-control repeats would weigh panels twice
     data = usable_first_ratings(data, formula.response)
-    needed = list(dict.fromkeys(formula.fixed + formula.random))
+    needed = list(dict.fromkeys([n for term in formula.fixed for n in term.split(":")]
+                                + list(formula.random)))
     complete = data[needed].notna().all(axis=1)
     if not complete.all():
         notes.append(f"{int((~complete).sum())} rating(s) left out: missing "
@@ -94,7 +95,8 @@ def _prepare(df: pd.DataFrame, formula: Formula, aspect: str | None) -> _Design:
 
     kept, _, dummies = treatment_design(data, formula.fixed, notes)
     X, names = _drop_aliased(dummies.to_numpy(float).reshape(len(y), -1), list(dummies.columns), notes)
-    kept = [t for t in kept if any(n == t or n.startswith(f"{t}[T.") for n in names)]
+    kept = [t for t in kept if any(n == t or n.startswith(f"{t}[T.") or interaction_of(n) == t
+                                   for n in names)]
 
     groups, n_levels = [], []
     for factor in formula.random:
@@ -119,7 +121,7 @@ def _separation(data: pd.DataFrame, terms: list[str], y: np.ndarray, levels: lis
     then separates them, and no finite maximum-likelihood estimate exists."""
     found = []
     top = len(levels) - 1
-    for term in terms:
+    for term in (t for t in terms if ":" not in t):  # interactions: their factors' levels
         if is_covariate(data[term]):
             continue  # a numeric covariate has no levels to separate
         values = data[term].astype(str).to_numpy()

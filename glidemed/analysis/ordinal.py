@@ -44,10 +44,11 @@ def fit_ordinal(df: pd.DataFrame, formula: str = DEFAULT_FORMULA, aspect: str = 
     if data.empty:
         raise AnalysisError(f"aspect {aspect!r}: no usable ratings to model")
     notes: list[str] = []
-    missing = data[list(parsed.fixed)].isna().any(axis=1)
+    factors = list(dict.fromkeys(n for term in parsed.fixed for n in term.split(":")))
+    missing = data[factors].isna().any(axis=1)
     if missing.any():
         notes.append(f"{int(missing.sum())} rating(s) without a value of "
-                     f"{', '.join(parsed.fixed)} left out")
+                     f"{', '.join(factors)} left out")
         data = data[~missing]
     try:
         y = data[parsed.response].astype(float)
@@ -132,7 +133,7 @@ def _separation_notes(data: pd.DataFrame, y: pd.Series, terms: list[str],
     and levels whose scores all lie at or above (or at or below) every other level's, which
     makes a cut-point separate them and the estimate run off to infinity."""
     notes = []
-    for term in terms:
+    for term in (t for t in terms if ":" not in t):  # interactions: their factors' levels
         table = pd.crosstab(data[term].astype(str), y.astype(int))
         for level in levels[term]:
             row = table.loc[level]
