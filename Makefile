@@ -8,7 +8,7 @@ TORCH ?= torch torchvision
 STUDY ?= demo
 RESPONSES ?= build/$(STUDY)/responses
 
-.PHONY: env glide demo reproduce test docs survey analyze bench clean
+.PHONY: env glide demo prescreen-demo reproduce test docs survey analyze bench clean
 
 env: $(VENV)/.installed
 
@@ -38,6 +38,17 @@ demo: env
 	$(BIN)/glidemed build pairwise-demo
 	$(BIN)/glidemed simulate pairwise-demo --raters 8 --seed 1 --effect condition:model-b=0.8 --effect condition:model-c=-0.6
 	$(BIN)/glidemed analyze pairwise-demo --bootstrap 500
+
+# Prompt engineering as an experiment: rank the variants with a tiny random CLIP, then
+# rate the derived study (v1 and the best variant per style) and check the ranking.
+PRESCREENED := build/prompts-demo/prescreen/study.toml
+prescreen-demo: env
+	$(BIN)/python -c "import sys; sys.path.insert(0, 'tests'); from tiny_clip import save_tiny_open_clip; save_tiny_open_clip('build/tiny-clip')"
+	$(BIN)/glidemed prescreen prompts-demo --clip tiny=local-dir:build/tiny-clip --images 2 --no-progress
+	$(BIN)/glidemed generate $(PRESCREENED) --no-progress
+	$(BIN)/glidemed build $(PRESCREENED)
+	$(BIN)/glidemed simulate $(PRESCREENED) --raters 5 --seed 1
+	$(BIN)/glidemed analyze $(PRESCREENED) --bootstrap 200
 
 # The paper's analysis from its published ratings (../shared/kather2022/, beside the
 # project), compared with the medians and tests it reports.

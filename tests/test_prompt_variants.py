@@ -358,3 +358,10 @@ def test_interaction_terms_in_words_and_bad_ones():
     study = parse_study(study_text())
     assert Labels.of(study).term("style[T.xray]:variant[T.v2]", {"style": "histo", "variant": "v1"}) \
         == "Style: X-ray vs Histopathology × Prompt variant: v2 vs v1"
+
+
+def test_the_prompts_demo_study_has_variants_and_a_style_without():
+    from conftest import ROOT
+
+    study = load_study(ROOT / "surveys" / "prompts-demo")
+    assert [len(s.variants) for s in study.styles] == [3, 3, 1]

@@ -98,9 +98,11 @@ def prescreen_section(study: Study, df: pd.DataFrame, n_boot: int, seed: int):
         taus.append({"aspect": aspect, "metric": metric, "tau_b": tau, "ci_low": low,
                      "ci_high": high, "n_variants": len(groups), "n_styles": len(set(strata)),
                      "n_boot": n_boot, "seed": seed})
-        findings.append(f"The pre-screen ({metric}) against the experts on {aspect}: Kendall's "
-                        f"τ-b {tau:.2f} (95% CI {low:.2f} to {high:.2f}) over {len(groups)} prompt "
-                        f"variants in {len(set(strata))} style(s).")
+        over = f"over {len(groups)} prompt variants in {len(set(strata))} style(s)"
+        findings.append(
+            f"The pre-screen ({metric}) against the experts on {aspect}: Kendall's τ-b "
+            + (f"{tau:.2f} (95% CI {low:.2f} to {high:.2f}) {over}." if np.isfinite(tau) else
+               f"not defined {over}: within every style, the automated or the expert means tie."))
     if not taus:
         return None
     paragraphs = [
