@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from glidemed import __version__
-from glidemed.errors import GlidemedError
+from glidemed.errors import GlidemedError, ScoringError
 from glidemed.fileio import sha256_bytes, sha256_file, write_text_atomic
 from glidemed.study import KEY_PATTERN, Study, has_variants, variant_name
 
@@ -76,7 +76,11 @@ def run_prescreen(study: Study, clip: list[str], *, images: int = 4, keep: int =
 
     shard = shard or Shard()
     chosen = _check(study, clip, images, keep, condition)
-    scorers = make_scorers([("clip", {"spec": spec}) for spec in clip], device)
+    try:
+        scorers = make_scorers([("clip", {"spec": spec}) for spec in clip], device)
+    except ScoringError as exc:
+        message = exc.message if exc.message.startswith("--clip") else f"--clip: {exc.message}"
+        raise PrescreenError(message) from None
     metric = _metric_name(metric, [s.name for s in scorers])
     screen = dataclasses.replace(study, images_per_prompt=images,
                                  conditions=[study.condition(chosen)])

@@ -223,7 +223,7 @@ def test_prescreen_ranks_variants_and_derives_a_study(tmp_path, monkeypatch, tin
 
 @pytest.mark.parametrize("options, problem", [
     ({"keep": 3}, "--keep 3: expected 1..2, the variants a style has besides its first"),
-    ({"clip": ["bad=local-dir:/nowhere/at/all"]}, "/nowhere/at/all"),
+    ({"clip": ["bad=local-dir:/nowhere/at/all"]}, "--clip: local-dir:/nowhere/at/all"),
     ({"images": 0}, "--images: expected 1..64 images per prompt variant, got 0"),
     ({"condition": "gamma"}, "--condition 'gamma': not a generated condition of the study"),
 ])
