@@ -106,6 +106,9 @@ def test_first_screen_at_1280x800_holds_the_key_results(kather, browser):
         .filter(e => e.getBoundingClientRect().right > innerWidth || e.scrollWidth > e.clientWidth + 1)
         .map(e => e.id || e.tagName)""")
     assert wide == [] and page.evaluate("document.documentElement.scrollWidth") <= 1280
+    # and no word is broken to make a table fit: a one-word cell stays on one line
+    broken = broken_words(page)
+    assert broken == [], broken[:5]
     # printed: A4 pages, no figure or table split across two
     page.emulate_media(media="print")
     assert page.evaluate("""() => [...document.querySelectorAll('figure, table')]
@@ -218,6 +221,15 @@ def test_methods_paragraph_equals_the_summary(kather):
 
 # --- simulated data --------------------------------------------------------------------------
 
+def broken_words(page) -> list[str]:
+    """One-word cells that a table broke over two lines to fit."""
+    return page.evaluate("""() => [...document.querySelectorAll('td, th')]
+        .filter(c => !/\\s/.test(c.textContent.trim()) && c.textContent.trim().length > 0)
+        .filter(c => { const r = document.createRange(); r.selectNodeContents(c);
+                       return new Set([...r.getClientRects()].map(b => Math.round(b.top))).size > 1; })
+        .map(c => c.textContent)""")
+
+
 @pytest.mark.browser
 def test_simulated_data_are_named_on_the_first_screen(simulated, browser):
     out, summary, soup = simulated
@@ -231,6 +243,7 @@ def test_simulated_data_are_named_on_the_first_screen(simulated, browser):
     page.goto((out / "report.html").as_uri())
     box = page.locator("#simulated-banner").bounding_box()
     assert box["y"] + box["height"] <= 800 and "simulate" in page.locator("#simulated-banner").inner_text()
+    assert broken_words(page) == [] and page.evaluate("document.documentElement.scrollWidth") <= 1280
     page.close()
 
 

@@ -223,10 +223,9 @@ FACTOR_COLUMNS = {"style": "style", "a": "style", "b": "style", "style_group": "
                   "second": "condition", "treatment": "condition", "aspect": "aspect",
                   "detail": "detail", "group": "style_group", "variant": "variant"}
 WORDS = {
-    "test": {"kruskal": "Kruskal-Wallis", "mannwhitney_group": "Mann-Whitney U, group vs rest",
-             "wilcoxon_detail": "Wilcoxon signed-rank, detailed vs short",
-             "wilcoxon_condition": "Wilcoxon signed-rank, conditions",
-             "wilcoxon_variant": "Wilcoxon signed-rank, variant vs v1"},
+    "test": {"kruskal": "Kruskal-Wallis", "mannwhitney_group": "Mann-Whitney U",
+             "wilcoxon_detail": "Wilcoxon signed-rank", "wilcoxon_condition": "Wilcoxon signed-rank",
+             "wilcoxon_variant": "Wilcoxon signed-rank"},
     "effect_measure": {"epsilon_squared": "ε²", "cliffs_delta": "Cliff's δ",
                        "rank_biserial": "rank-biserial r"},
     "unit": {"prompt_median": "per-prompt median", "rating": "rating"},
@@ -256,6 +255,10 @@ def readable(table: pd.DataFrame, labels, references: dict[str, str] | None = No
     for column, words in WORDS.items():
         if column in out:
             out[column] = [words.get(v, v) if isinstance(v, str) else v for v in out[column]]
+    if "comparison" in out:  # 'soft - sharp', 'radiology vs rest': keys of several factors
+        out["comparison"] = [" ".join(labels.any_key(part) for part in re.split(r"( - | vs )", str(t)))
+                             .replace("  ", " ") if isinstance(t, str) else t
+                             for t in out["comparison"]]
     if "term" in out and name == "bootstrap_medians":  # styles, or differences of two
         out["term"] = [" − ".join(labels.of_key("style", part) for part in str(t).split(" - "))
                        for t in out["term"]]

@@ -50,6 +50,14 @@ class Labels:
         text = "" if key is None or (isinstance(key, float) and pd.isna(key)) else str(key)
         return self.by_factor.get(factor, {}).get(text, text)
 
+    def any_key(self, key: str) -> str:
+        """The label of ``key`` in the first factor that knows it (conditions, groups, detail
+        levels, styles), else ``key``."""
+        for factor in ("condition", "style_group", "detail", "style"):
+            if key in self.by_factor.get(factor, {}):
+                return self.by_factor[factor][key]
+        return key
+
     def factor(self, factor: str) -> str:
         return FACTOR_LABELS.get(factor, _words(factor))
 

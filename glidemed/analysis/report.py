@@ -109,7 +109,7 @@ def report_context(results: AnalysisResults) -> dict[str, Any]:
     figures = [figure_context(name, f, results.simulated) for name, f in results.figures.items()]
 
     def shown(table: pd.DataFrame, name: str) -> dict[str, Any]:
-        return _table(readable(table, labels, references, name), f"{name}.csv")
+        return _table(readable(table, labels, references, name), f"{name}.csv", fold=True)
 
     return {
         **frame_context(results.title, results.simulated, results.source),
@@ -195,13 +195,20 @@ def _environment() -> jinja2.Environment:
                               undefined=jinja2.StrictUndefined)
 
 
-def _table(df: pd.DataFrame, file: str) -> dict[str, Any]:
-    """Columns and rows of text cells ({'text', 'kind'}), at most MAX_ROWS rows."""
+def _table(df: pd.DataFrame, file: str, fold: bool = False) -> dict[str, Any]:
+    """Columns and rows of text cells ({'text', 'kind'}), at most MAX_ROWS rows. ``fold``:
+    a column with one value in every row is said once above the table instead (so that
+    wide tables fit the page)."""
+    constant = []
+    if fold and len(df) > 1:
+        same = [c for c in df.columns if df[c].astype(str).nunique(dropna=False) == 1]
+        constant = [f"{c}: {_cell(df[c].iloc[0], str(c))['text']}" for c in same]
+        df = df.drop(columns=same)
     shown = df.head(MAX_ROWS)
     rows = [[_cell(value, column) for column, value in zip(shown.columns, row)]
             for row in shown.itertuples(index=False, name=None)]
     return {"columns": [str(c) for c in df.columns], "rows": rows, "file": file,
-            "left_out": max(len(df) - MAX_ROWS, 0)}
+            "left_out": max(len(df) - MAX_ROWS, 0), "constant": "; ".join(constant)}
 
 
 def _cell(value: Any, column: str) -> dict[str, str]:
