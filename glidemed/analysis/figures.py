@@ -18,6 +18,7 @@ Text from raters (ids) is drawn as plain text: mathtext parsing is off.
 from __future__ import annotations
 
 import io
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,12 +175,13 @@ def medians_figure(medians: pd.DataFrame, cis: pd.DataFrame | None = None,
                       "ci_high": high[s] if with_ci else np.nan} for s in styles]
         ax.set_xticks(range(len(styles)), [labels.of_key("style", s) for s in styles],
                       rotation=45, ha="right")
-        ax.set_ylim(-0.4, max(4, float(medians["score"].max() or 4)) + 0.9)
-        ax.set_title(labels.of_key("aspect", aspect))
-        ax.grid(axis="y", alpha=0.3)
+        ax.set_ylim(-0.4, max(4, float(medians["score"].max() or 4)) + 0.4)
         marks = _test_marks(tests, aspect, labels, len(conditions) > 1)
-        if marks:
-            ax.text(0.02, 0.98, "\n".join(marks), transform=ax.transAxes, va="top", ha="left")
+        # the marks under the panel's title, wrapped to the panel's width
+        wrap = max(24, int(DOUBLE / max(len(aspects), 1) * 72 / (_RC["axes.titlesize"] * 0.62)))
+        ax.set_title("\n".join([labels.of_key("aspect", aspect),
+                                *(textwrap.fill(m, wrap) for m in marks)]))
+        ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("median score per prompt")
     bar = "bootstrap 95% CI" if with_ci else "interquartile range"
     handles = [Line2D([], [], color=c, marker="o", linestyle="", label=labels.of_key("condition", n))
