@@ -1,7 +1,8 @@
 """Benchmarks of `glidemed analyze`; prints its figures.
 
 1. The full report on the paper's published ratings (1,632 ratings; 1,000 bootstrap
-   resamples, mixed and fixed models, figures, report): target under 15 s.
+   resamples, mixed and fixed models, figures, report): target under 15 s; then the
+   report in headless Chromium (load time, length, where the key results end, A4 pages).
 2. Ingest of 100 raters x 2,176 panels of simulated response files, then descriptives,
    nonparametric tests and the ordinal model: target under 60 s and 2 GB (peak RSS of a
    fresh process doing only this).
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import re
 import resource
 import subprocess
 import sys
@@ -38,9 +40,42 @@ def bench_published(n_boot: int) -> None:
         summary = run_analysis(study, ratings=XLSX, out_dir=Path(tmp) / "analysis",
                                nonsensical="zero", n_boot=n_boot)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    print(f"published report: {summary['counts']['ratings']} ratings, {n_boot} bootstrap "
-          f"resamples, {len(summary['models'])} models: {seconds:.1f} s wall, {cpu:.1f} s CPU "
-          f"(target < 15 s)")
+        print(f"published report: {summary['counts']['ratings']} ratings, {n_boot} bootstrap "
+              f"resamples, {len(summary['models'])} models: {seconds:.1f} s wall, {cpu:.1f} s CPU "
+              f"(target < 15 s)")
+        report_page(Path(tmp) / "analysis" / "report.html")
+
+
+def report_page(report: Path) -> None:
+    """The report in headless Chromium: its size, the time until it is loaded with every
+    figure decoded (Performance API), its length in screens at 1280 x 800, where the key
+    results end, and its A4 page count when printed."""
+    print(f"report.html: {report.stat().st_size / 1e6:.2f} MB")
+    if not Path("/usr/bin/chromium").exists():
+        print("chromium not found at /usr/bin/chromium: the page's figures skipped")
+        return
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium",
+                                    args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        times = []
+        for _ in range(5):
+            page.goto(report.as_uri())
+            times.append(page.evaluate("""async () => {
+                await Promise.all([...document.images].map(i => i.decode()));
+                return performance.now(); }"""))
+        height = page.evaluate("document.documentElement.scrollHeight")
+        key_end = page.evaluate("document.getElementById('key-results').getBoundingClientRect().bottom")
+        pdf = page.pdf(format="A4", print_background=True)
+        browser.close()
+    times.sort()
+    print(f"loaded with every figure decoded: median {times[2]:.0f} ms, max {times[-1]:.0f} ms")
+    print(f"length at 1280x800: {height} px = {height / 800:.1f} screens; key results end at "
+          f"{key_end:.0f} px (first screen: 800)")
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+    print(f"printed on A4: {pages} pages")
 
 
 def synthetic_key(study) -> dict:

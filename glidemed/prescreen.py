@@ -145,7 +145,6 @@ def rank_variants(study: Study, scores: pd.DataFrame, n_boot: int, seed: int) ->
         variant=[prompts[i].variant for i in known["prompt_id"]],
         topic=[prompts[i].topic for i in known["prompt_id"]],
         cell=[f"{prompts[i].seed_id}#{k}" for i, k in zip(known["prompt_id"], known["index"])])
-    rng = np.random.default_rng(seed)
     rows = []
     for style in (s for s in study.styles if len(s.variants) > 1):
         for metric, part in table[table["style"] == style.key].groupby("metric", sort=True):
@@ -153,7 +152,7 @@ def rank_variants(study: Study, scores: pd.DataFrame, n_boot: int, seed: int) ->
                                     values="value", aggfunc="first")
             variants = [variant_name(i) for i in range(len(style.variants))]
             wide = wide.reindex(columns=variants).dropna()  # images every variant has
-            low, high = _crossed_intervals(wide, n_boot, rng)
+            low, high = _crossed_intervals(wide, n_boot, seed)
             means = wide.mean()
             order = (-metric_direction(metric) * means).rank(method="min")
             rows += [{"style": style.key, "variant": v, "template": style.variants[i],
@@ -163,21 +162,20 @@ def rank_variants(study: Study, scores: pd.DataFrame, n_boot: int, seed: int) ->
     return pd.DataFrame(rows, columns=RANKING_COLUMNS)
 
 
-def _crossed_intervals(wide: pd.DataFrame, n_boot: int, rng) -> tuple[np.ndarray, np.ndarray]:
+def _crossed_intervals(wide: pd.DataFrame, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """95% percentile intervals of each column's mean, resampling topics and image indices
-    independently (rows weighted by how often their topic and index were drawn)."""
+    independently (the crossed bootstrap of the analysis, topics and indices in the places
+    of raters and prompts; rows weighted by how often their topic and index were drawn)."""
+    from glidemed.analysis.bootstrap import crossed_draws
+
     k = wide.shape[1]
     if n_boot <= 0 or wide.empty:
         return np.full(k, np.nan), np.full(k, np.nan)
-    topics = wide.index.get_level_values("topic")
-    indices = wide.index.get_level_values("index")
-    topic_levels, topic_codes = np.unique(topics, return_inverse=True)
-    index_levels, index_codes = np.unique(indices, return_inverse=True)
-    draws_t = rng.multinomial(len(topic_levels), np.full(len(topic_levels), 1 / len(topic_levels)),
-                              size=n_boot)
-    draws_i = rng.multinomial(len(index_levels), np.full(len(index_levels), 1 / len(index_levels)),
-                              size=n_boot)
-    weights = draws_t[:, topic_codes] * draws_i[:, index_codes]  # n_boot x rows
+    cells = wide.index.to_frame(index=False)
+    draws = crossed_draws(cells, n_boot, seed, rater="topic", prompt="index")
+    topic_codes = pd.Index(draws.raters).get_indexer(cells["topic"])
+    index_codes = pd.Index(draws.prompts).get_indexer(cells["index"])
+    weights = draws.rater_counts[:, topic_codes] * draws.prompt_counts[:, index_codes]
     totals = weights.sum(axis=1, keepdims=True).astype(float)
     valid = totals[:, 0] > 0
     means = (weights[valid] @ wide.to_numpy(float)) / totals[valid]

@@ -17,7 +17,7 @@ from response_factory import make_key
 from test_accessibility_browser import axe_source, violations  # noqa: F401  (fixture)
 from test_survey_browser import browser  # noqa: F401  (fixture: one Chromium)
 
-from glidemed.analysis.figures import DOUBLE, SINGLE, distribution_figure, ratings_figures
+from glidemed.analysis.figures import distribution_figure, ratings_figures
 from glidemed.analysis.labels import Labels
 from glidemed.analysis.pipeline import run_analysis
 from glidemed.simulate import simulate_responses
@@ -168,7 +168,6 @@ def test_figure_files_are_reproducible_and_text_stays_text(kather):
     assert [t.get_text() for t in figure.axes[0].get_yticklabels()] == [s.label for s in study.styles]
     svg = twice[0]["style_medians"].files["svg"].decode()
     assert "Histopathology</text>" in svg or ">Histopathology<" in svg
-    assert SINGLE < DOUBLE
 
 
 # --- tables ----------------------------------------------------------------------------------

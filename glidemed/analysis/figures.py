@@ -115,14 +115,6 @@ def stars(p: float) -> str:
     return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else "ns"
 
 
-def p_text(p: float) -> str:
-    if not np.isfinite(p):
-        return "p not computed"
-    if p < 0.001:
-        return "p < .001"
-    return "p = " + (f"{p:.3f}" if p < 0.01 else f"{p:.2f}").lstrip("0")
-
-
 def _levels(df: pd.DataFrame, column: str) -> list[str]:
     return [str(v) for v in pd.unique(df[column].dropna())]
 

@@ -309,3 +309,9 @@ def _sha256_or_blank(path: Path) -> str:
         return ""
 
 
+def simulated_files(ledger: pd.DataFrame) -> int:
+    """Response files analysed (not rejected or superseded) that glidemed simulate made."""
+    if ledger.empty or "simulated" not in ledger:
+        return 0
+    analysed = ~ledger["status"].isin(["rejected", "duplicate"])
+    return int(ledger.loc[analysed, "simulated"].fillna(False).astype(bool).sum())

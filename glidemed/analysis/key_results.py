@@ -50,10 +50,10 @@ def ratings_findings(tests: pd.DataFrame, medians: pd.DataFrame,
     detail and prompt-variant effects as odds ratios."""
     findings = []
     main = tests[(tests["unit"] == "prompt_median") & (tests["status"] == "ok")] if len(tests) else tests
+    several = medians["condition"].nunique() > 1
     for aspect in pd.unique(medians["aspect"].dropna()):
         part = main[main["aspect"] == aspect] if len(main) else main
         groups = part[part["test"] == "mannwhitney_group"] if len(part) else part
-        several = medians["condition"].nunique() > 1
         for row in groups.itertuples():
             findings.append(_group_finding(row, medians, labels, several))
         if not len(groups):

@@ -61,14 +61,6 @@ class Labels:
     def factor(self, factor: str) -> str:
         return FACTOR_LABELS.get(factor, _words(factor))
 
-    def relabel(self, frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
-        """A copy of ``frame`` whose ``columns`` (column: factor) show labels."""
-        out = frame.copy()
-        for column, factor in columns.items():
-            if column in out:
-                out[column] = [self.of_key(factor, v) for v in out[column]]
-        return out
-
     def term(self, term: str, references: dict[str, str] | None = None) -> str:
         """A model term in words: ``style[T.xray]`` -> ``Style: X-ray vs Microscopy`` (the
         reference level from ``references``), ``0|1`` -> ``Threshold 0|1``."""
@@ -86,14 +78,6 @@ class Labels:
         if term.startswith("sd(") or term in FACTOR_LABELS:
             return term.replace("prompt_id", "prompt")
         return term
-
-
-def threshold_note(term: str) -> str:
-    """What a cut-point means, e.g. ``0|1``: between score 0 and scores of 1 or more."""
-    match = THRESHOLD.match(term)
-    if not match:
-        return ""
-    return f"between score {match['low']} and scores of {match['high']} or more"
 
 
 def _words(key: str) -> str:

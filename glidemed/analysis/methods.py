@@ -7,6 +7,7 @@ options of each test and model, the key results and the software versions.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from glidemed.study import Study
@@ -155,3 +156,10 @@ def references_for(tasks: list[str], ratings: bool) -> tuple[str, ...]:
     for task in tasks:
         keys += TASK_REFERENCES.get(task, ())
     return tuple(dict.fromkeys(keys))
+
+
+def write_methods(folder: Path, title: str, paragraphs: list[str], versions: dict,
+                  references: tuple[str, ...], simulated: int) -> None:
+    """``methods.md``: the methods paragraph to paste, with the references to cite."""
+    (folder / "methods.md").write_text(
+        methods_markdown(title, paragraphs, versions, references, bool(simulated)), encoding="utf-8")

@@ -19,11 +19,11 @@ import pandas as pd
 
 from glidemed.analysis.descriptives import describe_ratings, first_ratings, prompt_medians
 from glidemed.analysis.formula import DEFAULT_FORMULA, Formula, parse_formula
-from glidemed.analysis.ingest import FLAGGED_MODES, LEDGER_COLUMNS, Answers, ingest
+from glidemed.analysis.ingest import FLAGGED_MODES, LEDGER_COLUMNS, Answers, ingest, simulated_files
 from glidemed.analysis.key_results import ratings_findings
 from glidemed.analysis.labels import Labels
-from glidemed.analysis.methods import (design_paragraph, design_record, methods_markdown,
-                                       ratings_methods, references_for)
+from glidemed.analysis.methods import (design_paragraph, design_record, ratings_methods,
+                                       references_for, write_methods)
 from glidemed.analysis.nonparametric import UNITS, run_tests
 from glidemed.analysis.reliability import reliability_table
 from glidemed.analysis.report import MAIN_DESCRIPTIVES, AnalysisResults, ReportSection, render_report
@@ -282,14 +282,6 @@ def reference_levels(df: pd.DataFrame) -> dict[str, str]:
             if factor in use and len(term_levels(use[factor]))}
 
 
-def simulated_files(ledger: pd.DataFrame) -> int:
-    """Response files analysed (not rejected or superseded) that glidemed simulate made."""
-    if ledger.empty or "simulated" not in ledger:
-        return 0
-    analysed = ~ledger["status"].isin(["rejected", "duplicate"])
-    return int(ledger.loc[analysed, "simulated"].fillna(False).astype(bool).sum())
-
-
 def median_bootstrap(df: pd.DataFrame, n_boot: int, seed: int) -> tuple[pd.DataFrame, list[str]]:
     """Crossed-bootstrap CIs of the per-style median (per-prompt median unit) and of the
     differences between styles, per condition and aspect; empty when ``n_boot`` is 0."""
@@ -481,13 +473,6 @@ def summary_of(results: AnalysisResults) -> dict:
         **{section.name: section.summary for section in results.sections},
         "inputs": results.inputs,
     }
-
-
-def write_methods(folder: Path, title: str, paragraphs: list[str], versions: dict,
-                  references: tuple[str, ...], simulated: int) -> None:
-    """``methods.md``: the methods paragraph to paste, with the references to cite."""
-    (folder / "methods.md").write_text(
-        methods_markdown(title, paragraphs, versions, references, bool(simulated)), encoding="utf-8")
 
 
 def _model_table(models: list[tuple[str, ModelResult]]) -> pd.DataFrame:

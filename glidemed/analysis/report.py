@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from glidemed.analysis.columns import readable
+from glidemed.analysis.columns import heading, readable
 from glidemed.analysis.key_results import Finding, medians_table
 from glidemed.analysis.labels import Labels
 from glidemed.analysis.methods import REFERENCES
@@ -134,17 +134,11 @@ def report_context(results: AnalysisResults) -> dict[str, Any]:
             "reliability": shown(results.reliability, "reliability"),
             "median_cis": shown(results.median_cis, "bootstrap_medians"),
             "ledger": _table(results.ledger.drop(columns=["sha256"], errors="ignore")
-                             .rename(columns=_headings), "ledger.csv"),
+                             .rename(columns=heading), "ledger.csv"),
             "comments": _table(readable(comments, labels), "ratings.csv"),
         },
         "sections": [section_context(s, results.simulated, labels) for s in results.sections],
     }
-
-
-def _headings(column: str) -> str:
-    from glidemed.analysis.columns import heading
-
-    return heading(column)
 
 
 def frame_context(title: str, simulated: int, source: str) -> dict[str, Any]:
@@ -186,7 +180,7 @@ def render_sections_report(study_id: str, created: str, versions: dict, counts: 
         sections=[section_context(s, simulated, labels) for s in sections], methods=methods,
         references=[REFERENCES[k] for k in references],
         tables={"ledger": _table(ledger.drop(columns=["sha256"], errors="ignore")
-                                 .rename(columns=_headings), "ledger.csv")})
+                                 .rename(columns=heading), "ledger.csv")})
 
 
 def _environment() -> jinja2.Environment:

@@ -390,8 +390,8 @@ def write_turing(results: TuringResults, out: Path) -> dict:
     """Tables, the ROC figure, report.html, methods.md and summary.json, replacing ``out``
     atomically."""
     from glidemed.analysis.figures import write_figure
-    from glidemed.analysis.methods import design_paragraph, references_for
-    from glidemed.analysis.pipeline import simulated_files, write_methods
+    from glidemed.analysis.methods import design_paragraph, references_for, write_methods
+    from glidemed.analysis.ingest import simulated_files
     from glidemed.analysis.writer import (analysis_folder, software_versions, study_columns,
                                           write_summary, write_tables)
 

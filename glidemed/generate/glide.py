@@ -67,7 +67,7 @@ CHECKPOINT_PARAMS = ("base_checkpoint", "upsample_checkpoint", "clip_image_check
 # Images per forward pass when neither the condition nor --batch-size says. CUDA: not
 # yet tuned on a GPU (see docs/generate/glide.md). CPU: batching did not pay for the 256 px pipeline
 # on two cores (bench/bench_glide.py).
-DEFAULT_BATCH_SIZE = {"cuda": 32, "cpu": 1}
+DEFAULT_BATCH_SIZE = {"cuda": 64, "cpu": 1}  # cuda: measured on an H200 (docs/generate/glide.md)
 
 # glide-text2im's model options (model_and_diffusion_defaults) that a condition may
 # override, e.g. to load a fine-tuned or a tiny model. Respacing, fp16 and the model
